@@ -1,0 +1,38 @@
+# Every target sets up .venv itself, so a fresh clone needs only python3 (3.11) and make.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+WORKSPACE ?= workspace
+PYTEST_ARGS ?=
+
+.PHONY: setup test lint format demo bench clean
+
+# Re-installs only when pyproject.toml or setup.py changed (the stamp is older).
+$(STAMP): pyproject.toml setup.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+demo: $(STAMP)
+	$(PY) -m preprocessing.ucf101 --splits_dir=data/ucf101/ucfTrainTestlist --split=1
+
+bench: $(STAMP)
+	$(PY) -m bench.input_pipeline
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Benchmark programs that print measured figures (never timed tests)."""

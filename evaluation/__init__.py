@@ -1,0 +1,1 @@
+"""Library code of eval.py: video-level scores, metrics, fusion, reports, export."""

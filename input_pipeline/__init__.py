@@ -1,0 +1,1 @@
+"""The reading side: tf.data pipelines that sample, decode, crop and flip in-graph."""

@@ -1,0 +1,8 @@
+"""The error every user-facing input problem of the dataset layer raises."""
+
+
+class DatasetError(ValueError):
+    """A UCF-101 list, folder or file is not what the dataset layer expects.
+
+    The message always names the file (and line, for list files) and what to do about it.
+    """

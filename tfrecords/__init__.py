@@ -1,0 +1,1 @@
+"""The record schema: the one contract the writer and the reader share."""

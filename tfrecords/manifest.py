@@ -1,0 +1,152 @@
+"""`manifest.json`: what a data directory holds, written last by the Beam job.
+
+A data directory (`--output_dir` of `python -m preprocessing`, `--data_dir` of train/eval)::
+
+    manifest.json                      this file (written last, atomically)
+    failures.jsonl                     one JSON object per clip that could not be written
+    train-00000-of-00004.tfrecord ...  shards of records (see tfrecords/schema.py)
+    test-00000-of-00002.tfrecord ...
+
+The manifest is the only source of class names (label order = classInd.txt order), shard
+lists and counts for the reader: nothing downstream hard-codes 101 classes or shard counts.
+Accounting invariant, per subset: `listed == written + failed`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import posixpath
+
+import tensorflow as tf
+
+from tfrecords.schema import SCHEMA_VERSION
+
+MANIFEST_FILE = "manifest.json"
+FAILURES_FILE = "failures.jsonl"
+
+
+class ManifestError(ValueError):
+    """A data directory's manifest is missing, of another schema, or disagrees with shards."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Shard:
+    """One TFRecord file: `path` is relative to the data directory."""
+
+    path: str
+    subset: str
+    num_records: int
+    num_bytes: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Manifest:
+    """The contents of manifest.json.
+
+    Attributes:
+      schema_version: tfrecords.schema.SCHEMA_VERSION of the records.
+      split: official split (1-3) the subsets come from.
+      source: 'frames' or 'videos/<flow algorithm>'.
+      class_names: class names in label order.
+      listed: subset -> clips in the split's list file.
+      written: subset -> records written.
+      failed: subset -> clips reported in failures.jsonl.
+      per_class: subset -> class name -> records written.
+      shards: every shard file.
+      command_line: the command that wrote this directory.
+    """
+
+    schema_version: int
+    split: int
+    source: str
+    class_names: list[str]
+    listed: dict[str, int]
+    written: dict[str, int]
+    failed: dict[str, int]
+    per_class: dict[str, dict[str, int]]
+    shards: list[Shard]
+    command_line: str
+
+    @property
+    def num_classes(self) -> int:
+        """Number of classes (the model's output size)."""
+        return len(self.class_names)
+
+    def shard_paths(self, data_dir: str, subset: str) -> list[str]:
+        """Full paths of `subset`'s shards, in shard order.
+
+        Raises:
+          ManifestError: the manifest has no shards for `subset`.
+        """
+        paths = [posixpath.join(data_dir, s.path) for s in self.shards if s.subset == subset]
+        if not paths:
+            raise ManifestError(
+                f"{posixpath.join(data_dir, MANIFEST_FILE)}: no '{subset}' shards (subsets "
+                f"written: {sorted(self.written)}); re-run `python -m preprocessing` with "
+                f"--subsets including {subset}"
+            )
+        return paths
+
+    def to_json(self) -> str:
+        """Serializes to indented JSON."""
+        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        """Inverse of to_json."""
+        fields = json.loads(text)
+        fields["shards"] = [Shard(**s) for s in fields["shards"]]
+        return cls(**fields)
+
+
+def write_manifest(data_dir: str, manifest: Manifest) -> str:
+    """Writes `data_dir/manifest.json` atomically (temp file + rename); returns its path."""
+    path = posixpath.join(data_dir, MANIFEST_FILE)
+    temp = path + ".tmp"
+    with tf.io.gfile.GFile(temp, "w") as f:
+        f.write(manifest.to_json())
+    tf.io.gfile.rename(temp, path, overwrite=True)
+    return path
+
+
+def read_manifest(data_dir: str, check_shards: bool = True) -> Manifest:
+    """Reads and checks `data_dir/manifest.json`.
+
+    Args:
+      data_dir: output directory of the Beam job.
+      check_shards: also check that every listed shard exists with the recorded size.
+
+    Raises:
+      ManifestError: no manifest, unreadable JSON, another schema version, or a shard that
+        is missing or whose size differs from the manifest's (a partial or replaced file).
+    """
+    path = posixpath.join(data_dir, MANIFEST_FILE)
+    if not tf.io.gfile.exists(path):
+        raise ManifestError(
+            f"{path}: not found. Write the data directory first with `python -m preprocessing "
+            f"--output_dir={data_dir} ...` (see WORKSPACE.md)."
+        )
+    with tf.io.gfile.GFile(path, "r") as f:
+        text = f.read()
+    try:
+        manifest = Manifest.from_json(text)
+    except (ValueError, TypeError, KeyError) as e:
+        raise ManifestError(f"{path}: not a manifest of this project ({e})") from e
+    if manifest.schema_version != SCHEMA_VERSION:
+        raise ManifestError(
+            f"{path}: schema version {manifest.schema_version}, this code reads "
+            f"{SCHEMA_VERSION}; re-run `python -m preprocessing` to rewrite the records"
+        )
+    if check_shards:
+        for shard in manifest.shards:
+            shard_path = posixpath.join(data_dir, shard.path)
+            if not tf.io.gfile.exists(shard_path):
+                raise ManifestError(f"{shard_path}: listed in {path} but missing")
+            size = tf.io.gfile.stat(shard_path).length
+            if size != shard.num_bytes:
+                raise ManifestError(
+                    f"{shard_path}: {size} bytes, {path} records {shard.num_bytes}; the shard "
+                    "was truncated or replaced. Re-run `python -m preprocessing`."
+                )
+    return manifest

@@ -1,0 +1,1 @@
+"""Library code of train.py: strategy, datasets, loop, checkpoints, summaries."""
