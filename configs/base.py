@@ -25,7 +25,6 @@ def get_config() -> ml_collections.ConfigDict:
     data.crop_scales = (1.0, 0.875, 0.75, 0.66)
     data.max_scale_jitter = 1
     data.random_flip = True
-    data.mean_flow_subtraction = True  # subtract each stack's mean flow (camera motion)
     data.shuffle_buffer = 1024  # records
     data.deterministic = False  # tf.data determinism (True makes runs repeatable)
     data.num_parallel_reads = 4  # shards read at once (interleave cycle length)
@@ -37,4 +36,11 @@ def get_config() -> ml_collections.ConfigDict:
     # distributes preprocessing to its workers (see input_pipeline/service.py).
     data.service_address = ""
     data.service_processing_mode = "distributed_epoch"
+
+    # Model (models/). The pipeline emits images in stored units (RGB 0..255; flow quantized
+    # 0..255, x already negated on flip); the model's first layers normalize (backbone RGB
+    # preprocessing; flow dequantization and mean subtraction), so a SavedModel takes the
+    # stored uint8 format and train/serve skew (the seed's BGR-vs-RGB bug) cannot happen.
+    model = config.model = ml_collections.ConfigDict()
+    model.mean_flow_subtraction = True  # subtract each stack's mean flow (camera motion)
     return config
