@@ -1,0 +1,312 @@
+"""Video-level scores: streaming aggregation of per-view softmax scores, and `scores.npz`.
+
+`scores.npz` (written by `eval.py`, read by `eval.py --fuse`) holds, without pickle::
+
+    format_version  int64 0-d          SCORES_FORMAT_VERSION
+    video_ids       unicode [V]        canonical video ids, sorted, unique
+    labels          int32 [V]          0-based class index of each video
+    class_names     unicode [C]        class names in label order (from the manifest)
+    scores          float32 [V, C]     per-video probabilities (mean over the video's views)
+    subset          unicode 0-d        'train' or 'test': the records that were evaluated
+    stream          unicode 0-d        'spatial', 'temporal' or 'fused'
+    num_samples     int64 0-d          K: samples (frames or flow stacks) per video
+    num_crops       int64 0-d          crops per sample (10 = 4 corners + centre, and flips)
+    checkpoint      unicode 0-d        checkpoint the scores come from (or the fused inputs)
+    view_scores     float32 [V, K*crops, C]   optional: every view's probabilities, by view index
+
+Videos are sorted by id, so two streams' files of the same subset line up row by row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from collections.abc import Callable, Iterable, Mapping
+
+import numpy as np
+import tensorflow as tf
+import tqdm
+
+SCORES_FORMAT_VERSION = 1
+SCORES_FILE = "scores.npz"
+_REQUIRED_KEYS = (
+    "format_version",
+    "video_ids",
+    "labels",
+    "class_names",
+    "scores",
+    "subset",
+    "stream",
+    "num_samples",
+    "num_crops",
+    "checkpoint",
+)
+# A row of probabilities sums to 1 up to float32 rounding over C classes.
+_PROBABILITY_SUM_TOLERANCE = 1e-3
+
+
+class AggregationError(ValueError):
+    """The eval dataset broke the one-pass, K x crops views per video contract."""
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoScores:
+    """Per-video scores of one stream (or of a fusion) on one subset.
+
+    Attributes:
+      video_ids: unicode [V], sorted and unique.
+      labels: int32 [V], 0-based class indices.
+      class_names: unicode [C], class names in label order.
+      scores: float32 [V, C], per-video scores (probabilities averaged over views).
+      subset: 'train' or 'test'.
+      stream: 'spatial', 'temporal' or 'fused'.
+      num_samples: K, samples per video.
+      num_crops: crops per sample.
+      checkpoint: where the scores come from (checkpoint path, or the fused inputs).
+      view_scores: float32 [V, K * crops, C] per-view probabilities by view index, or None.
+    """
+
+    video_ids: np.ndarray
+    labels: np.ndarray
+    class_names: np.ndarray
+    scores: np.ndarray
+    subset: str
+    stream: str
+    num_samples: int
+    num_crops: int
+    checkpoint: str
+    view_scores: np.ndarray | None = None
+
+    @property
+    def num_views_per_video(self) -> int:
+        """K x crops."""
+        return self.num_samples * self.num_crops
+
+    def check(self, source: str) -> None:
+        """Checks shapes, dtypes and ordering.
+
+        Args:
+          source: file or producer named in error messages.
+
+        Raises:
+          ValueError: inconsistent shapes, unsorted or repeated video ids, labels out of range,
+            or non-finite scores.
+        """
+        num_videos, num_classes = len(self.video_ids), len(self.class_names)
+        if self.scores.shape != (num_videos, num_classes):
+            raise ValueError(
+                f"{source}: scores have shape {self.scores.shape}, expected "
+                f"({num_videos} videos, {num_classes} classes)"
+            )
+        if self.labels.shape != (num_videos,):
+            raise ValueError(f"{source}: {self.labels.shape[0]} labels for {num_videos} videos")
+        if num_videos and (self.labels.min() < 0 or self.labels.max() >= num_classes):
+            raise ValueError(f"{source}: labels outside [0, {num_classes})")
+        if np.any(self.video_ids[1:] <= self.video_ids[:-1]):
+            raise ValueError(f"{source}: video ids are not sorted and unique")
+        if not np.all(np.isfinite(self.scores)):
+            raise ValueError(f"{source}: scores contain NaN or infinity")
+        views = (num_videos, self.num_views_per_video, num_classes)
+        if self.view_scores is not None and self.view_scores.shape != views:
+            raise ValueError(
+                f"{source}: view_scores have shape {self.view_scores.shape}, expected {views}"
+            )
+
+
+def save_scores(path: str, scores: VideoScores) -> None:
+    """Writes `scores` to `path` (any tf.io.gfile path) in the format of the module docstring.
+
+    Raises:
+      ValueError: `scores` fails `VideoScores.check`.
+    """
+    scores.check(path)
+    arrays = {
+        "format_version": np.int64(SCORES_FORMAT_VERSION),
+        "video_ids": np.asarray(scores.video_ids, dtype=np.str_),
+        "labels": np.asarray(scores.labels, dtype=np.int32),
+        "class_names": np.asarray(scores.class_names, dtype=np.str_),
+        "scores": np.asarray(scores.scores, dtype=np.float32),
+        "subset": np.str_(scores.subset),
+        "stream": np.str_(scores.stream),
+        "num_samples": np.int64(scores.num_samples),
+        "num_crops": np.int64(scores.num_crops),
+        "checkpoint": np.str_(scores.checkpoint),
+    }
+    if scores.view_scores is not None:
+        arrays["view_scores"] = np.asarray(scores.view_scores, dtype=np.float32)
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    with tf.io.gfile.GFile(path, "wb") as f:
+        f.write(buffer.getvalue())
+
+
+def load_scores(path: str) -> VideoScores:
+    """Reads a `scores.npz` written by `save_scores` (never unpickles).
+
+    Raises:
+      ValueError: the file is missing, not an npz, of another format version, lacks a key,
+        or fails `VideoScores.check`.
+    """
+    if not tf.io.gfile.exists(path):
+        raise ValueError(f"{path}: not found; write it with `eval.py --workdir=...` first")
+    with tf.io.gfile.GFile(path, "rb") as f:
+        data = f.read()
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files}
+    except (ValueError, OSError) as e:
+        raise ValueError(f"{path}: not a scores.npz written by eval.py ({e})") from e
+    missing = [key for key in _REQUIRED_KEYS if key not in arrays]
+    if missing:
+        raise ValueError(f"{path}: missing {missing}; re-run eval.py to rewrite it")
+    if int(arrays["format_version"]) != SCORES_FORMAT_VERSION:
+        raise ValueError(
+            f"{path}: format version {int(arrays['format_version'])}, this code reads "
+            f"{SCORES_FORMAT_VERSION}; re-run eval.py to rewrite it"
+        )
+    scores = VideoScores(
+        video_ids=arrays["video_ids"],
+        labels=arrays["labels"].astype(np.int32),
+        class_names=arrays["class_names"],
+        scores=arrays["scores"],
+        subset=str(arrays["subset"]),
+        stream=str(arrays["stream"]),
+        num_samples=int(arrays["num_samples"]),
+        num_crops=int(arrays["num_crops"]),
+        checkpoint=str(arrays["checkpoint"]),
+        view_scores=arrays.get("view_scores"),
+    )
+    scores.check(path)
+    return scores
+
+
+@dataclasses.dataclass
+class _OpenVideo:
+    """Running sums of the video whose views are being read."""
+
+    video_id: str
+    label: int
+    total: np.ndarray  # float64 [C]
+    seen: np.ndarray  # bool [num_views]
+    views: np.ndarray | None  # float32 [num_views, C] when view scores are kept
+
+
+def _check_probabilities(probabilities: np.ndarray, batch_size: int, num_classes: int) -> None:
+    if probabilities.shape != (batch_size, num_classes):
+        raise AggregationError(
+            f"the model returned shape {probabilities.shape} for a batch of {batch_size}; "
+            f"expected ({batch_size}, {num_classes}) (one probability per class of the manifest)"
+        )
+    sums = probabilities.sum(axis=1)
+    if not np.all(np.isfinite(probabilities)) or np.any(
+        np.abs(sums - 1.0) > _PROBABILITY_SUM_TOLERANCE
+    ):
+        raise AggregationError(
+            f"the model's outputs are not probabilities (row sums {sums.min():.4f}.."
+            f"{sums.max():.4f}); the model must end in a softmax"
+        )
+
+
+def aggregate_views(
+    predict_fn: Callable[[tf.Tensor], tf.Tensor | np.ndarray],
+    dataset: Iterable[Mapping[str, tf.Tensor]],
+    num_classes: int,
+    num_views: int,
+    num_videos: int | None = None,
+    keep_view_scores: bool = False,
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Averages per-view probabilities into per-video scores, streaming over one pass.
+
+    Only one video's running sum is held at a time (plus its views' scores when kept), never
+    the images.
+
+    Args:
+      predict_fn: images float32 [B, S, S, channels] -> probabilities [B, num_classes], run in
+        inference mode.
+      dataset: batches `{'image': [B, S, S, channels], 'label': int32 [B], 'video_id':
+        string [B], 'view': int32 [B]}`; each video's views contiguous, each view once.
+      num_classes: C.
+      num_views: views every video must have (K x crops).
+      num_videos: expected number of videos, for the progress bar only.
+      keep_view_scores: also return every view's probabilities.
+      progress: show a tqdm progress bar over videos.
+
+    Returns:
+      (video_ids unicode [V], labels int32 [V], scores float32 [V, C], view_scores float32
+      [V, num_views, C] or None), sorted by video id.
+
+    Raises:
+      AggregationError: a video with another number of views than `num_views`, a view index
+        repeated or outside [0, num_views), a video seen twice (non-contiguous views), a label
+        changing within a video, or model outputs that are not [B, C] probabilities.
+    """
+    if num_views < 1:
+        raise ValueError(f"num_views={num_views}: must be at least 1")
+    finished: dict[str, tuple[int, np.ndarray, np.ndarray | None]] = {}
+    current: _OpenVideo | None = None
+    bar = tqdm.tqdm(total=num_videos, unit="video", desc="eval", disable=not progress)
+
+    def close(video: _OpenVideo) -> None:
+        count = int(video.seen.sum())
+        if count != num_views:
+            raise AggregationError(
+                f"video {video.video_id}: {count} views, expected {num_views} (K x crops); "
+                "the eval dataset must yield every view of a video exactly once"
+            )
+        finished[video.video_id] = (video.label, video.total / num_views, video.views)
+        bar.update(1)
+
+    for batch in dataset:
+        images = batch["image"]
+        labels = np.asarray(batch["label"])
+        video_ids = [v.decode() for v in np.asarray(batch["video_id"])]
+        views = np.asarray(batch["view"])
+        probabilities = np.asarray(predict_fn(images), dtype=np.float32)
+        _check_probabilities(probabilities, len(video_ids), num_classes)
+        for video_id, label, view, row in zip(video_ids, labels, views, probabilities, strict=True):
+            if current is None or video_id != current.video_id:
+                if current is not None:
+                    close(current)
+                if video_id in finished:
+                    raise AggregationError(
+                        f"video {video_id} appears again after other videos: its views must be "
+                        "contiguous and the dataset read in one pass"
+                    )
+                current = _OpenVideo(
+                    video_id=video_id,
+                    label=int(label),
+                    total=np.zeros(num_classes, np.float64),
+                    seen=np.zeros(num_views, bool),
+                    views=np.zeros((num_views, num_classes), np.float32)
+                    if keep_view_scores
+                    else None,
+                )
+            if int(label) != current.label:
+                raise AggregationError(
+                    f"video {video_id}: label {int(label)} after label {current.label}"
+                )
+            if not 0 <= view < num_views or current.seen[view]:
+                raise AggregationError(
+                    f"video {video_id}: view {int(view)} repeated or outside [0, {num_views})"
+                )
+            current.seen[view] = True
+            current.total += row
+            if current.views is not None:
+                current.views[view] = row
+    if current is not None:
+        close(current)
+    bar.close()
+    ordered = sorted(finished)
+    scores = np.array([finished[v][1] for v in ordered], np.float32).reshape(-1, num_classes)
+    view_scores = None
+    if keep_view_scores:
+        view_scores = np.array([finished[v][2] for v in ordered], np.float32).reshape(
+            -1, num_views, num_classes
+        )
+    return (
+        np.array(ordered, dtype=np.str_),
+        np.array([finished[v][0] for v in ordered], np.int32),
+        scores,
+        view_scores,
+    )

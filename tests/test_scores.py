@@ -1,0 +1,187 @@
+"""Tests of the scores.npz format and of streaming per-view -> per-video aggregation."""
+
+import dataclasses
+import io
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from evaluation import scores as scores_lib
+from evaluation.scores import AggregationError, VideoScores
+
+NUM_CLASSES = 3
+
+
+def _views_dataset(rows, batch_size):
+    """A dataset of the eval_dataset dict form whose 1x1 'images' hold the probabilities.
+
+    Args:
+      rows: (video_id, label, view, probabilities [C]) in yield order.
+      batch_size: batch size (videos span batches when it does not divide the view count).
+    """
+    images = np.array([r[3] for r in rows], np.float32).reshape(-1, 1, 1, NUM_CLASSES)
+    return tf.data.Dataset.from_tensor_slices(
+        {
+            "image": images,
+            "label": np.array([r[1] for r in rows], np.int32),
+            "video_id": np.array([r[0] for r in rows]),
+            "view": np.array([r[2] for r in rows], np.int32),
+        }
+    ).batch(batch_size)
+
+
+def _identity(images):
+    return tf.reshape(images, [-1, NUM_CLASSES])
+
+
+# Video v_b comes first in the data; the result is sorted by id.
+ROWS = [
+    ("v_b", 2, 1, [0.0, 0.0, 1.0]),
+    ("v_b", 2, 0, [0.0, 0.5, 0.5]),
+    ("v_b", 2, 2, [0.3, 0.0, 0.7]),
+    ("v_a", 0, 0, [1.0, 0.0, 0.0]),
+    ("v_a", 0, 2, [0.4, 0.6, 0.0]),
+    ("v_a", 0, 1, [0.7, 0.1, 0.2]),
+]
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, 4, 6])
+def test_aggregation_known_answer_across_batch_boundaries(batch_size):
+    ids, labels, scores, views = scores_lib.aggregate_views(
+        _identity, _views_dataset(ROWS, batch_size), NUM_CLASSES, 3, keep_view_scores=True
+    )
+    assert ids.tolist() == ["v_a", "v_b"] and ids.dtype.kind == "U"
+    assert labels.tolist() == [0, 2]
+    np.testing.assert_allclose(scores, [[0.7, 0.7 / 3, 0.2 / 3], [0.1, 0.5 / 3, 2.2 / 3]])
+    assert views.shape == (2, 3, NUM_CLASSES)
+    np.testing.assert_allclose(views[1, 1], [0.0, 0.0, 1.0])  # stored by view index
+    np.testing.assert_allclose(views[0, 2], [0.4, 0.6, 0.0])
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (ROWS[:5], r"v_a: 2 views, expected 3"),
+        (ROWS[1:], r"v_b: 2 views, expected 3"),
+        ([*ROWS[:2], ROWS[1], *ROWS[3:]], r"v_b: view 0 repeated"),
+        ([*ROWS[:3], ("v_b", 2, 3, [1.0, 0.0, 0.0]), *ROWS[3:]], r"view 3 repeated or outside"),
+        ([*ROWS, ROWS[0]], r"v_b appears again"),
+        ([*ROWS[:5], ("v_a", 1, 1, [0.7, 0.1, 0.2])], r"v_a: label 1 after label 0"),
+    ],
+)
+def test_aggregation_refuses_broken_view_streams(rows, message):
+    with pytest.raises(AggregationError, match=message):
+        scores_lib.aggregate_views(_identity, _views_dataset(rows, 2), NUM_CLASSES, 3)
+
+
+def test_aggregation_refuses_logits_and_wrong_width():
+    logits = [(v, label, view, [2.0, -1.0, 0.5]) for v, label, view, _ in ROWS]
+    with pytest.raises(AggregationError, match="must end in a softmax"):
+        scores_lib.aggregate_views(_identity, _views_dataset(logits, 2), NUM_CLASSES, 3)
+    with pytest.raises(AggregationError, match=r"expected \(2, 4\)"):
+        scores_lib.aggregate_views(_identity, _views_dataset(ROWS, 2), 4, 3)
+
+
+def _dropout_model():
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((4, 4, 3))
+    x = keras.layers.Flatten()(inputs)
+    x = keras.layers.Dropout(0.9)(x)
+    outputs = keras.layers.Dense(NUM_CLASSES, activation="softmax")(x)
+    return keras.Model(inputs, outputs)
+
+
+def test_aggregation_of_a_dropout_model_in_inference_mode_is_repeatable():
+    model = _dropout_model()
+    rng = np.random.default_rng(0)
+    images = rng.uniform(0, 255, (8, 4, 4, 3)).astype(np.float32)
+    dataset = tf.data.Dataset.from_tensor_slices(
+        {
+            "image": images,
+            "label": np.repeat([1, 0], 4).astype(np.int32),
+            "video_id": np.repeat(["v_y", "v_x"], 4),
+            "view": np.tile(np.arange(4), 2).astype(np.int32),
+        }
+    ).batch(3)
+
+    def predict(x):
+        return model(x, training=False)
+
+    first = scores_lib.aggregate_views(predict, dataset, NUM_CLASSES, 4, progress=False)
+    second = scores_lib.aggregate_views(predict, dataset, NUM_CLASSES, 4, progress=False)
+    np.testing.assert_array_equal(first[2], second[2])
+    expected = model(images, training=False).numpy().reshape(2, 4, NUM_CLASSES).mean(axis=1)
+    np.testing.assert_allclose(first[2], expected[::-1], rtol=1e-6)  # sorted: v_x, v_y
+    training_mode = scores_lib.aggregate_views(
+        lambda x: model(x, training=True), dataset, NUM_CLASSES, 4, progress=False
+    )
+    assert not np.allclose(training_mode[2], first[2])  # dropout matters when left on
+
+
+def _video_scores(**changes):
+    base = VideoScores(
+        video_ids=np.array(["v_a", "v_b"]),
+        labels=np.array([0, 2], np.int32),
+        class_names=np.array(["A", "B", "Ü"]),
+        scores=np.array([[0.5, 0.25, 0.25], [0.0, 0.0, 1.0]], np.float32),
+        subset="test",
+        stream="spatial",
+        num_samples=2,
+        num_crops=1,
+        checkpoint="/w/ckpt-5",
+        view_scores=np.zeros((2, 2, 3), np.float32),
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def test_save_load_round_trip_without_pickle(tmp_path):
+    path = str(tmp_path / "scores.npz")
+    original = _video_scores()
+    scores_lib.save_scores(path, original)
+    with np.load(path, allow_pickle=False) as npz:
+        assert npz["video_ids"].dtype.kind == "U" and npz["class_names"].dtype.kind == "U"
+        assert str(npz["subset"]) == "test"
+    loaded = scores_lib.load_scores(path)
+    for field in dataclasses.fields(VideoScores):
+        a, b = getattr(original, field.name), getattr(loaded, field.name)
+        if isinstance(a, np.ndarray):
+            np.testing.assert_array_equal(a, b)
+        else:
+            assert a == b
+    assert loaded.num_views_per_video == 2
+    scores_lib.save_scores(path, _video_scores(view_scores=None))
+    assert scores_lib.load_scores(path).view_scores is None
+
+
+def test_save_refuses_inconsistent_scores(tmp_path):
+    path = str(tmp_path / "scores.npz")
+    with pytest.raises(ValueError, match="not sorted and unique"):
+        scores_lib.save_scores(path, _video_scores(video_ids=np.array(["v_b", "v_a"])))
+    with pytest.raises(ValueError, match=r"shape \(2, 2\), expected \(2 videos, 3 classes\)"):
+        scores_lib.save_scores(path, _video_scores(scores=np.zeros((2, 2), np.float32)))
+    with pytest.raises(ValueError, match="labels outside"):
+        scores_lib.save_scores(path, _video_scores(labels=np.array([0, 3], np.int32)))
+    with pytest.raises(ValueError, match="view_scores"):
+        scores_lib.save_scores(path, _video_scores(view_scores=np.zeros((2, 3, 3))))
+
+
+def test_load_errors_name_the_file(tmp_path):
+    missing = str(tmp_path / "missing.npz")
+    with pytest.raises(ValueError, match="missing.npz: not found"):
+        scores_lib.load_scores(missing)
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="garbage.npz: not a scores.npz"):
+        scores_lib.load_scores(str(garbage))
+    partial = tmp_path / "partial.npz"
+    np.savez(partial, scores=np.zeros((1, 1)))
+    with pytest.raises(ValueError, match=r"partial.npz: missing \['format_version'"):
+        scores_lib.load_scores(str(partial))
+    pickled = tmp_path / "pickled.npz"
+    buffer = io.BytesIO()
+    np.savez(buffer, video_ids=np.array([{"a": 1}], dtype=object))
+    pickled.write_bytes(buffer.getvalue())
+    with pytest.raises(ValueError, match="pickled.npz: not a scores.npz"):
+        scores_lib.load_scores(str(pickled))
