@@ -1,0 +1,66 @@
+"""The Beam job ships to Dataflow workers as the sdist Beam builds from `--setup_file`.
+
+This builds the package with Beam's own stager (the code path `--setup_file=./setup.py` runs),
+installs the tarball into an empty folder without dependencies, and imports the Beam job's
+modules from there alone, in a process whose working directory is not the checkout.
+"""
+
+import pathlib
+import subprocess
+import sys
+import tarfile
+
+from apache_beam.runners.portability.stager import Stager
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+WORKER_MODULES = [
+    "tfrecords.schema",
+    "tfrecords.manifest",
+    "preprocessing.ucf101",
+    "preprocessing.layout",
+]
+
+
+def test_setup_file_builds_an_sdist_holding_the_beam_job(tmp_path):
+    tarball = Stager._build_setup_package(str(REPO / "setup.py"), str(tmp_path))
+    with tarfile.open(tarball) as archive:
+        names = archive.getnames()
+    for module in WORKER_MODULES:
+        assert any(name.endswith(module.replace(".", "/") + ".py") for name in names), module
+    assert not any("/tests/" in name or "/.venv/" in name for name in names)
+
+    target = tmp_path / "site"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(target),
+            tarball,
+        ],
+        check=True,
+        cwd=tmp_path,
+    )
+    code = (
+        "import importlib, sys\n"
+        f"mods = {WORKER_MODULES!r}\n"
+        "for m in mods:\n"
+        "    f = importlib.import_module(m).__file__\n"
+        f"    assert f.startswith({str(target)!r}), f\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "ok"
