@@ -1,7 +1,10 @@
-"""What `eval.py` runs: evaluate one stream's checkpoint, or fuse score files.
+"""What `eval.py` runs: evaluate one stream's model, or fuse score files.
 
-`fuse_files` reads `scores.npz` files of several streams, fuses them (evaluation/fusion.py)
-and writes the same reports as a stream evaluation, plus the Spatial | Temporal | Fused table.
+`evaluate_model` runs a model in inference mode over every view of every video of a subset
+(`input_pipeline.datasets.eval_dataset`), averages the softmax scores per video and writes
+scores.npz, metrics.json, confusion.png and results.md. `fuse_files` reads `scores.npz` files
+of several streams, fuses them (evaluation/fusion.py) and writes the same reports as a stream
+evaluation, plus the Spatial | Temporal | Fused table.
 """
 
 from __future__ import annotations
@@ -9,10 +12,22 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Mapping, Sequence
 
+import keras
+import ml_collections
+import numpy as np
 import tensorflow as tf
 
 from evaluation import fusion, metrics, reports
-from evaluation.scores import SCORES_FILE, VideoScores, load_scores, save_scores
+from evaluation.scores import (
+    SCORES_FILE,
+    AggregationError,
+    VideoScores,
+    aggregate_views,
+    load_scores,
+    save_scores,
+)
+from input_pipeline import datasets
+from tfrecords import manifest as manifest_lib
 
 
 def row_names(streams: Sequence[str]) -> list[str]:
@@ -131,3 +146,86 @@ def fuse_files(
     fused_row = f"Fused ({label})"
     result = write_outputs(output_dir, fused, extra, fused_row, rows, notes, title)
     return result, reports.metrics_table([*rows, (fused_row, result)])
+
+
+def evaluate_model(
+    model: keras.Model,
+    config: ml_collections.ConfigDict,
+    data_dir: str,
+    subset: str,
+    output_dir: str,
+    checkpoint: str,
+    keep_view_scores: bool = False,
+    progress: bool = True,
+) -> dict[str, object]:
+    """Evaluates `model` on every video of `subset` and writes the reports into `output_dir`.
+
+    Each video is scored on K x crops views (`config.data.eval_num_samples` x
+    `config.data.eval_num_crops`) in inference mode (dropout off, batch norm on its moving
+    averages); its score is the mean of its views' softmax outputs.
+
+    Args:
+      model: float32 [B, S, S, C] in stored units -> probabilities [B, num_classes].
+      config: the experiment config the model was trained with (stream, data, eval).
+      data_dir: data directory (manifest.json and shards).
+      subset: manifest subset to evaluate, e.g. 'test' (or 'train' for learned fusion).
+      output_dir: where scores.npz, metrics.json, confusion.png and results.md go.
+      checkpoint: description of the model's checkpoint, recorded in the outputs.
+      keep_view_scores: also store every view's probabilities in scores.npz.
+      progress: show a progress bar over videos.
+
+    Returns:
+      The metrics written to metrics.json.
+
+    Raises:
+      ManifestError: no usable manifest or no `subset` shards in `data_dir`.
+      AggregationError: a video without exactly K x crops views, or a number of evaluated
+        videos that differs from the manifest's count of written records.
+    """
+    manifest = manifest_lib.read_manifest(data_dir)
+    num_samples, num_crops = config.data.eval_num_samples, config.data.eval_num_crops
+    dataset = datasets.eval_dataset(config, data_dir, subset, config.eval.batch_size)
+    predict = tf.function(lambda images: model(images, training=False), reduce_retracing=True)
+    expected = manifest.written[subset]
+    video_ids, labels, scores, view_scores = aggregate_views(
+        predict,
+        dataset,
+        manifest.num_classes,
+        num_samples * num_crops,
+        num_videos=expected,
+        keep_view_scores=keep_view_scores,
+        progress=progress,
+    )
+    if len(video_ids) != expected:
+        raise AggregationError(
+            f"{data_dir}: evaluated {len(video_ids)} '{subset}' videos but the manifest "
+            f"records {expected} written; re-run `python -m preprocessing` for this directory"
+        )
+    video_scores = VideoScores(
+        video_ids=video_ids,
+        labels=labels,
+        class_names=np.array(manifest.class_names, dtype=np.str_),
+        scores=scores,
+        subset=subset,
+        stream=config.stream,
+        num_samples=num_samples,
+        num_crops=num_crops,
+        checkpoint=checkpoint,
+        view_scores=view_scores,
+    )
+    extra = {
+        "data_dir": data_dir,
+        "split": manifest.split,
+        "num_videos_listed": manifest.listed[subset],
+        "num_videos_failed": manifest.failed[subset],
+    }
+    notes = [
+        f"Checkpoint: `{checkpoint}`.",
+        f"Data: `{data_dir}`, split {manifest.split}, {subset} subset: "
+        f"{manifest.listed[subset]} listed, {expected} written, "
+        f"{manifest.failed[subset]} failed (see failures.jsonl).",
+    ]
+    title = f"{config.stream.capitalize()} stream, {subset} subset (split {manifest.split})"
+    return write_outputs(
+        output_dir, video_scores, extra, config.stream.capitalize(), [], notes, title
+    )

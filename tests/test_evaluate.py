@@ -2,11 +2,15 @@
 
 import json
 
+import keras
 import numpy as np
 import pytest
 
+import models
+from configs import base as base_config
 from evaluation import evaluate, scores
 from evaluation.scores import VideoScores
+from input_pipeline import testdata
 
 
 def _scores(matrix, stream):
@@ -66,3 +70,64 @@ def test_fuse_files_names_unreadable_file(tmp_path):
     scores.save_scores(path, SPATIAL_SCORES)
     with pytest.raises(ValueError, match="nothere.npz: not found"):
         evaluate.fuse_files([path, str(tmp_path / "nothere.npz")], str(tmp_path), "average")
+
+
+def _tiny_config(stream):
+    config = base_config.get_config()
+    config.stream = stream
+    config.data.image_size = 16
+    config.data.num_flow_frames = 2
+    config.data.eval_num_samples = 3
+    config.data.eval_num_crops = 10
+    config.model.name = "tiny"
+    config.model.weights = ""
+    config.model.dropout = 0.5
+    config.model.tiny_widths = (4,)
+    config.eval.batch_size = 7  # videos span batches
+    return config
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """Test videos of 3 classes with 5..9 frames (short ones loop) and varied pixels."""
+    rng = np.random.default_rng(0)
+
+    def video(index, label, subset):
+        count = 5 + index
+        rgb = [testdata.encode_jpeg(rng.integers(0, 256, (24, 32, 3))) for _ in range(count)]
+        flow = [testdata.encode_jpeg(rng.integers(0, 256, (24, 32))) for _ in range(count - 1)]
+        return testdata.make_video(f"v_{subset}_{index}", label, rgb, flow, flow, (24, 32))
+
+    path = str(tmp_path_factory.mktemp("data"))
+    testdata.write_data_dir(
+        path,
+        {"test": [video(i, i % 3, "test") for i in range(5)]},
+        num_classes=3,
+        num_shards=2,
+    )
+    return path
+
+
+@pytest.mark.parametrize("stream", ["spatial", "temporal"])
+def test_evaluate_model_scores_every_video_once_with_all_views(data_dir, tmp_path, stream):
+    config = _tiny_config(stream)
+    keras.utils.set_random_seed(0)
+    model = models.build_model(config, 3)
+    out = tmp_path / "eval"
+    result = evaluate.evaluate_model(
+        model, config, data_dir, "test", str(out), "ckpt-7", keep_view_scores=True
+    )
+    written = scores.load_scores(str(out / "scores.npz"))
+    assert written.video_ids.tolist() == [f"v_test_{i}" for i in range(5)]
+    assert written.labels.tolist() == [0, 1, 2, 0, 1]
+    assert written.view_scores.shape == (5, 30, 3)  # K x crops views, by view index
+    assert written.num_views_per_video == 30 and written.stream == stream
+    np.testing.assert_allclose(written.view_scores.mean(axis=1), written.scores, rtol=1e-5)
+    assert result["num_videos"] == 5 and result["num_views_per_video"] == 30
+    assert result["checkpoint"] == "ckpt-7" and result["num_videos_failed"] == 0
+    for name in ("metrics.json", "confusion.png", "results.md"):
+        assert (out / name).exists()
+    # Inference mode: the dropout model gives identical scores on a second run.
+    evaluate.evaluate_model(model, config, data_dir, "test", str(tmp_path / "again"), "c")
+    again = scores.load_scores(str(tmp_path / "again" / "scores.npz"))
+    np.testing.assert_array_equal(again.scores, written.scores)
