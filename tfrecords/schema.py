@@ -189,7 +189,7 @@ def encode_video(video: Video) -> bytes:
         }
     )
     example = tf.train.SequenceExample(context=context, feature_lists=lists)
-    return example.SerializeToString()
+    return example.SerializeToString(deterministic=True)  # map keys sorted: stable bytes
 
 
 _CONTEXT_FEATURES = {
