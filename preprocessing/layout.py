@@ -27,6 +27,7 @@ from preprocessing.errors import DatasetError
 if TYPE_CHECKING:
     from preprocessing.ucf101 import Clip
 
+SPLITS_DIR = "ucfTrainTestlist"  # official split files, ROOT/ucfTrainTestlist by default
 VIDEOS_DIR = "UCF-101"
 FRAMES_DIR = "jpegs_256"
 FLOW_DIR = "tvl1_flow"
