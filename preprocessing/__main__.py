@@ -1,0 +1,157 @@
+"""`python -m preprocessing`: UCF-101 (frames + flow, or raw videos) -> sharded TFRecords.
+
+Local run on the public archives (jpegs_256/, tvl1_flow/ under ROOT)::
+
+    .venv/bin/python -m preprocessing --root=ROOT --split=1 --output_dir=workspace/records
+
+Raw videos with flow computed on the fly (`--flow_algorithm=tvl1|dis|farneback`)::
+
+    .venv/bin/python -m preprocessing --root=ROOT --source=videos --output_dir=OUT
+
+On Dataflow (every path may be `gs://`)::
+
+    python -m preprocessing --root=gs://BUCKET/ucf101 --output_dir=gs://BUCKET/records \
+        --runner=DataflowRunner --project=PROJECT --region=REGION \
+        --temp_location=gs://BUCKET/tmp --setup_file=./setup.py
+
+Flags this binary does not define are passed to Beam's PipelineOptions (`--runner`,
+`--project`, ...; Beam warns about names it does not know). `--runner` defaults to
+DirectRunner. Writes OUT/<subset>-SSSSS-of-NNNNN.tfrecord, OUT/failures.jsonl and, last,
+OUT/manifest.json (see preprocessing/pipeline.py).
+
+Exit status: 0 on success; 1 when more clips failed than --max_failures allows (the good
+clips, failures.jsonl and the manifest are still written); 2 on bad input (a message, no
+traceback).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+import sys
+from collections.abc import Sequence
+
+from absl import app, flags, logging
+from apache_beam.options.pipeline_options import PipelineOptions
+
+# Imported before the flags below: preprocessing.ucf101 (imported by the pipeline) defines
+# the flags of its own CLI at import time, and the six flags marked `allow_override` replace
+# them with this binary's meaning (a single --split, default 1).
+from preprocessing import pipeline
+from preprocessing.clip_sources import SOURCES
+from preprocessing.layout import SPLITS_DIR, Layout
+from preprocessing.optical_flow import FLOW_ALGORITHMS
+from tfrecords.manifest import FAILURES_FILE
+
+_ROOT = flags.DEFINE_string(
+    "root",
+    None,
+    f"UCF-101 root holding {SPLITS_DIR}/ and UCF-101/, jpegs_256/, tvl1_flow/ (see "
+    "WORKSPACE.md); each folder can be overridden below.",
+    allow_override=True,
+)
+_SPLITS_DIR = flags.DEFINE_string(
+    "splits_dir", None, f"Overrides ROOT/{SPLITS_DIR} (classInd.txt, lists).", allow_override=True
+)
+_FRAMES_DIR = flags.DEFINE_string(
+    "frames_dir", None, "Overrides ROOT/jpegs_256.", allow_override=True
+)
+_FLOW_DIR = flags.DEFINE_string("flow_dir", None, "Overrides ROOT/tvl1_flow.", allow_override=True)
+_VIDEOS_DIR = flags.DEFINE_string(
+    "videos_dir", None, "Overrides ROOT/UCF-101.", allow_override=True
+)
+_SPLIT = flags.DEFINE_enum(
+    "split", "1", ["1", "2", "3"], "Official split whose lists to write.", allow_override=True
+)
+_SUBSETS = flags.DEFINE_list("subsets", ["train", "test"], "Subsets to write.")
+_SOURCE = flags.DEFINE_enum(
+    "source",
+    "frames",
+    list(SOURCES),
+    "frames: pre-extracted RGB + TV-L1 JPEGs, stored byte for byte; videos: decode the .avi "
+    "files, resize to 340x256 and compute flow.",
+)
+_FLOW_ALGORITHM = flags.DEFINE_enum(
+    "flow_algorithm",
+    "tvl1",
+    list(FLOW_ALGORITHMS),
+    "Optical flow for --source=videos: tvl1 (as the public archives, ~0.6 s per frame "
+    "pair), dis or farneback (fast).",
+)
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where shards and manifest.json go.")
+_NUM_SHARDS = flags.DEFINE_integer(
+    "num_shards", None, "Shards per subset; default: from --shard_size_mb.", lower_bound=1
+)
+_SHARD_SIZE_MB = flags.DEFINE_float(
+    "shard_size_mb", 150.0, "Target shard size in MB (10^6 bytes) without --num_shards."
+)
+_MAX_FAILURES = flags.DEFINE_integer(
+    "max_failures", 0, "Clips allowed to fail before the exit status is 1.", lower_bound=0
+)
+
+
+def _parse_flags(argv: list[str]) -> list[str]:
+    """Parses this binary's flags; returns the rest (argv[0] first) for Beam."""
+    return flags.FLAGS(argv, known_only=True)
+
+
+def _config() -> pipeline.JobConfig:
+    """The job config from the flags; UsageError when a needed folder has no flag."""
+    root = _ROOT.value
+    needed = {
+        "frames": [("--frames_dir", _FRAMES_DIR.value), ("--flow_dir", _FLOW_DIR.value)],
+        "videos": [("--videos_dir", _VIDEOS_DIR.value)],
+    }[_SOURCE.value]
+    missing = [name for name, value in [("--splits_dir", _SPLITS_DIR.value), *needed] if not value]
+    if root is None and missing:
+        raise app.UsageError(f"give --root, or all of {', '.join(missing)}")
+    layout = Layout.under(root or "", _VIDEOS_DIR.value, _FRAMES_DIR.value, _FLOW_DIR.value)
+    return pipeline.JobConfig(
+        splits_dir=_SPLITS_DIR.value or posixpath.join(root, SPLITS_DIR),
+        layout=layout,
+        split=int(_SPLIT.value),
+        subsets=tuple(_SUBSETS.value),
+        source=_SOURCE.value,
+        flow_algorithm=_FLOW_ALGORITHM.value,
+        output_dir=_OUTPUT_DIR.value,
+        num_shards=_NUM_SHARDS.value,
+        shard_size_mb=_SHARD_SIZE_MB.value,
+        command_line=shlex.join(["python", "-m", "preprocessing", *sys.argv[1:]]),
+    )
+
+
+def main(argv: Sequence[str]) -> None:
+    """Runs the job, prints a summary; exit status as in the module docstring."""
+    beam_args = list(argv[1:])
+    if not any(arg == "--runner" or arg.startswith("--runner=") for arg in beam_args):
+        beam_args.append("--runner=DirectRunner")
+    config = _config()
+    logging.info("Beam options: %s", beam_args)
+    try:
+        result = pipeline.run(config, PipelineOptions(beam_args))
+    except ValueError as e:  # DatasetError and bad flag values: a message, not a traceback
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    manifest = result.manifest
+    for subset in config.subsets:
+        shards = sum(1 for s in manifest.shards if s.subset == subset)
+        print(
+            f"{subset}: {manifest.written[subset]} written, {manifest.failed[subset]} failed "
+            f"of {manifest.listed[subset]} listed, {shards} shards"
+        )
+    print(
+        f"output: {config.output_dir} ({', '.join(f'{k}={v}' for k, v in result.counters.items())})"
+    )
+    failed = sum(manifest.failed.values())
+    if failed > _MAX_FAILURES.value:
+        report = posixpath.join(config.output_dir, FAILURES_FILE)
+        print(
+            f"error: {failed} clips failed (see {report}); --max_failures={_MAX_FAILURES.value}",
+            file=sys.stderr,
+        )
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    flags.mark_flag_as_required("output_dir")
+    app.run(main, flags_parser=_parse_flags)

@@ -1,0 +1,244 @@
+"""One listed clip's sources on disk -> a `tfrecords.schema.Video` (what one record holds).
+
+Two sources (`SOURCES`):
+
+* `frames`: the pre-extracted archives (`jpegs_256/`, `tvl1_flow/u`, `tvl1_flow/v`). The JPEG
+  bytes are stored exactly as read (never decoded or re-encoded), after a structural check
+  of each file (`jpeg_shape`: SOI marker, a frame header, EOI marker at the end) that catches
+  truncated or overwritten files without the cost of decoding.
+* `videos`: the raw .avi files, decoded and turned into frames and flow by
+  `preprocessing.optical_flow`.
+
+Every problem raises `ClipError`, whose `stage` (`STAGES`) says where the clip failed; the
+Beam job reports it in `failures.jsonl` and goes on with the other clips.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from preprocessing import optical_flow
+from preprocessing.errors import DatasetError
+from preprocessing.layout import SourceIndex, list_frames
+from preprocessing.ucf101 import Clip
+from tfrecords.schema import Video, check_frame_counts
+
+SOURCES = ("frames", "videos")
+FRAMES_FRAME_RATE = 25.0  # UCF-101's rate; the archives do not record it.
+
+STAGE_LOCATE = "locate"  # the clip's folder or video is not on disk
+STAGE_LIST = "list"  # its frame folder cannot be listed or has a numbering gap
+STAGE_READ = "read"  # a file cannot be read
+STAGE_JPEG = "jpeg"  # a JPEG is corrupt, or frame sizes differ within the clip
+STAGE_DECODE = "decode"  # the video cannot be decoded (unreadable, empty, truncated)
+STAGE_FRAME_COUNTS = "frame_counts"  # the N RGB / N-1 flow rule is broken
+STAGES = (STAGE_LOCATE, STAGE_LIST, STAGE_READ, STAGE_JPEG, STAGE_DECODE, STAGE_FRAME_COUNTS)
+
+_SOI = b"\xff\xd8"
+_EOI = b"\xff\xd9"
+# Start-of-frame markers SOF0-SOF15, except DHT (C4), JPG (C8) and DAC (CC).
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+_START_OF_SCAN = 0xDA
+# Markers without a length field: TEM and RST0-RST7.
+_STANDALONE_MARKERS = frozenset([0x01, *range(0xD0, 0xD8)])
+
+
+class ClipError(DatasetError):
+    """A clip cannot be turned into a record.
+
+    Attributes:
+      stage: one of STAGES.
+    """
+
+    def __init__(self, stage: str, message: str):
+        super().__init__(message)
+        self.stage = stage
+
+
+def jpeg_shape(data: bytes) -> tuple[int, int, int]:
+    """(height, width, channels) from a JPEG's frame header, after a structural check.
+
+    Raises:
+      ValueError: no SOI marker at the start, no EOI marker at the end (a truncated file),
+        a broken marker sequence, or no frame header before the scan.
+    """
+    if len(data) < 4 or data[:2] != _SOI:
+        raise ValueError("does not start with the JPEG SOI marker (not a JPEG)")
+    if data[-2:] != _EOI:
+        raise ValueError("does not end with the JPEG EOI marker (truncated)")
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            raise ValueError(f"broken marker sequence at byte {pos}")
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            pos += 1
+            continue
+        if marker in _STANDALONE_MARKERS:
+            pos += 2
+            continue
+        length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+        if marker in _SOF_MARKERS:
+            if length < 8 or pos + 2 + length > len(data):
+                raise ValueError(f"frame header at byte {pos} is cut short")
+            height = int.from_bytes(data[pos + 5 : pos + 7], "big")
+            width = int.from_bytes(data[pos + 7 : pos + 9], "big")
+            if height == 0 or width == 0:
+                raise ValueError(f"frame header declares a {width}x{height} image")
+            return height, width, data[pos + 9]
+        if marker == _START_OF_SCAN:
+            break
+        pos += 2 + length
+    raise ValueError("no frame header (SOF marker) before the image data")
+
+
+def _read(path: str) -> bytes:
+    try:
+        with tf.io.gfile.GFile(path, "rb") as f:
+            return f.read()
+    except tf.errors.OpError as e:
+        raise ClipError(STAGE_READ, f"{path}: cannot read ({e.message})") from e
+
+
+def _read_jpegs(paths: list[str], what: str) -> tuple[list[bytes], tuple[int, int]]:
+    """Reads JPEG files; returns their bytes and their common (height, width).
+
+    Raises:
+      ClipError: a file is unreadable (STAGE_READ), corrupt, or of another size than the
+        first (STAGE_JPEG).
+    """
+    encoded: list[bytes] = []
+    size = None
+    for path in paths:
+        data = _read(path)
+        try:
+            height, width, _ = jpeg_shape(data)
+        except ValueError as e:
+            raise ClipError(
+                STAGE_JPEG, f"{path}: corrupt JPEG, {e}; re-extract this clip's {what} frames"
+            ) from e
+        if size is None:
+            size = (height, width)
+        elif size != (height, width):
+            raise ClipError(
+                STAGE_JPEG,
+                f"{path}: {width}x{height}, but {paths[0]} is {size[1]}x{size[0]}; the {what} "
+                "frames of a clip must share one size. Re-extract this clip.",
+            )
+        encoded.append(data)
+    assert size is not None, "callers check frame counts first"
+    return encoded, size
+
+
+def _frame_paths(folder: str | None, clip: Clip, what: str, flag: str) -> list[str]:
+    if folder is None:
+        raise ClipError(
+            STAGE_LOCATE,
+            f"{clip.video_id}: no {what} folder in {flag} (looked up case-insensitively); "
+            f"extract the clip's {what} frames or check {flag}",
+        )
+    try:
+        return list_frames(folder)
+    except DatasetError as e:
+        raise ClipError(STAGE_LIST, str(e)) from e
+    except tf.errors.OpError as e:
+        raise ClipError(STAGE_LIST, f"{folder}: cannot list ({e.message})") from e
+
+
+def _check_counts(clip: Clip, num_rgb: int, num_x: int, num_y: int, where: str) -> None:
+    try:
+        check_frame_counts(num_rgb, num_x, num_y)
+    except ValueError as e:
+        raise ClipError(STAGE_FRAME_COUNTS, f"{clip.video_id} ({where}): {e}") from e
+
+
+def read_frames_clip(clip: Clip, index: SourceIndex) -> Video:
+    """Reads a clip from the frame archives, keeping every JPEG's bytes unchanged.
+
+    Raises:
+      ClipError: a folder is missing, a frame is missing or corrupt, or the counts break the
+        N / N-1 rule.
+    """
+    layout = index.layout
+    rgb_dir = index.rgb_dir(clip)
+    x_dir, y_dir = index.flow_dirs(clip)
+    rgb_paths = _frame_paths(rgb_dir, clip, "RGB", f"--frames_dir={layout.frames_dir}")
+    x_paths = _frame_paths(x_dir, clip, "x (u) flow", f"--flow_dir={layout.flow_dir}")
+    y_paths = _frame_paths(y_dir, clip, "y (v) flow", f"--flow_dir={layout.flow_dir}")
+    where = f"RGB in {rgb_dir}, flow in {x_dir} and {y_dir}"
+    _check_counts(clip, len(rgb_paths), len(x_paths), len(y_paths), where)
+    rgb, (height, width) = _read_jpegs(rgb_paths, "RGB")
+    flow_x, flow_size = _read_jpegs(x_paths, "flow")
+    flow_y, y_size = _read_jpegs(y_paths, "flow")
+    if y_size != flow_size:
+        raise ClipError(
+            STAGE_JPEG,
+            f"{clip.video_id}: x flow frames are {flow_size[1]}x{flow_size[0]} but y flow frames "
+            f"are {y_size[1]}x{y_size[0]}; re-extract this clip's flow",
+        )
+    return Video(
+        video_id=clip.video_id,
+        class_name=clip.class_name,
+        label=clip.label,
+        group=clip.group,
+        clip=clip.clip,
+        rgb=rgb,
+        flow_x=flow_x,
+        flow_y=flow_y,
+        height=height,
+        width=width,
+        flow_height=flow_size[0],
+        flow_width=flow_size[1],
+        source="frames",
+        frame_rate=FRAMES_FRAME_RATE,
+    )
+
+
+def read_video_clip(clip: Clip, index: SourceIndex, flow_algorithm: str) -> Video:
+    """Decodes a clip's video and computes its frames and flow (`preprocessing.optical_flow`).
+
+    Raises:
+      ClipError: the video is missing, cannot be decoded, or has fewer than 2 frames.
+    """
+    path = index.video(clip)
+    if path is None:
+        raise ClipError(
+            STAGE_LOCATE,
+            f"{clip.video_id}: {clip.list_entry} not found in --videos_dir="
+            f"{index.layout.videos_dir} (looked up case-insensitively)",
+        )
+    try:
+        frames = optical_flow.video_to_frames(path, flow_algorithm)
+    except optical_flow.VideoError as e:
+        raise ClipError(STAGE_DECODE, str(e)) from e
+    _check_counts(clip, len(frames.rgb), len(frames.flow_x), len(frames.flow_y), path)
+    return Video(
+        video_id=clip.video_id,
+        class_name=clip.class_name,
+        label=clip.label,
+        group=clip.group,
+        clip=clip.clip,
+        rgb=frames.rgb,
+        flow_x=frames.flow_x,
+        flow_y=frames.flow_y,
+        height=frames.height,
+        width=frames.width,
+        flow_height=frames.height,
+        flow_width=frames.width,
+        source=f"videos/{flow_algorithm}",
+        frame_rate=frames.frame_rate,
+    )
+
+
+def read_clip(clip: Clip, index: SourceIndex, source: str, flow_algorithm: str) -> Video:
+    """Reads one clip from `source` ('frames' or 'videos'; see the module docstring).
+
+    Raises:
+      ClipError: see `read_frames_clip` and `read_video_clip`.
+      ValueError: unknown `source` or `flow_algorithm`.
+    """
+    if source == "frames":
+        return read_frames_clip(clip, index)
+    if source == "videos":
+        return read_video_clip(clip, index, flow_algorithm)
+    raise ValueError(f"--source must be one of {SOURCES}, got {source!r}")

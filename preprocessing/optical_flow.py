@@ -1,0 +1,207 @@
+"""Raw video -> resized RGB JPEGs and quantized optical-flow JPEGs (the `videos` source).
+
+This recomputes what the public archives ship (`jpegs_256/`, `tvl1_flow/`): every frame is
+resized to 340x256 (UCF-101's 320x240 -> short side 256, the archives' size) and stored as an
+RGB JPEG; flow between consecutive resized grayscale frames is clipped to [-20, 20] pixels and
+quantized to uint8 with `tfrecords.schema.quantize_flow` (zero motion ~128), then stored as two
+grayscale JPEGs (x = `u`, y = `v`). N decoded frames give N RGB and N-1 flow frames.
+
+Algorithms (`FLOW_ALGORITHMS`), timed per 340x256 pair on one core of the dev machine:
+`tvl1` (OpenCV Dual TV-L1, default parameters, as the archives; ~0.6-1.5 s), `dis` (DIS,
+medium preset; ~10-16 ms) and `farneback` (~30 ms). Flow follows OpenCV's convention:
+`next(x + u, y + v) ~ prev(x, y)`, so content moving right gives positive `u`.
+
+The video is decoded as a stream: only two frames are held at a time, never the whole clip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import posixpath
+import tempfile
+from collections.abc import Callable, Iterator
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from preprocessing.errors import DatasetError
+from tfrecords.schema import quantize_flow
+
+FLOW_ALGORITHMS = ("tvl1", "dis", "farneback")
+FRAME_HEIGHT = 256
+FRAME_WIDTH = 340
+JPEG_QUALITY = 95
+
+FlowFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+class VideoError(DatasetError):
+    """A video cannot be opened, holds no frames, or decodes fewer frames than it declares."""
+
+
+@dataclasses.dataclass(frozen=True)
+class EncodedFrames:
+    """One video's frames, encoded for a record.
+
+    Attributes:
+      rgb: N RGB JPEGs of FRAME_HEIGHT x FRAME_WIDTH.
+      flow_x: N-1 grayscale JPEGs of quantized x flow.
+      flow_y: N-1 grayscale JPEGs of quantized y flow.
+      height: frame height in pixels (RGB and flow).
+      width: frame width in pixels (RGB and flow).
+      frame_rate: frames per second as the container declares it.
+    """
+
+    rgb: list[bytes]
+    flow_x: list[bytes]
+    flow_y: list[bytes]
+    height: int
+    width: int
+    frame_rate: float
+
+
+def flow_function(algorithm: str) -> FlowFunction:
+    """Returns `flow(prev, next) -> [H, W, 2] float32` (x, y pixels) for two [H, W] uint8 frames.
+
+    Raises:
+      ValueError: `algorithm` is not one of FLOW_ALGORITHMS (names the --flow_algorithm flag).
+    """
+    if algorithm == "tvl1":
+        tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()
+        return lambda prev, nxt: tvl1.calc(prev, nxt, None)
+    if algorithm == "dis":
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        return lambda prev, nxt: dis.calc(prev, nxt, None)
+    if algorithm == "farneback":
+        # pyr_scale, levels, winsize, iterations, poly_n, poly_sigma, flags: OpenCV's sample.
+        return lambda prev, nxt: cv2.calcOpticalFlowFarneback(
+            prev, nxt, None, 0.5, 3, 15, 3, 5, 1.2, 0
+        )
+    raise ValueError(f"--flow_algorithm must be one of {FLOW_ALGORITHMS}, got {algorithm!r}")
+
+
+def resize_frame(frame: np.ndarray) -> np.ndarray:
+    """[h, w, C] or [h, w] uint8 -> [FRAME_HEIGHT, FRAME_WIDTH, C] or [...] (bilinear)."""
+    return cv2.resize(frame, (FRAME_WIDTH, FRAME_HEIGHT), interpolation=cv2.INTER_LINEAR)
+
+
+def encode_jpeg(image: np.ndarray) -> bytes:
+    """[H, W, 3] BGR (OpenCV order) or [H, W] grayscale uint8 -> JPEG bytes."""
+    ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise ValueError(f"OpenCV could not encode a {image.shape} {image.dtype} image as JPEG")
+    return encoded.tobytes()
+
+
+def encode_flow(flow: np.ndarray) -> tuple[bytes, bytes]:
+    """[H, W, 2] float32 pixels -> (x JPEG, y JPEG) of flow quantized as the archives store it."""
+    quantized = quantize_flow(flow)
+    return encode_jpeg(quantized[..., 0]), encode_jpeg(quantized[..., 1])
+
+
+@contextlib.contextmanager
+def _local_file(path: str) -> Iterator[str]:
+    """Yields a local path for `path`, copying a remote (`gs://...`) file to a temp file.
+
+    OpenCV reads only local files; the copy lives as long as the context.
+    """
+    if "://" not in path:
+        yield path
+        return
+    suffix = posixpath.splitext(path)[1]
+    with tempfile.TemporaryDirectory() as folder:
+        local = posixpath.join(folder, "video" + suffix)
+        tf.io.gfile.copy(path, local)
+        yield local
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoStream:
+    """An open video: its declared frame rate and its frames, decoded on iteration.
+
+    Attributes:
+      frame_rate: frames per second the container declares.
+      frames: yields [h, w, 3] uint8 BGR frames in order; after the last one it raises
+        VideoError if the file decoded fewer frames than its header declares (truncated).
+    """
+
+    frame_rate: float
+    frames: Iterator[np.ndarray]
+
+
+@contextlib.contextmanager
+def open_video(path: str) -> Iterator[VideoStream]:
+    """Opens a video file (local or `gs://`) for decoding with OpenCV's FFmpeg backend.
+
+    Raises:
+      VideoError: OpenCV cannot open the file or it declares no positive frame rate; while
+        iterating the frames: it holds no frame, or fewer frames than its header declares.
+    """
+    with _local_file(path) as local:
+        capture = cv2.VideoCapture(local)
+        try:
+            if not capture.isOpened():
+                raise VideoError(
+                    f"{path}: OpenCV cannot open this video; check the file (re-download or "
+                    "re-encode it)"
+                )
+            fps = capture.get(cv2.CAP_PROP_FPS)
+            if not fps > 0:
+                raise VideoError(
+                    f"{path}: declares no frame rate; re-download or re-encode the video"
+                )
+            yield VideoStream(float(fps), _frames(path, capture))
+        finally:
+            capture.release()
+
+
+def _frames(path: str, capture: cv2.VideoCapture) -> Iterator[np.ndarray]:
+    declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    count = 0
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        count += 1
+        yield frame
+    if count == 0:
+        raise VideoError(f"{path}: no frame could be decoded; re-download or re-encode the video")
+    if count < declared:
+        raise VideoError(
+            f"{path}: decoded {count} of the {declared} frames its header declares; the file is "
+            "truncated or corrupt. Re-download or re-encode it."
+        )
+
+
+def video_to_frames(path: str, algorithm: str) -> EncodedFrames:
+    """Decodes, resizes and encodes a video and its optical flow.
+
+    Args:
+      path: the video file (any format OpenCV's FFmpeg reads; local or `gs://`).
+      algorithm: one of FLOW_ALGORITHMS.
+
+    Returns:
+      N RGB and N-1 x/y flow JPEGs, all FRAME_HEIGHT x FRAME_WIDTH.
+
+    Raises:
+      VideoError: see `open_video`.
+      ValueError: unknown `algorithm`.
+    """
+    flow = flow_function(algorithm)
+    rgb: list[bytes] = []
+    flow_x: list[bytes] = []
+    flow_y: list[bytes] = []
+    previous = None
+    with open_video(path) as video:
+        for frame in video.frames:
+            resized = resize_frame(frame)
+            rgb.append(encode_jpeg(resized))
+            gray = cv2.cvtColor(resized, cv2.COLOR_BGR2GRAY)
+            if previous is not None:
+                x, y = encode_flow(flow(previous, gray))
+                flow_x.append(x)
+                flow_y.append(y)
+            previous = gray
+    return EncodedFrames(rgb, flow_x, flow_y, FRAME_HEIGHT, FRAME_WIDTH, video.frame_rate)
