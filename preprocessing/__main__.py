@@ -1,4 +1,4 @@
-"""`python -m preprocessing`: UCF-101 (frames + flow, or raw videos) -> sharded TFRecords.
+r"""`python -m preprocessing`: UCF-101 (frames + flow, or raw videos) -> sharded TFRecords.
 
 Local run on the public archives (jpegs_256/, tvl1_flow/ under ROOT)::
 
@@ -91,8 +91,15 @@ _MAX_FAILURES = flags.DEFINE_integer(
 
 
 def _parse_flags(argv: list[str]) -> list[str]:
-    """Parses this binary's flags; returns the rest (argv[0] first) for Beam."""
-    return flags.FLAGS(argv, known_only=True)
+    """Parses this binary's flags; returns the rest (argv[0] first) for Beam.
+
+    A bad flag value exits with status 2 and a message, like every other input error.
+    """
+    try:
+        return flags.FLAGS(argv, known_only=True)
+    except flags.Error as e:
+        print(f"error: {e}\nPass --help to see the flags.", file=sys.stderr)
+        sys.exit(2)
 
 
 def _config() -> pipeline.JobConfig:
@@ -104,7 +111,7 @@ def _config() -> pipeline.JobConfig:
     }[_SOURCE.value]
     missing = [name for name, value in [("--splits_dir", _SPLITS_DIR.value), *needed] if not value]
     if root is None and missing:
-        raise app.UsageError(f"give --root, or all of {', '.join(missing)}")
+        raise app.UsageError(f"give --root, or all of {', '.join(missing)}", exitcode=2)
     layout = Layout.under(root or "", _VIDEOS_DIR.value, _FRAMES_DIR.value, _FLOW_DIR.value)
     return pipeline.JobConfig(
         splits_dir=_SPLITS_DIR.value or posixpath.join(root, SPLITS_DIR),

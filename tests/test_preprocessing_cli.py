@@ -1,0 +1,112 @@
+"""Tests of `python -m preprocessing` as a user runs it (subprocess, DirectRunner).
+
+The binary runs in a subprocess: it replaces flags that `preprocessing.ucf101` defines for its
+own CLI, which must not happen inside the test process.
+"""
+
+import json
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from preprocessing import pipeline, ucf101
+from preprocessing.layout import Layout
+from tfrecords.manifest import read_manifest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "preprocessing", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def damaged_root(synthetic_root, tmp_path_factory) -> tuple[pathlib.Path, str]:
+    """A copy of the frame archives with one corrupt JPEG; returns (root, the clip's id)."""
+    root = tmp_path_factory.mktemp("damaged") / "root"
+    shutil.copytree(synthetic_root, root, ignore=shutil.ignore_patterns("UCF-101"))
+    test_ids = [c.video_id for c in ucf101.read_split(str(root / "ucfTrainTestlist"), 1, "test")]
+    broken = sorted(test_ids)[0]
+    (root / "jpegs_256" / broken / "frame000001.jpg").write_bytes(b"\xff\xd8 not a JPEG")
+    return root, broken
+
+
+def test_cli_within_max_failures_writes_the_same_shards_as_the_library(damaged_root, tmp_path):
+    root, broken = damaged_root
+    out = tmp_path / "cli"
+    result = _cli(
+        f"--root={root}",
+        f"--output_dir={out}",
+        "--subsets=test",
+        "--num_shards=2",
+        "--max_failures=1",
+        "--runner=DirectRunner",  # Beam's own flags pass through
+        "--direct_running_mode=in_memory",
+    )
+    assert result.returncode == 0, result.stderr
+    listed = len(ucf101.read_split(str(root / "ucfTrainTestlist"), 1, "test"))
+    assert f"test: {listed - 1} written, 1 failed of {listed} listed, 2 shards" in result.stdout
+    manifest = read_manifest(str(out))
+    assert "--num_shards=2" in manifest.command_line
+    assert manifest.command_line.startswith("python -m preprocessing --root=")
+    failures = [json.loads(line) for line in (out / "failures.jsonl").read_text().splitlines()]
+    assert [(f["video_id"], f["stage"]) for f in failures] == [(broken, "jpeg")]
+
+    # Another process, same inputs and flags: byte-identical shards.
+    library = tmp_path / "library"
+    config = pipeline.JobConfig(
+        splits_dir=str(root / "ucfTrainTestlist"),
+        layout=Layout.under(str(root)),
+        split=1,
+        subsets=("test",),
+        source="frames",
+        flow_algorithm="tvl1",
+        output_dir=str(library),
+        num_shards=2,
+        shard_size_mb=150.0,
+        command_line="in-process",
+    )
+    pipeline.run(config, PipelineOptions(["--runner=DirectRunner"]))
+    shards = sorted(p.name for p in out.glob("*.tfrecord"))
+    assert shards == ["test-00000-of-00002.tfrecord", "test-00001-of-00002.tfrecord"]
+    for name in shards:
+        assert (out / name).read_bytes() == (library / name).read_bytes()
+
+
+def test_cli_failed_clip_exits_1_but_writes_the_rest(damaged_root, tmp_path):
+    root, broken = damaged_root
+    out = tmp_path / "out"
+    result = _cli(f"--root={root}", f"--output_dir={out}", "--subsets=test", "--split=1")
+    assert result.returncode == 1, result.stderr
+    assert "error: 1 clips failed" in result.stderr and "failures.jsonl" in result.stderr
+    manifest = read_manifest(str(out))
+    assert manifest.split == 1 and manifest.failed == {"test": 1}
+    assert manifest.written["test"] == manifest.listed["test"] - 1
+
+
+def test_cli_bad_input_is_a_message_with_status_2(tmp_path):
+    result = _cli("--root=/nonexistent", f"--output_dir={tmp_path}")
+    assert result.returncode == 2
+    assert "classInd.txt: file not found" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def synthetic_root(tmp_path_factory) -> pathlib.Path:
+    from preprocessing import synthetic
+
+    root = tmp_path_factory.mktemp("synthetic")
+    spec = synthetic.SyntheticSpec(
+        num_appearances=2, num_motions=2, groups=3, clips_per_group=2, num_frames=(8, 16)
+    )
+    synthetic.generate(str(root), spec)
+    return root
