@@ -1,6 +1,7 @@
 """What `eval.py` runs: evaluate one stream's model, or fuse score files.
 
-`evaluate_model` runs a model in inference mode over every view of every video of a subset
+`evaluate_checkpoint` restores a training run's checkpoint and calls `evaluate_model`, which
+runs the model in inference mode over every view of every video of a subset
 (`input_pipeline.datasets.eval_dataset`), averages the softmax scores per video and writes
 scores.npz, metrics.json, confusion.png and results.md. `fuse_files` reads `scores.npz` files
 of several streams, fuses them (evaluation/fusion.py) and writes the same reports as a stream
@@ -28,6 +29,7 @@ from evaluation.scores import (
 )
 from input_pipeline import datasets
 from tfrecords import manifest as manifest_lib
+from training import checkpoints
 
 
 def row_names(streams: Sequence[str]) -> list[str]:
@@ -228,4 +230,54 @@ def evaluate_model(
     title = f"{config.stream.capitalize()} stream, {subset} subset (split {manifest.split})"
     return write_outputs(
         output_dir, video_scores, extra, config.stream.capitalize(), [], notes, title
+    )
+
+
+def default_output_dir(workdir: str, subset: str) -> str:
+    """`W/eval` for the test subset, `W/eval_<subset>` for others (e.g. training scores)."""
+    return posixpath.join(workdir, "eval" if subset == "test" else f"eval_{subset}")
+
+
+def evaluate_checkpoint(
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    data_dir: str,
+    subset: str,
+    checkpoint: str = "",
+    output_dir: str = "",
+    keep_view_scores: bool = False,
+    progress: bool = True,
+) -> dict[str, object]:
+    """Restores a checkpoint of `workdir` and evaluates it with `evaluate_model`.
+
+    Args:
+      config: the stream's experiment config (model and eval protocol).
+      workdir: the train.py workdir.
+      data_dir: data directory (manifest.json and shards).
+      subset: manifest subset, e.g. 'test'.
+      checkpoint: checkpoint path prefix (W/checkpoints/ckpt-N); '' takes the latest.
+      output_dir: reports directory; '' = `default_output_dir(workdir, subset)`.
+      keep_view_scores: also store every view's probabilities in scores.npz.
+      progress: show a progress bar over videos.
+
+    Returns:
+      The metrics written to metrics.json.
+
+    Raises:
+      CheckpointError: no checkpoint, or one that does not fit the config's model.
+      ManifestError, AggregationError: see `evaluate_model`.
+    """
+    manifest = manifest_lib.read_manifest(data_dir)
+    path = checkpoint or checkpoints.latest_checkpoint(workdir)
+    model = checkpoints.restore_model(config, workdir, manifest.num_classes, path)
+    description = f"{path} (step {checkpoints.checkpoint_step(path)})"
+    return evaluate_model(
+        model,
+        config,
+        data_dir,
+        subset,
+        output_dir or default_output_dir(workdir, subset),
+        description,
+        keep_view_scores=keep_view_scores,
+        progress=progress,
     )

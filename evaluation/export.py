@@ -20,7 +20,12 @@ import posixpath
 from collections.abc import Sequence
 
 import keras
+import ml_collections
 import tensorflow as tf
+
+from models import builder
+from tfrecords import manifest as manifest_lib
+from training import checkpoints
 
 SERVING_INPUT = "frames"
 SERVING_OUTPUT = "probabilities"
@@ -82,3 +87,37 @@ def export_saved_model(
     with tf.io.gfile.GFile(posixpath.join(export_dir, CLASS_NAMES_FILE), "w") as f:
         f.write("".join(f"{name}\n" for name in class_names))
     return export_dir
+
+
+def export_checkpoint(
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    data_dir: str,
+    checkpoint: str,
+    export_dir: str,
+) -> str:
+    """Restores a checkpoint of `workdir` and exports it to `export_dir/<config.stream>`.
+
+    Args:
+      config: the stream's experiment config.
+      workdir: the train.py workdir.
+      data_dir: data directory whose manifest gives the class names.
+      checkpoint: checkpoint path prefix; '' takes the latest.
+      export_dir: parent directory of the per-stream SavedModels.
+
+    Returns:
+      The SavedModel directory.
+
+    Raises:
+      CheckpointError: no checkpoint, or one that does not fit the config's model.
+      ManifestError: no usable manifest in `data_dir`.
+    """
+    manifest = manifest_lib.read_manifest(data_dir, check_shards=False)
+    model = checkpoints.restore_model(config, workdir, manifest.num_classes, checkpoint or None)
+    return export_saved_model(
+        model,
+        posixpath.join(export_dir, config.stream),
+        manifest.class_names,
+        config.data.image_size,
+        builder.input_channels(config),
+    )

@@ -45,6 +45,10 @@ _REQUIRED_KEYS = (
 _PROBABILITY_SUM_TOLERANCE = 1e-3
 
 
+class ScoresFileError(ValueError):
+    """A scores.npz that cannot be read or is inconsistent."""
+
+
 class AggregationError(ValueError):
     """The eval dataset broke the one-pass, K x crops views per video contract."""
 
@@ -144,23 +148,23 @@ def load_scores(path: str) -> VideoScores:
     """Reads a `scores.npz` written by `save_scores` (never unpickles).
 
     Raises:
-      ValueError: the file is missing, not an npz, of another format version, lacks a key,
+      ScoresFileError: the file is missing, not an npz, of another format version, lacks a key,
         or fails `VideoScores.check`.
     """
     if not tf.io.gfile.exists(path):
-        raise ValueError(f"{path}: not found; write it with `eval.py --workdir=...` first")
+        raise ScoresFileError(f"{path}: not found; write it with `eval.py --workdir=...` first")
     with tf.io.gfile.GFile(path, "rb") as f:
         data = f.read()
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files}
     except (ValueError, OSError) as e:
-        raise ValueError(f"{path}: not a scores.npz written by eval.py ({e})") from e
+        raise ScoresFileError(f"{path}: not a scores.npz written by eval.py ({e})") from e
     missing = [key for key in _REQUIRED_KEYS if key not in arrays]
     if missing:
-        raise ValueError(f"{path}: missing {missing}; re-run eval.py to rewrite it")
+        raise ScoresFileError(f"{path}: missing {missing}; re-run eval.py to rewrite it")
     if int(arrays["format_version"]) != SCORES_FORMAT_VERSION:
-        raise ValueError(
+        raise ScoresFileError(
             f"{path}: format version {int(arrays['format_version'])}, this code reads "
             f"{SCORES_FORMAT_VERSION}; re-run eval.py to rewrite it"
         )
@@ -176,7 +180,10 @@ def load_scores(path: str) -> VideoScores:
         checkpoint=str(arrays["checkpoint"]),
         view_scores=arrays.get("view_scores"),
     )
-    scores.check(path)
+    try:
+        scores.check(path)
+    except ValueError as e:
+        raise ScoresFileError(str(e)) from e
     return scores
 
 

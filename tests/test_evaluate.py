@@ -1,5 +1,6 @@
 """Tests of the library entry points of eval.py on hand-made score files."""
 
+import dataclasses
 import json
 
 import keras
@@ -131,3 +132,39 @@ def test_evaluate_model_scores_every_video_once_with_all_views(data_dir, tmp_pat
     evaluate.evaluate_model(model, config, data_dir, "test", str(tmp_path / "again"), "c")
     again = scores.load_scores(str(tmp_path / "again" / "scores.npz"))
     np.testing.assert_array_equal(again.scores, written.scores)
+
+
+def test_fuse_files_learned_fits_on_train_files(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = np.arange(30, dtype=np.int32) % 3
+    train = VideoScores(
+        video_ids=np.array([f"t{i:02d}" for i in range(30)]),
+        labels=labels,
+        class_names=np.array(["Zero", "One", "Two"]),
+        scores=rng.dirichlet(np.ones(3), size=30).astype(np.float32),  # spatial: noise
+        subset="train",
+        stream="spatial",
+        num_samples=2,
+        num_crops=1,
+        checkpoint="s",
+    )
+    informative = (0.2 + 0.6 * np.eye(3)[labels]).astype(np.float32)
+    paths = {
+        "s": SPATIAL_SCORES,
+        "t": TEMPORAL_SCORES,
+        "st": train,
+        "tt": dataclasses.replace(train, stream="temporal", scores=informative),
+    }
+    for name, value in paths.items():
+        scores.save_scores(str(tmp_path / f"{name}.npz"), value)
+    path = {name: str(tmp_path / f"{name}.npz") for name in paths}
+    result, table = evaluate.fuse_files(
+        [path["s"], path["t"]],
+        str(tmp_path / "out"),
+        "learned",
+        train_score_paths=[path["st"], path["tt"]],
+    )
+    # The classifier follows the temporal stream: arg-maxes [1, 0, 1, 0] -> 3 of 4 right.
+    assert result["top1"] == 0.75 and result["train_inputs"] == [path["st"], path["tt"]]
+    assert "| Fused (learned) | 75.0%" in table
+    assert "fit on the training subset" in (tmp_path / "out" / "results.md").read_text()

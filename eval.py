@@ -1,0 +1,131 @@
+r"""Evaluates a stream on a subset, fuses streams' scores, or exports a SavedModel.
+
+Evaluate the latest checkpoint of a stream (writes W/eval/, or W/eval_<subset>/)::
+
+    python eval.py --config=configs/spatial.py --workdir=W --data_dir=OUT [--subset=test]
+
+Fuse two streams' test scores (writes F/)::
+
+    python eval.py --fuse=W1/eval/scores.npz,W2/eval/scores.npz --output_dir=F \
+        [--fusion=average | --fusion=weighted --fusion_weights=1,1.5 |
+         --fusion=learned --fuse_train=W1/eval_train/scores.npz,W2/eval_train/scores.npz]
+
+Export a stream as a SavedModel taking uint8 frames (writes DIR/<stream>/)::
+
+    python eval.py --config=configs/temporal.py --workdir=W --data_dir=OUT --export=DIR
+"""
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from evaluation import evaluate, export, fusion
+from evaluation.scores import AggregationError, ScoresFileError
+from tfrecords.manifest import ManifestError
+from training.checkpoints import CheckpointError
+
+# Errors whose message names the file or flag and the fix: shown without a traceback.
+_USER_ERRORS = (
+    fusion.FusionError,
+    ScoresFileError,
+    AggregationError,
+    ManifestError,
+    CheckpointError,
+)
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config (configs/*.py).")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Training directory holding the checkpoints.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Data directory (manifest.json + shards).")
+_SUBSET = flags.DEFINE_string("subset", "test", "Subset to evaluate ('train' for --fuse_train).")
+_CHECKPOINT = flags.DEFINE_string("checkpoint", "", "Checkpoint path; '' = the latest.")
+_OUTPUT_DIR = flags.DEFINE_string(
+    "output_dir", "", "Reports directory; '' = W/eval (test) or W/eval_<subset>."
+)
+_VIEW_SCORES = flags.DEFINE_bool(
+    "save_view_scores", False, "Also store every view's scores in scores.npz (large)."
+)
+_FUSE = flags.DEFINE_list("fuse", [], "scores.npz files to fuse, one per stream.")
+_FUSION = flags.DEFINE_enum("fusion", "average", fusion.FUSION_METHODS, "Fusion method.")
+_WEIGHTS = flags.DEFINE_list("fusion_weights", [], "Weights of --fusion=weighted, e.g. 1,1.5.")
+_FUSE_TRAIN = flags.DEFINE_list(
+    "fuse_train", [], "Training-subset scores.npz per stream, for --fusion=learned."
+)
+_EXPORT = flags.DEFINE_string("export", "", "Write a SavedModel to DIR/<stream> and exit.")
+_PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar over videos.")
+
+
+def _weights() -> list[float]:
+    try:
+        return [float(w) for w in _WEIGHTS.value]
+    except ValueError as e:
+        raise app.UsageError(f"--fusion_weights={','.join(_WEIGHTS.value)}: {e}") from e
+
+
+def _fuse() -> None:
+    for name, value in (("config", _CONFIG.value), ("workdir", _WORKDIR.value)):
+        if value:
+            raise app.UsageError(f"--{name} is not used with --fuse; drop it")
+    if not _OUTPUT_DIR.value:
+        raise app.UsageError("--fuse needs --output_dir for the fused reports")
+    result, table = evaluate.fuse_files(
+        _FUSE.value, _OUTPUT_DIR.value, _FUSION.value, _weights(), _FUSE_TRAIN.value
+    )
+    print(table)
+    logging.info("Fused top-1 %.4f; reports in %s", result["top1"], _OUTPUT_DIR.value)
+
+
+def _model_flags() -> None:
+    for name, value in (
+        ("config", _CONFIG.value),
+        ("workdir", _WORKDIR.value),
+        ("data_dir", _DATA_DIR.value),
+    ):
+        if not value:
+            raise app.UsageError(f"--{name} is required (or use --fuse=... to fuse score files)")
+    for name, value in (("fusion_weights", _WEIGHTS.value), ("fuse_train", _FUSE_TRAIN.value)):
+        if value:
+            raise app.UsageError(f"--{name} is only used with --fuse")
+
+
+def main(argv: list[str]) -> None:
+    """Dispatches to fusion, export or evaluation; user errors exit 1 with their message."""
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    try:
+        _run()
+    except _USER_ERRORS as e:
+        logging.error("%s", e)
+        raise SystemExit(1) from e
+
+
+def _run() -> None:
+    if _FUSE.value:
+        _fuse()
+        return
+    _model_flags()
+    if _EXPORT.value:
+        path = export.export_checkpoint(
+            _CONFIG.value, _WORKDIR.value, _DATA_DIR.value, _CHECKPOINT.value, _EXPORT.value
+        )
+        logging.info("SavedModel written to %s", path)
+        return
+    result = evaluate.evaluate_checkpoint(
+        _CONFIG.value,
+        _WORKDIR.value,
+        _DATA_DIR.value,
+        _SUBSET.value,
+        _CHECKPOINT.value,
+        _OUTPUT_DIR.value,
+        keep_view_scores=_VIEW_SCORES.value,
+        progress=_PROGRESS.value,
+    )
+    logging.info(
+        "top-1 %.4f, top-5 %.4f, mean-class %.4f on %d videos",
+        result["top1"],
+        result["top5"],
+        result["mean_class_accuracy"],
+        result["num_videos"],
+    )
+
+
+if __name__ == "__main__":
+    app.run(main)
