@@ -138,7 +138,10 @@ def fuse_files(
         "inputs": summaries,
         "train_inputs": list(train_score_paths),
     }
-    notes = [f"{name}: `{path}`" for name, path in zip(names, score_paths, strict=True)]
+    notes = [
+        f"{name}: `{path}` ({scores.checkpoint})"
+        for name, path, (_, scores) in zip(names, score_paths, inputs, strict=True)
+    ]
     if method == "learned":
         notes.append(
             "Learned fusion: logistic regression on L2-normalised stream scores, fit on "
@@ -225,7 +228,8 @@ def evaluate_model(
         f"Checkpoint: `{checkpoint}`.",
         f"Data: `{data_dir}`, split {manifest.split}, {subset} subset: "
         f"{manifest.listed[subset]} listed, {expected} written, "
-        f"{manifest.failed[subset]} failed (see failures.jsonl).",
+        f"{manifest.failed[subset]} failed"
+        + (" (see failures.jsonl)." if manifest.failed[subset] else "."),
     ]
     title = f"{config.stream.capitalize()} stream, {subset} subset (split {manifest.split})"
     return write_outputs(

@@ -187,17 +187,6 @@ def load_scores(path: str) -> VideoScores:
     return scores
 
 
-@dataclasses.dataclass
-class _OpenVideo:
-    """Running sums of the video whose views are being read."""
-
-    video_id: str
-    label: int
-    total: np.ndarray  # float64 [C]
-    seen: np.ndarray  # bool [num_views]
-    views: np.ndarray | None  # float32 [num_views, C] when view scores are kept
-
-
 def _check_probabilities(probabilities: np.ndarray, batch_size: int, num_classes: int) -> None:
     if probabilities.shape != (batch_size, num_classes):
         raise AggregationError(
@@ -212,6 +201,65 @@ def _check_probabilities(probabilities: np.ndarray, batch_size: int, num_classes
             f"the model's outputs are not probabilities (row sums {sums.min():.4f}.."
             f"{sums.max():.4f}); the model must end in a softmax"
         )
+
+
+class _Aggregator:
+    """Running per-video sums over a stream of views; holds one open video at a time."""
+
+    def __init__(self, num_classes: int, num_views: int, keep_view_scores: bool, bar: tqdm.tqdm):
+        self._num_classes = num_classes
+        self._num_views = num_views
+        self._keep = keep_view_scores
+        self._bar = bar
+        # video id -> (label, mean scores [C], view scores [num_views, C] or None)
+        self.finished: dict[str, tuple[int, np.ndarray, np.ndarray | None]] = {}
+        self._id: str | None = None
+        self._label = 0
+        self._total = np.zeros(num_classes, np.float64)
+        self._seen = np.zeros(num_views, bool)
+        self._views: np.ndarray | None = None
+
+    def _open(self, video_id: str, label: int) -> None:
+        if video_id in self.finished:
+            raise AggregationError(
+                f"video {video_id} appears again after other videos: its views must be "
+                "contiguous and the dataset read in one pass"
+            )
+        self._id, self._label = video_id, label
+        self._total = np.zeros(self._num_classes, np.float64)
+        self._seen = np.zeros(self._num_views, bool)
+        if self._keep:
+            self._views = np.zeros((self._num_views, self._num_classes), np.float32)
+
+    def close(self) -> None:
+        """Finishes the open video (if any), checking it had every view."""
+        if self._id is None:
+            return
+        count = int(self._seen.sum())
+        if count != self._num_views:
+            raise AggregationError(
+                f"video {self._id}: {count} views, expected {self._num_views} (K x crops); "
+                "the eval dataset must yield every view of a video exactly once"
+            )
+        self.finished[self._id] = (self._label, self._total / self._num_views, self._views)
+        self._id = None
+        self._bar.update(1)
+
+    def add(self, video_id: str, label: int, view: int, row: np.ndarray) -> None:
+        """Adds one view's probabilities [C]."""
+        if video_id != self._id:
+            self.close()
+            self._open(video_id, label)
+        if label != self._label:
+            raise AggregationError(f"video {video_id}: label {label} after label {self._label}")
+        if not 0 <= view < self._num_views or self._seen[view]:
+            raise AggregationError(
+                f"video {video_id}: view {view} repeated or outside [0, {self._num_views})"
+            )
+        self._seen[view] = True
+        self._total += row
+        if self._views is not None:
+            self._views[view] = row
 
 
 def aggregate_views(
@@ -250,60 +298,22 @@ def aggregate_views(
     """
     if num_views < 1:
         raise ValueError(f"num_views={num_views}: must be at least 1")
-    finished: dict[str, tuple[int, np.ndarray, np.ndarray | None]] = {}
-    current: _OpenVideo | None = None
-    bar = tqdm.tqdm(total=num_videos, unit="video", desc="eval", disable=not progress)
-
-    def close(video: _OpenVideo) -> None:
-        count = int(video.seen.sum())
-        if count != num_views:
-            raise AggregationError(
-                f"video {video.video_id}: {count} views, expected {num_views} (K x crops); "
-                "the eval dataset must yield every view of a video exactly once"
-            )
-        finished[video.video_id] = (video.label, video.total / num_views, video.views)
-        bar.update(1)
-
-    for batch in dataset:
-        images = batch["image"]
-        labels = np.asarray(batch["label"])
-        video_ids = [v.decode() for v in np.asarray(batch["video_id"])]
-        views = np.asarray(batch["view"])
-        probabilities = np.asarray(predict_fn(images), dtype=np.float32)
-        _check_probabilities(probabilities, len(video_ids), num_classes)
-        for video_id, label, view, row in zip(video_ids, labels, views, probabilities, strict=True):
-            if current is None or video_id != current.video_id:
-                if current is not None:
-                    close(current)
-                if video_id in finished:
-                    raise AggregationError(
-                        f"video {video_id} appears again after other videos: its views must be "
-                        "contiguous and the dataset read in one pass"
-                    )
-                current = _OpenVideo(
-                    video_id=video_id,
-                    label=int(label),
-                    total=np.zeros(num_classes, np.float64),
-                    seen=np.zeros(num_views, bool),
-                    views=np.zeros((num_views, num_classes), np.float32)
-                    if keep_view_scores
-                    else None,
-                )
-            if int(label) != current.label:
-                raise AggregationError(
-                    f"video {video_id}: label {int(label)} after label {current.label}"
-                )
-            if not 0 <= view < num_views or current.seen[view]:
-                raise AggregationError(
-                    f"video {video_id}: view {int(view)} repeated or outside [0, {num_views})"
-                )
-            current.seen[view] = True
-            current.total += row
-            if current.views is not None:
-                current.views[view] = row
-    if current is not None:
-        close(current)
-    bar.close()
+    with tqdm.tqdm(total=num_videos, unit="video", desc="eval", disable=not progress) as bar:
+        aggregator = _Aggregator(num_classes, num_views, keep_view_scores, bar)
+        for batch in dataset:
+            video_ids = [v.decode() for v in np.asarray(batch["video_id"])]
+            probabilities = np.asarray(predict_fn(batch["image"]), dtype=np.float32)
+            _check_probabilities(probabilities, len(video_ids), num_classes)
+            for video_id, label, view, row in zip(
+                video_ids,
+                np.asarray(batch["label"]).tolist(),
+                np.asarray(batch["view"]).tolist(),
+                probabilities,
+                strict=True,
+            ):
+                aggregator.add(video_id, label, view, row)
+        aggregator.close()
+    finished = aggregator.finished
     ordered = sorted(finished)
     scores = np.array([finished[v][1] for v in ordered], np.float32).reshape(-1, num_classes)
     view_scores = None
