@@ -43,4 +43,47 @@ def get_config() -> ml_collections.ConfigDict:
     # stored uint8 format and train/serve skew (the seed's BGR-vs-RGB bug) cannot happen.
     model = config.model = ml_collections.ConfigDict()
     model.mean_flow_subtraction = True  # subtract each stack's mean flow (camera motion)
+    # 'inception_v3', 'resnet50', 'mobilenet_v2' (Keras applications), 'cnn_m_2048'
+    # (Simonyan's temporal net, from scratch) or 'tiny' (CPU demos and tests).
+    model.name = "inception_v3"
+    # Backbone weights (applications only): 'imagenet' (Keras download, cached in
+    # ~/.keras/models), a path to that backbone's weights without top (.h5, .weights.h5,
+    # .keras), or '' for random initialisation. Flow backbones get them by cross-modality
+    # initialisation (first-conv RGB filters averaged and replicated over 2L channels).
+    model.weights = "imagenet"
+    model.dropout = 0.8  # before the softmax (and after fc6 in cnn_m_2048)
+    # Flow pixels (+-20 after dequantization) are multiplied by this: 1/20 maps the clip bound
+    # to +-1, the range of the 'tf'-mode RGB input (InceptionV3, MobileNetV2, from scratch).
+    model.flow_scale = 0.05
+    model.tiny_widths = (16, 32, 64)  # 'tiny': filters per conv 3x3/2 block
+
+    # Training (training/, train.py). Durations: exactly one of num_steps / num_epochs is > 0
+    # (an epoch is one sample per training video); `training.schedules.duration_steps`
+    # converts. Learning-rate boundaries are global steps.
+    train = config.train = ml_collections.ConfigDict()
+    train.batch_size = 32  # global, over all replicas
+    train.num_steps = 0
+    train.num_epochs = 30.0
+    train.optimizer = "sgd"  # 'sgd' (with momentum), 'rmsprop' or 'adam'
+    train.momentum = 0.9  # sgd only
+    train.weight_decay = 5e-4  # decoupled, applied by the optimizer
+    train.learning_rate = 1e-3
+    train.lr_boundaries = ()  # after each of these global steps, lr *= lr_decay_factor
+    train.lr_decay_factor = 0.1
+    # Two-phase fine-tuning (the seed): the head alone for head_only_{steps,epochs} at
+    # head_learning_rate (backbone frozen), then the backbone layers after
+    # finetune_after_layer ('' = all) with the schedule above. Both 0: one phase, all layers.
+    train.head_only_steps = 0
+    train.head_only_epochs = 0.0
+    train.head_learning_rate = 1e-2
+    train.finetune_after_layer = ""
+    train.log_every_steps = 100
+    train.checkpoint_every_steps = 1000
+    train.max_checkpoints_to_keep = 3
+    train.steps_per_loop = 1  # steps per tf.function call (more helps TPUs)
+    # 'float32', 'mixed_float16' (GPUs, with loss scaling) or 'mixed_bfloat16' (TPUs).
+    train.dtype_policy = "float32"
+
+    config.eval = ml_collections.ConfigDict()
+    config.eval.batch_size = 50  # views per batch (a video has eval_num_samples x eval_num_crops)
     return config
