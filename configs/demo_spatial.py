@@ -1,0 +1,36 @@
+r"""Spatial stream on the synthetic demo data, sized for 2 CPU cores.
+
+    python train.py --config=configs/demo_spatial.py --workdir=workspace/runs/demo_spatial \
+        --data_dir=workspace/demo/records
+
+A tiny CNN from scratch on 64x64 RGB crops. The synthetic classes are appearances x motions:
+one frame shows the appearance only, so this stream alone tops out near 1/M accuracy per
+class (the motion is the temporal stream's job).
+"""
+
+import ml_collections
+
+from configs import spatial
+
+
+def get_config() -> ml_collections.ConfigDict:
+    """Returns the demo spatial config."""
+    config = spatial.get_config()
+    config.data.image_size = 64
+    config.data.shuffle_buffer = 256
+    config.model.name = "tiny"
+    config.model.weights = ""
+    config.model.tiny_widths = (16, 32, 64)
+    config.model.dropout = 0.2
+    train = config.train
+    train.batch_size = 32
+    train.num_steps = 400
+    train.head_only_steps = 0
+    train.finetune_after_layer = ""
+    train.learning_rate = 0.05
+    train.lr_boundaries = (300,)
+    train.weight_decay = 1e-4
+    train.log_every_steps = 20
+    train.checkpoint_every_steps = 100
+    config.eval.batch_size = 50
+    return config

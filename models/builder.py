@@ -1,0 +1,138 @@
+"""One builder for both streams: normalization, a backbone chosen by config, the shared head.
+
+::
+
+  image [B, S, S, C] in stored units (C = 3 spatial, 2L temporal; any dtype, uint8 works)
+    -> RgbNormalization (backbone's mode) | FlowNormalization (dequantize, mean, scale)
+    -> backbone (nested model named 'backbone')
+    -> global average pooling (feature maps only) -> dropout -> dense softmax (float32)
+  probabilities [B, num_classes]
+
+Inference is `model(images, training=False)` (dropout off, batch norm on moving averages).
+"""
+
+from __future__ import annotations
+
+import keras
+import ml_collections
+
+from models import backbones, scratch
+from models.normalization import FlowNormalization, RgbNormalization
+
+SCRATCH_MODELS = ("cnn_m_2048", "tiny")
+MODEL_NAMES = (*backbones.APPLICATIONS, *SCRATCH_MODELS)
+STREAMS = ("spatial", "temporal")
+
+
+def input_channels(config: ml_collections.ConfigDict) -> int:
+    """Channels of the model input: 3 for the spatial stream, 2L for the temporal one.
+
+    Raises:
+      ValueError: `config.stream` is neither 'spatial' nor 'temporal'.
+    """
+    if config.stream == "spatial":
+        return 3
+    if config.stream == "temporal":
+        return 2 * config.data.num_flow_frames
+    raise ValueError(f"config.stream={config.stream!r}: expected one of {STREAMS}")
+
+
+def _backbone(config: ml_collections.ConfigDict, channels: int) -> keras.Model:
+    model = config.model
+    size = config.data.image_size
+    if model.name in backbones.APPLICATIONS:
+        return backbones.application_backbone(model.name, size, channels, model.weights)
+    if model.weights:
+        raise ValueError(
+            f"config.model.weights={model.weights!r}: {model.name} is trained from scratch; "
+            "set --config.model.weights=''"
+        )
+    if model.name == "cnn_m_2048":
+        return scratch.cnn_m_2048(size, channels, model.dropout)
+    return scratch.tiny_cnn(size, channels, model.tiny_widths)
+
+
+def _rgb_mode(name: str) -> str:
+    if name in backbones.APPLICATIONS:
+        return backbones.APPLICATIONS[name][1]
+    return "tf"
+
+
+def build_model(config: ml_collections.ConfigDict, num_classes: int) -> keras.Model:
+    """Builds the stream `config.stream` with backbone `config.model.name`.
+
+    Reads `config.stream`, `config.data.image_size`, `config.data.num_flow_frames` and
+    `config.model.{name, weights, dropout, flow_scale, mean_flow_subtraction, tiny_widths}`.
+
+    Args:
+      config: an experiment config (configs/*.py).
+      num_classes: output size (the data directory manifest's `num_classes`).
+
+    Returns:
+      An uncompiled model [B, S, S, C] (stored units) -> [B, num_classes] float32
+      probabilities.
+
+    Raises:
+      ValueError: unknown stream or model name, bad sizes, or weights given for a model
+        trained from scratch.
+      models.backbones.BackboneWeightsError: backbone weights cannot be loaded.
+    """
+    if config.model.name not in MODEL_NAMES:
+        raise ValueError(f"config.model.name={config.model.name!r}: not one of {MODEL_NAMES}")
+    if num_classes < 2:
+        raise ValueError(f"num_classes={num_classes}: need at least 2 classes")
+    if not 0.0 <= config.model.dropout < 1.0:
+        raise ValueError(f"config.model.dropout={config.model.dropout}: must be in [0, 1)")
+    channels = input_channels(config)
+    size = config.data.image_size
+    inputs = keras.Input((size, size, channels), name="image")
+    if config.stream == "spatial":
+        x = RgbNormalization(_rgb_mode(config.model.name), name="normalize_rgb")(inputs)
+    else:
+        x = FlowNormalization(
+            config.model.mean_flow_subtraction, config.model.flow_scale, name="normalize_flow"
+        )(inputs)
+    x = _backbone(config, channels)(x)
+    if len(x.shape) == 4:
+        x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    x = keras.layers.Dropout(config.model.dropout, name="dropout")(x)
+    outputs = keras.layers.Dense(
+        num_classes, activation="softmax", dtype="float32", name="probabilities"
+    )(x)
+    return keras.Model(inputs, outputs, name=f"{config.stream}_{config.model.name}")
+
+
+def get_backbone(model: keras.Model) -> keras.Model:
+    """Returns the nested backbone of a model from `build_model`."""
+    return model.get_layer(backbones.BACKBONE_NAME)
+
+
+def set_backbone_trainable(model: keras.Model, trainable: bool, after_layer: str = "") -> None:
+    """Chooses which backbone layers train (the head always trains).
+
+    Frozen batch-norm layers run on their moving averages (Keras semantics), as fine-tuning
+    wants.
+
+    Args:
+      model: a model from `build_model`.
+      trainable: False freezes the whole backbone (the head-only phase of fine-tuning).
+      after_layer: with `trainable`, train only the backbone layers after this one (e.g.
+        'mixed8' trains InceptionV3's top two blocks, as the seed); '' trains all.
+
+    Raises:
+      ValueError: `after_layer` is not a layer of the backbone.
+    """
+    backbone = get_backbone(model)
+    names = [layer.name for layer in backbone.layers]
+    first = 0
+    if trainable and after_layer:
+        if after_layer not in names:
+            raise ValueError(
+                f"config.train.finetune_after_layer={after_layer!r}: not a layer of "
+                f"{model.name}'s backbone; its last layers are {names[-8:]}"
+            )
+        first = names.index(after_layer) + 1
+    backbone.trainable = trainable
+    # Each layer explicitly: a container's flag does not reset layers frozen one by one.
+    for index, layer in enumerate(backbone.layers):
+        layer.trainable = trainable and index >= first

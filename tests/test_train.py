@@ -1,0 +1,170 @@
+"""End to end: the real train.py CLI on a tiny generated data directory."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from configs import demo_temporal
+from tfrecords import manifest as manifest_lib
+from tfrecords import schema
+from training import checkpoints, experiment, summaries
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CLASSES = ("RedUp", "BlueDown")
+HEIGHT, WIDTH, FRAMES = 24, 32, 12
+
+
+def _jpeg(image: np.ndarray) -> bytes:
+    return tf.io.encode_jpeg(image, quality=95).numpy()
+
+
+def _video(label: int, group: int, rng: np.random.Generator) -> schema.Video:
+    """Class 0: red frames, an object moving up; class 1: blue, moving down.
+
+    Both cues survive horizontal flips; the motion is local, so mean-flow subtraction keeps it.
+    """
+    rgb = rng.integers(0, 60, (FRAMES, HEIGHT, WIDTH, 3), dtype=np.uint8)
+    rgb[..., 0 if label == 0 else 2] += 180
+    motion = np.zeros((HEIGHT, WIDTH, 1), np.float32)
+    flow_x = schema.quantize_flow(motion + rng.normal(0, 0.5, motion.shape))
+    motion[4:20, 6:26] = -6.0 if label == 0 else 6.0
+    flow_y = schema.quantize_flow(motion)
+    name = CLASSES[label]
+    return schema.Video(
+        video_id=f"v_{name}_g{group:02d}_c01",
+        class_name=name,
+        label=label,
+        group=group,
+        clip=1,
+        rgb=[_jpeg(frame) for frame in rgb],
+        flow_x=[_jpeg(flow_x)] * (FRAMES - 1),
+        flow_y=[_jpeg(flow_y)] * (FRAMES - 1),
+        height=HEIGHT,
+        width=WIDTH,
+        flow_height=HEIGHT,
+        flow_width=WIDTH,
+        source="frames",
+    )
+
+
+def write_data_dir(path: str, groups: int = 4) -> str:
+    """A manifest and two train shards holding `groups` videos per class."""
+    rng = np.random.default_rng(0)
+    videos = [_video(label, g + 1, rng) for g in range(groups) for label in range(2)]
+    shards = []
+    for index in range(2):
+        shard_path = f"train-{index:05d}-of-00002.tfrecord"
+        records = videos[index::2]
+        with tf.io.TFRecordWriter(os.path.join(path, shard_path)) as writer:
+            for video in records:
+                writer.write(schema.encode_video(video))
+        size = os.path.getsize(os.path.join(path, shard_path))
+        shards.append(manifest_lib.Shard(shard_path, "train", len(records), size))
+    manifest = manifest_lib.Manifest(
+        schema_version=schema.SCHEMA_VERSION,
+        split=1,
+        source="frames",
+        class_names=list(CLASSES),
+        listed={"train": len(videos)},
+        written={"train": len(videos)},
+        failed={"train": 0},
+        per_class={"train": {name: groups for name in CLASSES}},
+        shards=shards,
+        command_line="tests/test_train.py",
+    )
+    manifest_lib.write_manifest(path, manifest)
+    return path
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> str:
+    return write_data_dir(str(tmp_path_factory.mktemp("records")))
+
+
+def _events_steps(workdir: str) -> list[list[int]]:
+    """Loss steps of each events file (one per run), in creation order."""
+    runs = []
+    for path in sorted(tf.io.gfile.glob(os.path.join(workdir, "train", "events.out.*"))):
+        steps = []
+        for record in tf.data.TFRecordDataset(path):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            if any(value.tag == "loss" for value in event.summary.value):
+                steps.append(int(event.step))
+        runs.append(steps)
+    return runs
+
+
+def test_train_cli_learns_checkpoints_and_resumes_after_sigterm(tmp_path, data_dir):
+    workdir = str(tmp_path / "run")
+    total = 300
+    command = [
+        sys.executable,
+        os.path.join(REPO, "train.py"),
+        f"--config={os.path.join(REPO, 'configs', 'demo_spatial.py')}",
+        f"--workdir={workdir}",
+        f"--data_dir={data_dir}",
+        "--config.data.image_size=16",
+        "--config.data.shuffle_buffer=16",
+        "--config.model.tiny_widths=(8,16)",
+        "--config.train.batch_size=8",
+        f"--config.train.num_steps={total}",
+        "--config.train.lr_boundaries=(250,)",
+        "--config.train.log_every_steps=1",
+        "--config.train.checkpoint_every_steps=25",
+    ]
+    env = {**os.environ, "PYTHONPATH": REPO}
+    first = subprocess.Popen(command, env=env, cwd=REPO, stderr=subprocess.PIPE, text=True)
+    index = os.path.join(checkpoints.checkpoints_dir(workdir), "checkpoint")
+    deadline = time.monotonic() + 240
+    while not os.path.exists(index) and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGTERM)  # as a preempted VM would
+    _, stderr = first.communicate(timeout=120)
+    assert first.returncode == 0, stderr[-3000:]
+    stopped = checkpoints.checkpoint_step(checkpoints.latest_checkpoint(workdir))
+    assert 25 <= stopped < total
+
+    second = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert checkpoints.checkpoint_step(checkpoints.latest_checkpoint(workdir)) == total
+    first_steps, second_steps = _events_steps(workdir)
+    assert first_steps == list(range(1, stopped + 1))
+    assert second_steps == list(range(stopped + 1, total + 1))  # resumed, not restarted
+
+    loss = summaries.read_scalars(workdir)["loss"]
+    early = np.mean([loss[s] for s in range(1, 11)])
+    late = np.mean([loss[s] for s in range(total - 9, total + 1)])
+    assert late < 0.5 * early
+    assert os.path.exists(os.path.join(workdir, "config.json"))
+
+
+def test_temporal_stream_learns_from_flow(tmp_path, data_dir):
+    config = demo_temporal.get_config()
+    config.data.image_size = 16
+    config.data.num_flow_frames = 4
+    config.data.shuffle_buffer = 16
+    config.model.tiny_widths = (8, 16)
+    config.train.batch_size = 8
+    config.train.num_steps = 60
+    config.train.lr_boundaries = ()
+    config.train.log_every_steps = 10
+    config.train.checkpoint_every_steps = 60
+    result = experiment.train_on_data_dir(
+        config, str(tmp_path), data_dir, tf.distribute.get_strategy()
+    )
+    assert result.step == 60
+    loss = summaries.read_scalars(str(tmp_path))["loss"]
+    assert loss[60] < 0.5 * loss[10]
+
+
+def test_missing_manifest_names_the_fix(tmp_path):
+    with pytest.raises(manifest_lib.ManifestError, match="python -m preprocessing"):
+        experiment.train_on_data_dir(
+            demo_temporal.get_config(), str(tmp_path / "w"), str(tmp_path), None
+        )

@@ -1,0 +1,65 @@
+"""train.py's library call: a data directory and a strategy in, a trained workdir out."""
+
+from __future__ import annotations
+
+import functools
+
+import ml_collections
+import numpy as np
+import tensorflow as tf
+
+from input_pipeline import datasets
+from tfrecords import manifest as manifest_lib
+from training import loop
+
+
+def data_seed(seed: int, start_step: int) -> int:
+    """The input pipeline's seed for a run starting at `start_step`.
+
+    A fresh run uses `config.seed` itself; a resumed one mixes in the step, so it draws new
+    samples instead of replaying the interrupted run's first ones (the pipeline's randomness
+    is stateless, a function of its seed).
+    """
+    if start_step == 0:
+        return seed
+    return int(np.random.SeedSequence([seed, start_step]).generate_state(1)[0])
+
+
+def _dataset_fn(
+    config: ml_collections.ConfigDict,
+    data_dir: str,
+    context: tf.distribute.InputContext,
+    start_step: int,
+) -> tf.data.Dataset:
+    data_config = config.copy_and_resolve_references()
+    data_config.seed = data_seed(config.seed, start_step)
+    return datasets.train_dataset(data_config, data_dir, config.train.batch_size, context)
+
+
+def train_on_data_dir(
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    data_dir: str,
+    strategy: tf.distribute.Strategy,
+) -> loop.TrainResult:
+    """Trains on the train subset of a Beam job's output directory (see `loop.train`).
+
+    The number of classes and of training videos (for epoch durations) come from
+    `data_dir/manifest.json`; each input pipeline reads its share of the train shards
+    through the strategy's input context.
+
+    Raises:
+      tfrecords.manifest.ManifestError: no usable manifest or no train shards.
+      ValueError, loop.NonFiniteLossError, training.checkpoints.CheckpointError: see
+        `loop.train`.
+    """
+    manifest = manifest_lib.read_manifest(data_dir)
+    manifest.shard_paths(data_dir, datasets.TRAIN_SUBSET)  # raises if there are none
+    return loop.train(
+        config,
+        workdir,
+        strategy,
+        functools.partial(_dataset_fn, config, data_dir),
+        manifest.num_classes,
+        manifest.written[datasets.TRAIN_SUBSET],
+    )
