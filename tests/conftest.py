@@ -1,0 +1,43 @@
+"""Shared pytest fixtures: the project's copy of the real UCF-101 lists, a tiny synthetic tree.
+
+Fixtures here are for every test module; keep each one small, documented and session-scoped
+when it costs more than a fraction of a second.
+"""
+
+import pathlib
+
+import pytest
+
+from preprocessing import synthetic
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def ucf101_lists_dir() -> str:
+    """The real `ucfTrainTestlist` folder shipped in data/ (resolved from the repo root)."""
+    return str(REPO_ROOT / "data" / "ucf101" / "ucfTrainTestlist")
+
+
+@pytest.fixture(scope="session")
+def synthetic_spec() -> synthetic.SyntheticSpec:
+    """What `synthetic_root` holds: 2 appearances x 2 motions (BeachRise, BeachFall,
+    ForestRise, ForestFall), groups 1-3 (split k tests group k), 2 clips per group, 6-16 RGB
+    frames (some clips shorter than an 11-frame flow stack), all three layouts.
+
+    `synthetic.plan(spec)` gives every clip's id, label and frame count.
+    """
+    return synthetic.SyntheticSpec(
+        num_appearances=2, num_motions=2, groups=3, clips_per_group=2, num_frames=(6, 16)
+    )
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory, synthetic_spec) -> str:
+    """Root of a generated UCF-101-format tree (lists, videos, frames, flow); ~3 s, once.
+
+    Read-only: tests that damage files must copy it first (e.g. `shutil.copytree`).
+    """
+    root = tmp_path_factory.mktemp("synthetic")
+    synthetic.generate(str(root), synthetic_spec)
+    return str(root)
