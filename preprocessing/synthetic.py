@@ -21,30 +21,40 @@ TV-L1 or DIS run on the videos recover it up to their own error (and scaled by 3
 Class design. Classes are A appearances x M motions, named `<Appearance><Motion>`
 (`BeachRise`, label = a * M + m), see `synthetic_render` for the palettes and motions:
 
-* Appearance is what one frame shows: the palettes and patterns of the background and of one
-  large object. Motion is how that object moves: up, down, sideways, spinning, pulsing,
-  swaying, bouncing, or slowly sinking (speed alone separates Sink from Fall).
-* A single frame does not reveal the motion: the object lives on a torus (it wraps around the
-  frame edges) and starts at a uniform position, angle and phase; frames have no motion blur;
-  silhouettes and sizes are drawn independently of the class.
-* The flow does not reveal the appearance: silhouettes, sizes and speeds are drawn the same
-  way for every appearance, and the stored flow is the exact motion, blind to textures.
+* Appearance is what one frame shows: palettes and patterns of the background and of one large
+  object. Motion is how the object moves: up, down, spinning, pulsing, sideways, swaying,
+  bouncing, slowly sinking (speed alone separates Sink from Fall). The first M and A are used.
+* One take per (group, clip): the nuisance (silhouette, size, start position and angle, speed
+  factor, period and phase, camera shake, length) is drawn from (seed, group, clip) alone and
+  is the same in every class; textures and lighting are drawn from (seed, appearance, group).
+  Clip c of group g is the same take in every class, with that class's look and movement.
+* So the flow does not reveal the appearance: classes sharing a motion have identical flow,
+  byte for byte (v_BeachRise_g01_c01 and v_ForestRise_g01_c01), and the stored flow is the
+  exact motion, blind to textures.
+* And a single frame does not reveal the motion: the object lives on a torus (it wraps around
+  the frame edges) from a uniform start, angle and phase, with no motion blur, so classes
+  sharing an appearance show the same object and scene, only at other places.
 * Every motion class is closed under horizontal flips (sideways and spin directions are drawn
-  per clip; there is no separate left/right class), so flip augmentation keeps labels right.
-* Groups share a scene (lighting, texture phases and periods, the object's silhouette and
-  size) as UCF groups share actor and background; clips of a group vary in speed (x0.8-1.25),
-  size (+-10%), start, period, sensor noise (sigma 1-4) and camera shake (up to 2.5 px, about
-  2 px/frame: mean-flow subtraction matters). Lengths are log-uniform in [LO, HI]; with the
-  default 8-64, about 15% of clips are shorter than a 10-frame flow stack (11 RGB frames), so
-  readers must loop.
+  per clip; there is no left/right pair of classes), so flip augmentation keeps labels right.
+* Groups share a scene (lighting, texture orientation and period, silhouette, size) as UCF
+  groups share actor and background; clips of a group vary in speed (x0.8-1.25), size
+  (+-10%), start, period, sensor noise (sigma 1-4) and camera shake (up to 2.5 px and about
+  2 px/frame, so mean-flow subtraction matters). Lengths are log-uniform in [LO, HI]; with the
+  default 8-64 about 15% of clips are shorter than one 10-frame flow stack (11 RGB frames),
+  so readers must loop.
 
 Consequence: a perfect spatial stream knows the appearance but not the motion, so it is capped
 near 1/M accuracy; a perfect temporal stream knows the motion but not the appearance, capped
-near 1/A; averaging their scores peaks on the one class that has both, so fusion can reach
-~100%. ("Near": the pulse's size swing makes one frame very slightly informative.)
+at 1/A; averaging their scores peaks on the one class that has both, so fusion can reach
+~100%. ("Near": a pulsing object's size swing is a faint single-frame cue.) Measured on the
+default dataset (seed 0, split 1: 135 train / 54 test clips) with logistic regressions on a
+4x4x4 colour histogram of single frames and on six statistics of 10-frame flow stacks: 33% and
+33% class accuracy (100% on appearance, resp. motion), 100% after averaging. Streams that are
+overconfident about the factor they cannot see (overfitted to the training groups) lower the
+fused accuracy: calibration matters more here than on UCF-101.
 
-Generation is deterministic for a seed: every clip draws from its own generator seeded by
-(seed, class, group, clip), so bytes do not depend on the layouts requested or on order.
+Generation is deterministic for a seed: each random stream is keyed by (seed, stream, the
+clip's coordinates), so bytes do not depend on the layouts requested or on the order.
 """
 
 from __future__ import annotations
