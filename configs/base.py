@@ -25,13 +25,22 @@ def get_config() -> ml_collections.ConfigDict:
     data.crop_scales = (1.0, 0.875, 0.75, 0.66)
     data.max_scale_jitter = 1
     data.random_flip = True
-    data.shuffle_buffer = 1024  # records
+    # Samples (a record's gathered, still-encoded frames, ~20-100 KB) shuffled before decoding;
+    # shuffling whole records (~3 MB each) would hold gigabytes.
+    data.shuffle_buffer = 1024
+    # M samples (independent starts, crops, flips) drawn per record read: a record holds a
+    # whole video (~3-7 MB), so reading it once per sample would bound throughput; one pass
+    # over the shards yields M samples per video.
+    data.train_samples_per_video = 8
     data.deterministic = False  # tf.data determinism (True makes runs repeatable)
     data.num_parallel_reads = 4  # shards read at once (interleave cycle length)
     # Eval views: K samples uniformly spaced over the video x crops (10 = 4 corners +
     # centre, and their mirror images), as Simonyan & Zisserman test.
     data.eval_num_samples = 25
     data.eval_num_crops = 10
+    data.eval_crop_scale = 0.875  # eval crop side / short side (256 -> 224), then resized
+    # JPEG IDCT: 'INTEGER_FAST' or 'INTEGER_ACCURATE' (tests bound the difference).
+    data.jpeg_dct_method = "INTEGER_FAST"
     # tf.data service: '' reads in-process; 'grpc://host:port' of a dispatcher
     # distributes preprocessing to its workers (see input_pipeline/service.py).
     data.service_address = ""

@@ -1,0 +1,208 @@
+"""Train and eval datasets of either stream, read from a data directory's manifest and shards.
+
+Train (repeats forever)::
+
+    shard paths (this input pipeline's share) -> shuffle -> repeat
+    -> interleave TFRecordDataset (parallel)            records, zipped with per-sample seeds
+    -> map gather_train (parse, M random starts, gather) only the sampled encoded frames
+    -> unbatch (M samples per record) -> shuffle (config.data.shuffle_buffer samples)
+    -> map decode_train (crop window decode, flip, resize)
+    -> batch (per-replica, drop remainder) -> [tf.data service] -> prefetch
+
+Eval (one pass, deterministic order, every video exactly K x crops contiguous views)::
+
+    shards in manifest order -> map gather_eval (K uniform starts) -> unbatch
+    -> map decode_eval (V crop views) -> unbatch -> batch -> prefetch
+
+All steps are tf ops (no py_function, no Python generator); randomness is stateless, seeded
+from `config.seed` and the input pipeline id, so `config.data.deterministic=True` repeats
+runs exactly.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import ml_collections
+import numpy as np
+import tensorflow as tf
+
+from input_pipeline import crops, samples, service
+from tfrecords import manifest as manifest_lib
+
+STREAMS = ("spatial", "temporal")
+DCT_METHODS = ("INTEGER_FAST", "INTEGER_ACCURATE")
+TRAIN_SUBSET = "train"
+
+
+def _positive(name: str, value: int) -> int:
+    if not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}={value!r}: use a positive integer")
+    return value
+
+
+def _fraction(name: str, value: float) -> float:
+    if not 0.0 < value <= 1.0:
+        raise ValueError(f"{name}={value!r}: use a fraction of the short side in (0, 1]")
+    return float(value)
+
+
+def sample_spec(config: ml_collections.ConfigDict) -> samples.SampleSpec:
+    """Checks `config.stream` and `config.data` and returns the stream's SampleSpec.
+
+    Raises:
+      ValueError: naming the first config key whose value cannot be used.
+    """
+    if config.stream not in STREAMS:
+        raise ValueError(f"config.stream={config.stream!r}: use one of {STREAMS}")
+    data = config.data
+    temporal = config.stream == "temporal"
+    scales = tuple(_fraction("config.data.crop_scales", s) for s in data.crop_scales)
+    if not scales:
+        raise ValueError("config.data.crop_scales is empty: give at least one crop scale")
+    jitter = data.max_scale_jitter
+    if not isinstance(jitter, int) or jitter < 0:
+        raise ValueError(f"config.data.max_scale_jitter={jitter!r}: use an integer >= 0")
+    if data.jpeg_dct_method not in DCT_METHODS:
+        raise ValueError(f"config.data.jpeg_dct_method={data.jpeg_dct_method!r}: use {DCT_METHODS}")
+    if data.eval_num_crops not in (1, crops.NUM_POSITIONS, 2 * crops.NUM_POSITIONS):
+        raise ValueError(f"config.data.eval_num_crops={data.eval_num_crops!r}: use 1, 5 or 10")
+    _positive("config.data.shuffle_buffer", data.shuffle_buffer)
+    _positive("config.data.num_parallel_reads", data.num_parallel_reads)
+    service.check_config(data)
+    return samples.SampleSpec(
+        temporal=temporal,
+        length=_positive("config.data.num_flow_frames", data.num_flow_frames) if temporal else 1,
+        image_size=_positive("config.data.image_size", data.image_size),
+        samples_per_video=_positive(
+            "config.data.train_samples_per_video", data.train_samples_per_video
+        ),
+        crop_scales=scales,
+        max_scale_jitter=jitter,
+        random_flip=bool(data.random_flip),
+        dct_method=data.jpeg_dct_method,
+        eval_crop_scale=_fraction("config.data.eval_crop_scale", data.eval_crop_scale),
+        eval_num_samples=_positive("config.data.eval_num_samples", data.eval_num_samples),
+        eval_num_crops=data.eval_num_crops,
+    )
+
+
+def _options(deterministic: bool) -> tf.data.Options:
+    options = tf.data.Options()
+    options.deterministic = deterministic
+    return options
+
+
+def _pipeline_seed(seed: int, pipeline_id: int) -> int:
+    """Independent seeds per input pipeline, from the experiment seed."""
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"config.seed={seed!r}: use an integer >= 0")
+    return int(np.random.SeedSequence([seed, pipeline_id]).generate_state(1)[0])
+
+
+def _train_shards(
+    data_dir: str, input_context: tf.distribute.InputContext | None
+) -> tuple[list[str], int]:
+    """This input pipeline's shard paths and its id."""
+    paths = manifest_lib.read_manifest(data_dir).shard_paths(data_dir, TRAIN_SUBSET)
+    if input_context is None:
+        return paths, 0
+    count, index = input_context.num_input_pipelines, input_context.input_pipeline_id
+    if len(paths) < count:
+        raise ValueError(
+            f"{data_dir}/{manifest_lib.MANIFEST_FILE}: {len(paths)} train shards cannot feed "
+            f"{count} input pipelines; rewrite the data directory with at least {count} shards"
+        )
+    return paths[index::count], index
+
+
+def train_dataset(
+    config: ml_collections.ConfigDict,
+    data_dir: str,
+    global_batch_size: int,
+    input_context: tf.distribute.InputContext | None = None,
+) -> tf.data.Dataset:
+    """Random training samples of `config.stream`, batched, repeating forever.
+
+    Each record read yields `config.data.train_samples_per_video` samples (independent
+    starts, crops and flips), so one pass over the shards is that many samples per video.
+
+    Args:
+      config: experiment config (stream, seed, data).
+      data_dir: directory with manifest.json and the shards (local or gs://).
+      global_batch_size: batch size over all replicas.
+      input_context: from `tf.distribute`; shards files by input pipeline and sizes the
+        per-replica batch. None reads every shard into batches of `global_batch_size`.
+
+    Returns:
+      Dataset of (images float32 [B, S, S, C], labels int32 [B]); C = 3 (RGB 0..255) or
+      2L (flow x/y interleaved, quantized 0..255).
+
+    Raises:
+      ValueError: a config value, the batch size, or too few shards for the input pipelines.
+      ManifestError: the data directory has no usable manifest or train shards.
+    """
+    spec = sample_spec(config)
+    _positive("global_batch_size", global_batch_size)
+    batch_size = global_batch_size
+    if input_context is not None:
+        batch_size = input_context.get_per_replica_batch_size(global_batch_size)
+    paths, pipeline_id = _train_shards(data_dir, input_context)
+    seed = _pipeline_seed(config.seed, pipeline_id)
+    data = config.data
+
+    files = tf.data.Dataset.from_tensor_slices(paths).shuffle(len(paths), seed=seed).repeat()
+    records = files.interleave(
+        tf.data.TFRecordDataset,
+        cycle_length=min(data.num_parallel_reads, len(paths)),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    seeds = tf.data.Dataset.random(seed=seed).batch(2)
+    gathered = tf.data.Dataset.zip(records, seeds).map(
+        functools.partial(samples.gather_train, spec=spec), num_parallel_calls=tf.data.AUTOTUNE
+    )
+    gathered = gathered.unbatch().shuffle(data.shuffle_buffer, seed=seed)
+    images = gathered.map(
+        functools.partial(samples.decode_train, spec=spec), num_parallel_calls=tf.data.AUTOTUNE
+    )
+    batches = images.batch(batch_size, drop_remainder=True).with_options(
+        _options(data.deterministic)
+    )
+    return service.distribute(batches, data).prefetch(tf.data.AUTOTUNE)
+
+
+def eval_dataset(
+    config: ml_collections.ConfigDict, data_dir: str, subset: str, batch_size: int
+) -> tf.data.Dataset:
+    """Every view of every video of `subset`, once, in a fixed order.
+
+    Each video yields exactly K x V views (K = eval_num_samples uniformly spaced samples,
+    V = eval_num_crops crops), contiguous, `view` = k * V + crop index; short videos loop.
+
+    Args:
+      config: experiment config (stream, data).
+      data_dir: directory with manifest.json and the shards.
+      subset: manifest subset, e.g. 'test'.
+      batch_size: views per batch; the last batch may be smaller.
+
+    Returns:
+      Dataset of {'image': float32 [B, S, S, C], 'label': int32 [B], 'video_id': string [B],
+      'view': int32 [B]}.
+
+    Raises:
+      ValueError: a config value or the batch size.
+      ManifestError: the data directory has no usable manifest or no `subset` shards.
+    """
+    spec = sample_spec(config)
+    _positive("batch_size", batch_size)
+    paths = manifest_lib.read_manifest(data_dir).shard_paths(data_dir, subset)
+    records = tf.data.TFRecordDataset(
+        paths, num_parallel_reads=min(config.data.num_parallel_reads, len(paths))
+    )
+    per_sample = records.map(
+        functools.partial(samples.gather_eval, spec=spec), num_parallel_calls=tf.data.AUTOTUNE
+    ).unbatch()
+    views = per_sample.map(
+        functools.partial(samples.decode_eval, spec=spec), num_parallel_calls=tf.data.AUTOTUNE
+    ).unbatch()
+    return views.batch(batch_size).prefetch(tf.data.AUTOTUNE).with_options(_options(True))

@@ -1,0 +1,157 @@
+"""Tests of one sample's gather/decode steps on records written with painted frames."""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+
+from input_pipeline import samples, testdata
+from tfrecords import schema
+
+H, W = 48, 64
+SPEC = samples.SampleSpec(
+    temporal=True,
+    length=10,
+    image_size=32,
+    samples_per_video=4,
+    crop_scales=(1.0, 0.875, 0.75, 0.66),
+    max_scale_jitter=1,
+    random_flip=True,
+    dct_method="INTEGER_FAST",
+    eval_crop_scale=0.875,
+    eval_num_samples=3,
+    eval_num_crops=10,
+)
+RGB_SPEC = dataclasses.replace(SPEC, temporal=False, length=1)
+
+
+def _pattern() -> np.ndarray:
+    """uint8 [H, W]: 8x8 blocks whose value encodes (block row, block column); asymmetric."""
+    rows, cols = np.mgrid[0:H, 0:W] // 8
+    return (40 + 20 * rows + 3 * cols).astype(np.uint8)
+
+
+def _record(num_frames: int, x: list[bytes] | None = None, y: list[bytes] | None = None) -> bytes:
+    """RGB frame i painted 5i (grey); flow x_i painted i, y_i painted 200 - i, unless given."""
+    rgb = [testdata.painted_jpeg(5 * i, H, W, 3) for i in range(num_frames)]
+    x = x or [testdata.painted_jpeg(i, H, W, 1) for i in range(num_frames - 1)]
+    y = y or [testdata.painted_jpeg(200 - i, H, W, 1) for i in range(num_frames - 1)]
+    return schema.encode_video(testdata.make_video("v_A_g01_c01", 3, rgb, x, y, (H, W)))
+
+
+def _decode_values(strings) -> np.ndarray:
+    return np.array([tf.io.decode_jpeg(s)[0, 0, 0].numpy() for s in np.ravel(strings)])
+
+
+def test_gather_train_takes_m_samples_of_l_consecutive_frames():
+    record = _record(30)
+    gathered = samples.gather_train(record, tf.constant([1, 2], tf.int64), SPEC)
+    mapped = next(
+        iter(
+            tf.data.Dataset.from_tensors((record, tf.constant([1, 2], tf.int64))).map(
+                lambda r, s: samples.gather_train(r, s, SPEC)
+            )
+        )
+    )
+    for a, b in zip(tf.nest.flatten(gathered), tf.nest.flatten(mapped), strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    x, y = gathered.frames
+    assert x.shape == (4, 10) and y.shape == (4, 10)
+    assert gathered.label.numpy().tolist() == [3] * 4 and gathered.seed.shape == (4, 2)
+    values = _decode_values(x).reshape(4, 10)
+    for row in values:  # 29 flow frames: start in [0, 19], consecutive
+        assert 0 <= row[0] <= 19 and row.tolist() == list(range(row[0], row[0] + 10))
+    np.testing.assert_array_equal(_decode_values(y).reshape(4, 10), 200 - values)
+
+
+def _decode_train(sample, spec):
+    eager = samples.decode_train(sample, spec)
+    mapped = next(
+        iter(tf.data.Dataset.from_tensors(sample).map(lambda s: samples.decode_train(s, spec)))
+    )
+    np.testing.assert_array_equal(eager[0].numpy(), mapped[0].numpy())
+    return eager[0].numpy()
+
+
+def test_one_crop_and_flip_for_all_channels_and_x_negated_on_flip():
+    # Every x and y frame carries the same asymmetric pattern: crops and flips must match.
+    frame = testdata.encode_jpeg(_pattern(), quality=100)
+    record = _record(12, x=[frame] * 11, y=[frame] * 11)
+    spec = dataclasses.replace(SPEC, image_size=24)
+    first = samples.gather_train(record, tf.constant([0, 5], tf.int64), spec)
+    _decode_train(samples.TrainSample(*(tf.nest.map_structure(lambda t: t[0], first))), spec)
+    seeds = tf.data.Dataset.from_tensor_slices(tf.constant([[s, 5] for s in range(3)], tf.int64))
+    images = (
+        seeds.map(lambda s: samples.gather_train(record, s, spec))
+        .unbatch()
+        .map(lambda sample: samples.decode_train(sample, spec)[0])
+    )
+    flips = set()
+    for image in images.as_numpy_iterator():
+        assert image.shape == (24, 24, 20) and image.dtype == np.float32
+        xs, ys = image[..., 0::2], image[..., 1::2]
+        np.testing.assert_array_equal(xs, np.repeat(xs[..., :1], 10, axis=-1))
+        np.testing.assert_array_equal(ys, np.repeat(ys[..., :1], 10, axis=-1))
+        flipped = not np.array_equal(xs, ys)
+        if flipped:
+            np.testing.assert_allclose(xs, 255.0 - ys, atol=1e-4)
+            # y keeps the pattern mirrored: bright columns (high block index) now on the left.
+            assert ys[:, 0].mean() > ys[:, -1].mean()
+        else:
+            assert ys[:, 0].mean() < ys[:, -1].mean()
+        flips.add(flipped)
+    assert flips == {True, False}
+
+
+def test_rgb_sample_is_one_frame_in_rgb_order():
+    red = testdata.encode_jpeg(np.tile(np.array([200, 30, 60], np.uint8), (H, W, 1)), quality=100)
+    video = testdata.make_video("v_A_g01_c01", 1, [red] * 3, [red] * 2, [red] * 2, (H, W))
+    sample = samples.gather_train(
+        schema.encode_video(video), tf.constant([0, 1], tf.int64), RGB_SPEC
+    )
+    image = _decode_train(
+        samples.TrainSample(*(tf.nest.map_structure(lambda t: t[0], sample))), RGB_SPEC
+    )
+    assert image.shape == (32, 32, 3)
+    np.testing.assert_allclose(image.mean(axis=(0, 1)), [200, 30, 60], atol=3)
+
+
+def test_eval_views_are_corners_centre_and_their_mirrors():
+    frame = testdata.encode_jpeg(_pattern(), quality=100)
+    record = _record(5, x=[frame] * 4, y=[frame] * 4)
+    spec = dataclasses.replace(SPEC, image_size=42, eval_num_samples=2)  # crop side 42 = no resize
+    gathered = samples.gather_eval(record, spec)
+    assert gathered.sample.numpy().tolist() == [0, 1]
+    one = samples.EvalSample(*(tf.nest.map_structure(lambda t: t[1], gathered)))
+    views = samples.decode_eval(one, spec)
+    mapped = next(
+        iter(tf.data.Dataset.from_tensors(one).map(lambda s: samples.decode_eval(s, spec)))
+    )
+    np.testing.assert_array_equal(views["image"].numpy(), mapped["image"].numpy())
+    assert views["view"].numpy().tolist() == list(range(10, 20))
+    assert views["video_id"].numpy().tolist() == [b"v_A_g01_c01"] * 10
+    full = tf.io.decode_jpeg(frame).numpy()[..., 0].astype(np.float32)
+    windows = [(3, 11), (0, 0), (0, 22), (6, 0), (6, 22)]  # centre, TL, TR, BL, BR of 48x64
+    images = views["image"].numpy()
+    for v, (oy, ox) in enumerate(windows * 2):
+        expected = full[oy : oy + 42, ox : ox + 42]
+        if v >= 5:
+            expected = expected[:, ::-1]
+            np.testing.assert_array_equal(
+                images[v][..., 0::2], 255 - expected[..., None].repeat(10, -1)
+            )
+        else:
+            np.testing.assert_array_equal(images[v][..., 0::2], expected[..., None].repeat(10, -1))
+        np.testing.assert_array_equal(images[v][..., 1::2], expected[..., None].repeat(10, -1))
+
+
+def test_integer_fast_idct_is_within_a_level_or_two_of_accurate():
+    rng = np.random.default_rng(0)
+    smooth = np.cumsum(rng.normal(0, 4, (256, 340, 3)), axis=1)
+    frame = testdata.encode_jpeg(
+        np.clip(smooth - smooth.min(axis=1, keepdims=True), 0, 255), quality=90
+    )
+    fast = tf.io.decode_jpeg(frame, dct_method="INTEGER_FAST").numpy().astype(int)
+    accurate = tf.io.decode_jpeg(frame, dct_method="INTEGER_ACCURATE").numpy().astype(int)
+    difference = np.abs(fast - accurate)
+    assert difference.mean() < 1.5 and difference.max() <= 12

@@ -1,0 +1,35 @@
+"""The small data directories tests and the benchmark write are readable by the manifest reader."""
+
+import numpy as np
+import tensorflow as tf
+
+from input_pipeline import testdata
+from tfrecords import manifest as manifest_lib
+from tfrecords import schema
+
+
+def test_painted_frames_decode_exactly():
+    for channels in (1, 3):
+        decoded = tf.io.decode_jpeg(testdata.painted_jpeg(123, 16, 24, channels)).numpy()
+        assert decoded.shape == (16, 24, channels) and np.all(decoded == 123)
+
+
+def test_write_data_dir_round_robins_videos_into_shards(tmp_path):
+    frame = testdata.painted_jpeg(1, 8, 8, 1)
+    videos = [
+        testdata.make_video(f"v_A_g01_c0{i}", i % 2, [frame] * 3, [frame] * 2, [frame] * 2, (8, 8))
+        for i in range(1, 6)
+    ]
+    testdata.write_data_dir(str(tmp_path), {"train": videos, "test": videos[:1]}, 2, num_shards=2)
+    manifest = manifest_lib.read_manifest(str(tmp_path))
+    assert manifest.written == {"train": 5, "test": 1}
+    assert manifest.per_class["train"] == {"class0": 2, "class1": 3}
+    paths = manifest.shard_paths(str(tmp_path), "train")
+    ids = [
+        [schema.parse_video(r)[schema.VIDEO_ID].numpy() for r in tf.data.TFRecordDataset(p)]
+        for p in paths
+    ]
+    assert ids == [
+        [b"v_A_g01_c01", b"v_A_g01_c03", b"v_A_g01_c05"],
+        [b"v_A_g01_c02", b"v_A_g01_c04"],
+    ]
