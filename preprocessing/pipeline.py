@@ -19,15 +19,13 @@ concatenate byte-exactly. A clip's shard and its place in it depend on its id on
 
 Atomicity: `run` deletes the old manifest before the pipeline starts and the manifest is
 written last, so a crashed run never leaves a manifest pointing at partial shards; a re-run
-replaces shards and removes those the new manifest does not list.
+replaces shards and removes those the new manifest does not list (`preprocessing.outputs`).
 """
 
 from __future__ import annotations
 
 import collections
 import dataclasses
-import json
-import posixpath
 
 import apache_beam as beam
 import tensorflow as tf
@@ -35,26 +33,18 @@ from absl import logging
 from apache_beam.metrics.metric import Metrics, MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from preprocessing import sharding, ucf101
+from preprocessing import outputs, sharding, ucf101
 from preprocessing.clip_sources import SOURCES, ClipError, read_clip
 from preprocessing.errors import DatasetError
 from preprocessing.layout import Layout, SourceIndex
 from preprocessing.optical_flow import FLOW_ALGORITHMS
-from tfrecords.manifest import (
-    FAILURES_FILE,
-    MANIFEST_FILE,
-    Manifest,
-    Shard,
-    read_manifest,
-    write_manifest,
-)
+from preprocessing.outputs import Failure, TempShard
+from tfrecords.manifest import Manifest, read_manifest, write_manifest
 from tfrecords.schema import SCHEMA_VERSION, encode_video
 
-STAGING_DIR = ".staging"
 STAGE_INTERNAL = "internal"  # an unexpected error (a bug or an I/O fault), with its type
 COUNTERS = "preprocessing"  # Beam metrics namespace
 _FAILURES = "failures"
-_SHARDS_DIR = "shards"
 _LOG_EVERY = 100
 
 
@@ -115,16 +105,6 @@ class JobConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class Failure:
-    """One line of failures.jsonl: a listed clip that has no record, and why."""
-
-    subset: str
-    video_id: str
-    stage: str
-    error: str
-
-
-@dataclasses.dataclass(frozen=True)
 class JobResult:
     """What `run` returns: the manifest it wrote and the job's Beam counters by name."""
 
@@ -141,17 +121,6 @@ class _Staged:
     num_bytes: int
 
 
-@dataclasses.dataclass(frozen=True)
-class _TempShard:
-    subset: str
-    index: int
-    num_shards: int
-    path: str
-    num_records: int
-    num_bytes: int
-    per_class: tuple[tuple[str, int], ...]
-
-
 def _count(name: str, value: int = 1) -> None:
     Metrics.counter(COUNTERS, name).inc(value)
 
@@ -159,11 +128,11 @@ def _count(name: str, value: int = 1) -> None:
 class _StageClip(beam.DoFn):
     """Clip -> staged record file (main output) or Failure (tagged output)."""
 
-    def __init__(self, index: SourceIndex, config: JobConfig, staging_dir: str):
+    def __init__(self, index: SourceIndex, config: JobConfig):
         self._index = index
         self._source = config.source
         self._flow_algorithm = config.flow_algorithm
-        self._staging_dir = staging_dir
+        self._output_dir = config.output_dir
         self._done = 0
 
     def process(self, clip: ucf101.Clip):
@@ -177,7 +146,7 @@ class _StageClip(beam.DoFn):
             logging.exception("%s: unexpected error", clip.video_id)
             stage, error = STAGE_INTERNAL, f"{type(e).__name__}: {e}"
         else:
-            path = posixpath.join(self._staging_dir, clip.subset, f"{clip.video_id}.tfrecord")
+            path = outputs.staged_record_path(self._output_dir, clip.subset, clip.video_id)
             with tf.io.TFRecordWriter(path) as writer:
                 writer.write(record)
             _count("rgb_frames", len(video.rgb))
@@ -196,13 +165,14 @@ class _StageClip(beam.DoFn):
 class _WriteShard(beam.DoFn):
     """((subset, index, num_shards), staged records) -> one temp shard file."""
 
-    def __init__(self, shards_dir: str):
-        self._shards_dir = shards_dir
+    def __init__(self, output_dir: str):
+        self._output_dir = output_dir
 
     def process(self, element: tuple[tuple[str, int, int], list[_Staged]]):
         (subset, index, num_shards), staged = element
         records = sorted(staged, key=lambda s: sharding.record_order(s.video_id))
-        path = posixpath.join(self._shards_dir, sharding.shard_name(subset, index, num_shards))
+        name = sharding.shard_name(subset, index, num_shards)
+        path = outputs.temp_shard_path(self._output_dir, name)
         num_bytes = 0
         with tf.io.gfile.GFile(path, "wb") as out:
             for record in records:
@@ -214,7 +184,7 @@ class _WriteShard(beam.DoFn):
         _count("shard_bytes", num_bytes)
         per_class = collections.Counter(r.class_name for r in records)
         logging.info("wrote %s: %d records, %d bytes", path, len(records), num_bytes)
-        yield _TempShard(
+        yield TempShard(
             subset,
             index,
             num_shards,
@@ -233,7 +203,7 @@ class _Finalize(beam.DoFn):
         self._class_names = class_names
         self._listed = listed
 
-    def process(self, unused_element: None, temp_shards: list[_TempShard], failures: list[Failure]):
+    def process(self, unused_element: None, temp_shards: list[TempShard], failures: list[Failure]):
         out = self._config.output_dir
         written = {subset: 0 for subset in self._listed}
         failed = {subset: 0 for subset in self._listed}
@@ -250,9 +220,9 @@ class _Finalize(beam.DoFn):
                     f"internal error: {subset}: {listed} clips listed but {written[subset]} "
                     f"written and {failed[subset]} failed; no manifest written"
                 )
-        shards = _move_shards(out, temp_shards)
-        _delete_stale_shards(out, {shard.path for shard in shards})
-        _write_failures(out, failures)
+        shards = outputs.publish_shards(out, temp_shards)
+        outputs.delete_stale_shards(out, {shard.path for shard in shards})
+        outputs.write_failures(out, failures)
         manifest = Manifest(
             schema_version=SCHEMA_VERSION,
             split=self._config.split,
@@ -266,48 +236,8 @@ class _Finalize(beam.DoFn):
             command_line=self._config.command_line,
         )
         write_manifest(out, manifest)
-        tf.io.gfile.rmtree(posixpath.join(out, STAGING_DIR))
+        outputs.remove_staging(out)
         logging.info("wrote %s: %s written, %s failed", out, written, failed)
-
-
-def _move_shards(out: str, temp_shards: list[_TempShard]) -> list[Shard]:
-    """Renames temp shards into `out`; writes an empty file for a shard no clip hashed to."""
-    by_subset: dict[str, dict[int, _TempShard]] = collections.defaultdict(dict)
-    for temp in temp_shards:
-        by_subset[temp.subset][temp.index] = temp
-    shards = []
-    for subset in sorted(by_subset):
-        num_shards = next(iter(by_subset[subset].values())).num_shards
-        for index in range(num_shards):
-            name = sharding.shard_name(subset, index, num_shards)
-            temp = by_subset[subset].get(index)
-            if temp is None:
-                with tf.io.gfile.GFile(posixpath.join(out, name), "wb") as f:
-                    f.write(b"")  # GFile creates the file on the first write only
-                shards.append(Shard(name, subset, 0, 0))
-            else:
-                tf.io.gfile.rename(temp.path, posixpath.join(out, name), overwrite=True)
-                shards.append(Shard(name, subset, temp.num_records, temp.num_bytes))
-    return shards
-
-
-def _delete_stale_shards(out: str, keep: set[str]) -> None:
-    """Deletes shard files of an earlier run that the new manifest does not list."""
-    for name in tf.io.gfile.listdir(out):
-        name = name.rstrip("/")
-        if sharding.SHARD_NAME.match(name) and name not in keep:
-            logging.info("deleting stale shard %s", posixpath.join(out, name))
-            tf.io.gfile.remove(posixpath.join(out, name))
-
-
-def _write_failures(out: str, failures: list[Failure]) -> None:
-    """Writes failures.jsonl (sorted by subset and id) via a temp file and a rename."""
-    path = posixpath.join(out, FAILURES_FILE)
-    with tf.io.gfile.GFile(path + ".tmp", "w") as f:
-        f.write("")  # GFile creates the file on the first write only
-        for failure in sorted(failures, key=lambda x: (x.subset, x.video_id)):
-            f.write(json.dumps(dataclasses.asdict(failure), sort_keys=True) + "\n")
-    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
 
 
 def _shards_per_subset(
@@ -333,13 +263,12 @@ def build_pipeline(
     listed: dict[str, int],
 ) -> None:
     """Adds the job's transforms (see the module docstring) to `pipeline`."""
-    staging = posixpath.join(config.output_dir, STAGING_DIR)
     results = (
         pipeline
         | "ListClips" >> beam.Create(clips)
         | "Spread" >> beam.Reshuffle()
         | "ReadClips"
-        >> beam.ParDo(_StageClip(index, config, staging)).with_outputs(_FAILURES, main="staged")
+        >> beam.ParDo(_StageClip(index, config)).with_outputs(_FAILURES, main="staged")
     )
     staged = results["staged"]
     shard_bytes = round(config.shard_size_mb * 1e6)
@@ -353,7 +282,7 @@ def build_pipeline(
         staged
         | "KeyByShard" >> beam.Map(_key_by_shard, num_shards=beam.pvalue.AsDict(num_shards))
         | "GroupShards" >> beam.GroupByKey()
-        | "WriteShards" >> beam.ParDo(_WriteShard(posixpath.join(staging, _SHARDS_DIR)))
+        | "WriteShards" >> beam.ParDo(_WriteShard(config.output_dir))
     )
     _ = (
         pipeline
@@ -365,20 +294,6 @@ def build_pipeline(
             failures=beam.pvalue.AsList(results[_FAILURES]),
         )
     )
-
-
-def _prepare_output(config: JobConfig) -> None:
-    """Removes the old manifest and failures, and any staging left by a crashed run."""
-    out = config.output_dir
-    tf.io.gfile.makedirs(out)
-    for name in (MANIFEST_FILE, FAILURES_FILE):
-        if tf.io.gfile.exists(posixpath.join(out, name)):
-            tf.io.gfile.remove(posixpath.join(out, name))
-    staging = posixpath.join(out, STAGING_DIR)
-    if tf.io.gfile.exists(staging):
-        tf.io.gfile.rmtree(staging)
-    for subset in (*config.subsets, _SHARDS_DIR):
-        tf.io.gfile.makedirs(posixpath.join(staging, subset))
 
 
 def _check_layout(index: SourceIndex, config: JobConfig) -> None:
@@ -413,7 +328,7 @@ def run(config: JobConfig, options: PipelineOptions) -> JobResult:
     listed = {s: len(subsets[s]) for s in config.subsets}
     index = SourceIndex(config.layout)
     _check_layout(index, config)
-    _prepare_output(config)
+    outputs.prepare(config.output_dir, config.subsets)
     logging.info("%d clips listed (%s), source %s", len(clips), listed, config.source_name)
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, config, clips, index, class_names, listed)

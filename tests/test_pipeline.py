@@ -14,11 +14,17 @@ import pytest
 import tensorflow as tf
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from preprocessing import pipeline, sharding, ucf101
+from preprocessing import outputs, pipeline, sharding, ucf101
 from preprocessing.errors import DatasetError
 from preprocessing.layout import Layout
 from tfrecords import schema
 from tfrecords.manifest import ManifestError, read_manifest
+
+
+@pytest.fixture(scope="module")
+def dataset(synthetic_root) -> pathlib.Path:
+    """The shared generated tree (tests/conftest.py) as a Path; read-only."""
+    return pathlib.Path(synthetic_root)
 
 
 def _config(root: pathlib.Path, out: pathlib.Path, **changes) -> pipeline.JobConfig:
@@ -62,17 +68,17 @@ def _failures(out: pathlib.Path) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def frames_run(synthetic_root, tmp_path_factory):
+def frames_run(dataset, tmp_path_factory):
     """The frames source with shards sized to ~1 MB, so each subset gets several shards."""
     out = tmp_path_factory.mktemp("frames_run")
-    result = _run(_config(synthetic_root, out, shard_size_mb=1.0))
+    result = _run(_config(dataset, out, shard_size_mb=1.0))
     return out, result
 
 
-def test_frames_source_writes_every_clip_byte_identical(synthetic_root, frames_run):
+def test_frames_source_writes_every_clip_byte_identical(dataset, frames_run):
     out, result = frames_run
     manifest = result.manifest
-    splits = ucf101.read_splits(str(synthetic_root / "ucfTrainTestlist"), 1)
+    splits = ucf101.read_splits(str(dataset / "ucfTrainTestlist"), 1)
     for subset, clips in splits.items():
         records = _records(out, manifest, subset)
         by_id = {r[schema.VIDEO_ID].decode(): r for r in records}
@@ -81,22 +87,22 @@ def test_frames_source_writes_every_clip_byte_identical(synthetic_root, frames_r
             record = by_id[clip.video_id]
             assert record[schema.LABEL] == clip.label
             assert record[schema.CLASS_NAME].decode() == clip.class_name
-            rgb = _files(synthetic_root / "jpegs_256" / clip.video_id)
-            flow_x = _files(synthetic_root / "tvl1_flow" / "u" / clip.video_id)
-            flow_y = _files(synthetic_root / "tvl1_flow" / "v" / clip.video_id)
+            rgb = _files(dataset / "jpegs_256" / clip.video_id)
+            flow_x = _files(dataset / "tvl1_flow" / "u" / clip.video_id)
+            flow_y = _files(dataset / "tvl1_flow" / "v" / clip.video_id)
             assert record[schema.NUM_RGB] == len(rgb) and record[schema.NUM_FLOW] == len(flow_x)
             assert list(record[schema.RGB]) == rgb
             assert list(record[schema.FLOW_X]) == flow_x
             assert list(record[schema.FLOW_Y]) == flow_y
     assert (out / "failures.jsonl").read_text() == ""
-    assert not (out / pipeline.STAGING_DIR).exists()
+    assert not (out / outputs.STAGING_DIR).exists()
 
 
-def test_frames_manifest_accounts_for_every_clip(synthetic_root, frames_run):
+def test_frames_manifest_accounts_for_every_clip(dataset, frames_run):
     out, result = frames_run
     manifest = read_manifest(str(out))
     assert manifest == result.manifest
-    splits_dir = str(synthetic_root / "ucfTrainTestlist")
+    splits_dir = str(dataset / "ucfTrainTestlist")
     splits = ucf101.read_splits(splits_dir, 1)
     assert manifest.class_names == ucf101.read_class_index(splits_dir)
     assert (manifest.split, manifest.source) == (1, "frames")
@@ -128,13 +134,13 @@ def test_frames_manifest_accounts_for_every_clip(synthetic_root, frames_run):
     assert counters["clips_read"] == counters["clips_written"] == total
     assert "clips_failed" not in counters or counters["clips_failed"] == 0
     assert counters["shard_bytes"] == sum(s.num_bytes for s in manifest.shards)
-    assert counters["rgb_frames"] == len(list((synthetic_root / "jpegs_256").glob("*/*.jpg")))
+    assert counters["rgb_frames"] == len(list((dataset / "jpegs_256").glob("*/*.jpg")))
 
 
 def test_rerun_is_byte_identical_crash_safe_and_replaces_stale_shards(
-    synthetic_root, tmp_path, monkeypatch
+    dataset, tmp_path, monkeypatch
 ):
-    config = _config(synthetic_root, tmp_path, subsets=("test",), num_shards=3)
+    config = _config(dataset, tmp_path, subsets=("test",), num_shards=3)
     _run(config)
     first = _shard_bytes(tmp_path)
     assert sorted(first) == [f"test-0000{i}-of-00003.tfrecord" for i in range(3)]
@@ -152,7 +158,7 @@ def test_rerun_is_byte_identical_crash_safe_and_replaces_stale_shards(
     monkeypatch.undo()
 
     # More shards than clips: the old 3 shards go, some new ones stay empty.
-    clips = _test_clips(synthetic_root)
+    clips = _test_clips(dataset)
     num_shards = len(clips) + 8
     manifest = _run(dataclasses.replace(config, num_shards=num_shards)).manifest
     names = [sharding.shard_name("test", i, num_shards) for i in range(num_shards)]
@@ -161,22 +167,22 @@ def test_rerun_is_byte_identical_crash_safe_and_replaces_stale_shards(
     empty = [s for s in manifest.shards if s.num_records == 0]
     assert empty and all((tmp_path / s.path).stat().st_size == 0 for s in empty)
     assert len(_records(tmp_path, manifest, "test")) == len(clips)
-    assert not (tmp_path / pipeline.STAGING_DIR).exists()
+    assert not (tmp_path / outputs.STAGING_DIR).exists()
 
 
 def _test_clips(root: pathlib.Path) -> list[ucf101.Clip]:
     return ucf101.read_split(str(root / "ucfTrainTestlist"), 1, "test")
 
 
-def test_videos_source_decodes_and_computes_flow(synthetic_root, tmp_path):
-    result = _run(_config(synthetic_root, tmp_path, source="videos", subsets=("test",)))
+def test_videos_source_decodes_and_computes_flow(dataset, tmp_path):
+    result = _run(_config(dataset, tmp_path, source="videos", subsets=("test",)))
     assert result.manifest.source == "videos/dis"
     records = _records(tmp_path, result.manifest, "test")
-    clips = {c.video_id: c for c in _test_clips(synthetic_root)}
+    clips = {c.video_id: c for c in _test_clips(dataset)}
     assert sorted(r[schema.VIDEO_ID].decode() for r in records) == sorted(clips)
     for record in records:
         clip = clips[record[schema.VIDEO_ID].decode()]
-        num_frames = len(list((synthetic_root / "jpegs_256" / clip.video_id).glob("*.jpg")))
+        num_frames = len(list((dataset / "jpegs_256" / clip.video_id).glob("*.jpg")))
         assert record[schema.LABEL] == clip.label
         assert record[schema.NUM_RGB] == len(record[schema.RGB]) == num_frames
         assert record[schema.NUM_FLOW] == len(record[schema.FLOW_X]) == num_frames - 1
@@ -185,10 +191,10 @@ def test_videos_source_decodes_and_computes_flow(synthetic_root, tmp_path):
 
 
 @pytest.fixture
-def damaged_root(synthetic_root, tmp_path) -> tuple[pathlib.Path, dict[str, str]]:
+def damaged_root(dataset, tmp_path) -> tuple[pathlib.Path, dict[str, str]]:
     """A copy of the dataset with five test clips broken; returns (root, id -> stage)."""
     root = tmp_path / "root"
-    shutil.copytree(synthetic_root, root)
+    shutil.copytree(dataset, root)
     ids = sorted(c.video_id for c in _test_clips(root))[:5]
     corrupt = root / "jpegs_256" / ids[0] / "frame000002.jpg"
     corrupt.write_bytes(corrupt.read_bytes()[:200])
@@ -229,9 +235,9 @@ def test_bad_clips_are_reported_and_good_clips_written(damaged_root, tmp_path, s
     assert result.counters["clips_failed"] == len(broken)
 
 
-def test_missing_source_folder_names_the_flag(synthetic_root, tmp_path):
+def test_missing_source_folder_names_the_flag(dataset, tmp_path):
     root = tmp_path / "root"
-    shutil.copytree(synthetic_root / "ucfTrainTestlist", root / "ucfTrainTestlist")
+    shutil.copytree(dataset / "ucfTrainTestlist", root / "ucfTrainTestlist")
     with pytest.raises(DatasetError, match="--videos_dir=.*folder not found"):
         _run(_config(root, tmp_path / "out", source="videos"))
     with pytest.raises(DatasetError, match="--frames_dir=.*folder not found"):
@@ -255,15 +261,3 @@ def test_config_check_names_the_flag(tmp_path, changes, flag):
     config = _config(tmp_path, tmp_path / "out", **changes)
     with pytest.raises(ValueError, match=flag):
         config.check()
-
-
-@pytest.fixture(scope="module")
-def synthetic_root(tmp_path_factory) -> pathlib.Path:
-    from preprocessing import synthetic
-
-    root = tmp_path_factory.mktemp("synthetic")
-    spec = synthetic.SyntheticSpec(
-        num_appearances=2, num_motions=2, groups=3, clips_per_group=2, num_frames=(8, 16)
-    )
-    synthetic.generate(str(root), spec)
-    return root

@@ -17,6 +17,13 @@ from preprocessing import pipeline, ucf101
 from preprocessing.layout import Layout
 from tfrecords.manifest import read_manifest
 
+
+@pytest.fixture(scope="module")
+def dataset(synthetic_root) -> pathlib.Path:
+    """The shared generated tree (tests/conftest.py) as a Path; read-only."""
+    return pathlib.Path(synthetic_root)
+
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
@@ -31,10 +38,10 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def damaged_root(synthetic_root, tmp_path_factory) -> tuple[pathlib.Path, str]:
+def damaged_root(dataset, tmp_path_factory) -> tuple[pathlib.Path, str]:
     """A copy of the frame archives with one corrupt JPEG; returns (root, the clip's id)."""
     root = tmp_path_factory.mktemp("damaged") / "root"
-    shutil.copytree(synthetic_root, root, ignore=shutil.ignore_patterns("UCF-101"))
+    shutil.copytree(dataset, root, ignore=shutil.ignore_patterns("UCF-101"))
     test_ids = [c.video_id for c in ucf101.read_split(str(root / "ucfTrainTestlist"), 1, "test")]
     broken = sorted(test_ids)[0]
     (root / "jpegs_256" / broken / "frame000001.jpg").write_bytes(b"\xff\xd8 not a JPEG")
@@ -98,15 +105,3 @@ def test_cli_bad_input_is_a_message_with_status_2(tmp_path):
     result = _cli("--root=/nonexistent", f"--output_dir={tmp_path}")
     assert result.returncode == 2
     assert "classInd.txt: file not found" in result.stderr and "Traceback" not in result.stderr
-
-
-@pytest.fixture(scope="module")
-def synthetic_root(tmp_path_factory) -> pathlib.Path:
-    from preprocessing import synthetic
-
-    root = tmp_path_factory.mktemp("synthetic")
-    spec = synthetic.SyntheticSpec(
-        num_appearances=2, num_motions=2, groups=3, clips_per_group=2, num_frames=(8, 16)
-    )
-    synthetic.generate(str(root), spec)
-    return root
