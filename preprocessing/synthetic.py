@@ -60,6 +60,7 @@ clip's coordinates), so bytes do not depend on the layouts requested or on the o
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import posixpath
 import tempfile
@@ -73,7 +74,14 @@ from absl import app, flags, logging
 
 from preprocessing import layout as layout_lib
 from preprocessing import ucf101
-from preprocessing.synthetic_render import APPEARANCES, MOTIONS, make_scene, make_trajectory, render
+from preprocessing.synthetic_render import (
+    APPEARANCES,
+    MOTIONS,
+    Scene,
+    make_scene,
+    make_trajectory,
+    render,
+)
 from tfrecords.schema import quantize_flow
 
 LAYOUTS = ("videos", "frames", "flow")
@@ -210,15 +218,20 @@ def render_clip(spec: SyntheticSpec, clip: SyntheticClip) -> tuple[np.ndarray, n
       flow: float32 [N-1, 256, 340, 2] exact motion (x, y) in pixels, frame i -> i+1.
     """
     seed, group = spec.seed, clip.group
-    scene = make_scene(
-        APPEARANCES[clip.appearance],
-        shape_rng=np.random.default_rng([seed, _SHAPE, group]),
-        texture_rng=np.random.default_rng([seed, _TEXTURE, clip.appearance, group]),
-    )
+    scene = _scene(seed, clip.appearance, group)
     motion_rng = np.random.default_rng([seed, _MOTION, group, clip.clip])
     trajectory = make_trajectory(MOTIONS[clip.motion], clip.num_frames, scene.radius, motion_rng)
     noise_rng = np.random.default_rng([seed, _NOISE, clip.label, group, clip.clip])
     return render(scene, trajectory, noise_rng)
+
+
+@functools.lru_cache(maxsize=4)  # clips come group by group: each scene is drawn once
+def _scene(seed: int, appearance: int, group: int) -> Scene:
+    return make_scene(
+        APPEARANCES[appearance],
+        shape_rng=np.random.default_rng([seed, _SHAPE, group]),
+        texture_rng=np.random.default_rng([seed, _TEXTURE, appearance, group]),
+    )
 
 
 def _write_text(path: str, lines: Sequence[str]) -> None:
