@@ -142,7 +142,7 @@ class _StageClip(beam.DoFn):
             record = encode_video(video)
         except ClipError as e:
             stage, error = e.stage, str(e)
-        except Exception as e:  # noqa: BLE001 - reported per clip; one bad clip must not end a long job
+        except Exception as e:  # reported per clip: one odd clip must not end a long job
             logging.exception("%s: unexpected error", clip.video_id)
             stage, error = STAGE_INTERNAL, f"{type(e).__name__}: {e}"
         else:
@@ -249,7 +249,9 @@ def _shards_per_subset(
     return subset, sharding.num_shards_for(total_bytes, shard_bytes)
 
 
-def _key_by_shard(staged: _Staged, num_shards: dict[str, int]):
+def _key_by_shard(
+    staged: _Staged, num_shards: dict[str, int]
+) -> tuple[tuple[str, int, int], _Staged]:
     count = num_shards[staged.subset]
     return (staged.subset, sharding.shard_index(staged.video_id, count), count), staged
 
