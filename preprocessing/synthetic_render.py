@@ -328,15 +328,13 @@ def render(
             grow = trajectory.scale[i + 1] / scale
             a, b = grow * math.cos(turn) - 1.0, grow * math.sin(turn)
             on_object = inside >= 0.0
-            window_flow = np.stack(
-                [
-                    np.where(on_object, move[0] + a * dx - b * dy, -step[0]),
-                    np.where(on_object, move[1] + b * dx + a * dy, -step[1]),
-                ],
-                axis=-1,
-            )
+            flow_x = move[0] + a * dx - b * dy
+            flow_y = move[1] + b * dx + a * dy
             flow[i] = -step
             for screen_rows, window_rows in row_pieces:
                 for screen_cols, window_cols in col_pieces:
-                    flow[i, screen_rows, screen_cols] = window_flow[window_rows, window_cols]
+                    where = on_object[window_rows, window_cols]
+                    target = flow[i, screen_rows, screen_cols]
+                    np.copyto(target[..., 0], flow_x[window_rows, window_cols], where=where)
+                    np.copyto(target[..., 1], flow_y[window_rows, window_cols], where=where)
     return rgb, flow
