@@ -146,3 +146,15 @@ def test_unknown_motion_kind_is_rejected():
     bad = render_lib.Motion("Hop", "hop", (0.0, 0.0), 1.0, False)
     with pytest.raises(ValueError, match="hop"):
         make_trajectory(bad, 3, 70.0, np.random.default_rng(0))
+
+
+def test_camera_shake_moves_the_whole_frame_a_little():
+    """Mean-flow subtraction must matter: every clip's background moves, up to ~2 px/frame."""
+    steps = [
+        np.abs(
+            np.diff(make_trajectory(MOTIONS[0], 20, 70.0, np.random.default_rng(s)).camera, axis=0)
+        )
+        for s in range(50)
+    ]
+    assert min(step.max() for step in steps) > 0.2
+    assert max(step.max() for step in steps) < 2.5
