@@ -156,6 +156,14 @@ def test_videos_read_back_with_opencv(synthetic_root, synthetic_spec):
         capture.release()
         assert len(frames) == clip.num_frames, clip.video_id
         assert {f.shape for f in frames} == {(240, 320, 3)}
+        # Same picture and channel order as the frames (a BGR/RGB swap would be far off).
+        jpeg = cv2.imread(
+            str(_clip_path(synthetic_root, "jpegs_256", clip.video_id, "frame000001.jpg"))
+        )
+        small = cv2.resize(jpeg, (320, 240), interpolation=cv2.INTER_LINEAR).astype(float)
+        straight = np.abs(frames[0] - small).mean()
+        swapped = np.abs(frames[0][..., ::-1] - small).mean()
+        assert straight < 8 and swapped > 2 * straight, (clip.video_id, straight, swapped)
 
 
 def test_frames_and_flow_decode_to_what_was_rendered(synthetic_root, synthetic_spec):
