@@ -10,6 +10,9 @@ writes under DIR (any subset of the three layouts)::
     jpegs_256/v_<Class>_gGG_cCC/frame000001.jpg     340x256 RGB, N frames
     tvl1_flow/{u,v}/v_<Class>_gGG_cCC/frame000001.jpg   340x256 grayscale, N - 1 frames
 
+The defaults (9 classes, 189 clips, ~4,400 RGB frames, 190 MB) take ~45 s of one core, single
+process; a JPEG-only tree (`--layout=frames,flow`) saves the video encoding.
+
 Test groups of split k are the k-th third of UCF-101's g01-07 / g08-14 / g15-21 pattern
 scaled to G groups (G = 7: g01-02 / g03-04 / g05-06); train gets the other groups.
 
