@@ -5,7 +5,12 @@ r"""Temporal stream on the synthetic demo data, sized for 2 CPU cores.
 
 A tiny CNN from scratch on 64x64 crops of L = 10 flow frames (20 channels), mean flow
 subtracted. The synthetic classes are appearances x motions: flow shows the motion only, so
-this stream alone tops out near 1/A accuracy per class (fusion recovers the rest).
+this stream alone tops out near 1/A top-1 (fusion recovers the rest).
+
+Measured on 2 shared CPU cores (default synthetic data, 3 x 3 classes, 135 training videos):
+~110 s wall (400 steps at ~150-300 examples/s, input-bound: 20 flow decodes per sample),
+train loss 1.24 (ln 3 = 1.10); on the 54 test videos top-1 0.333 with the motion right on
+54/54 (eval.py; fused with the spatial stream: top-1 1.0).
 """
 
 import ml_collections

@@ -128,6 +128,24 @@ def test_head_only_phase_freezes_the_backbone(tmp_path):
     assert not np.allclose(kernels[6], initial_kernel)
 
 
+def test_several_steps_per_call_still_log_and_save_on_their_steps(tmp_path):
+    config = _config(12, steps_per_loop=5, log_every_steps=4, checkpoint_every_steps=6)
+    assert _train(config, tmp_path).step == 12
+    assert sorted(summaries.read_scalars(str(tmp_path))["loss"]) == [4, 8, 12]
+    saved = tf.train.get_checkpoint_state(checkpoints.checkpoints_dir(str(tmp_path)))
+    assert [checkpoints.checkpoint_step(p) for p in saved.all_model_checkpoint_paths] == [6, 12]
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_trains_and_restores_the_global_policy(tmp_path, policy):
+    before = tf.keras.config.dtype_policy().name
+    result = _train(_config(2, dtype_policy=policy), tmp_path)
+    assert np.isfinite(result.scalars["loss"])
+    assert tf.keras.config.dtype_policy().name == before
+    # Variables stay float32: an evaluation model in float32 restores them.
+    checkpoints.restore_model(_config(2), str(tmp_path), 2)
+
+
 @pytest.mark.parametrize(
     "changes, match",
     [

@@ -161,10 +161,3 @@ def test_temporal_stream_learns_from_flow(tmp_path, data_dir):
     assert result.step == 60
     loss = summaries.read_scalars(str(tmp_path))["loss"]
     assert loss[60] < 0.5 * loss[10]
-
-
-def test_missing_manifest_names_the_fix(tmp_path):
-    with pytest.raises(manifest_lib.ManifestError, match="python -m preprocessing"):
-        experiment.train_on_data_dir(
-            demo_temporal.get_config(), str(tmp_path / "w"), str(tmp_path), None
-        )

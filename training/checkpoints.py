@@ -112,10 +112,11 @@ def restore_model(
     config = config.copy_and_resolve_references()
     config.model.weights = ""
     model = build_model(config, num_classes)
-    status = tf.train.Checkpoint(model=model).restore(path).expect_partial()
     try:
-        status.assert_existing_objects_matched()
-    except AssertionError as e:
+        tf.train.Checkpoint(model=model).restore(
+            path
+        ).expect_partial().assert_existing_objects_matched()
+    except (AssertionError, ValueError) as e:
         raise CheckpointError(
             f"{path}: does not match the {model.name} model this config builds with "
             f"{num_classes} classes ({e}); use the config the run saved in "
@@ -159,10 +160,9 @@ class Checkpointer:
         path = latest_checkpoint(self._workdir)
         if path is None:
             return None
-        status = self._checkpoint.restore(path)
         try:
-            status.assert_existing_objects_matched()
-        except AssertionError as e:
+            self._checkpoint.restore(path).assert_existing_objects_matched()
+        except (AssertionError, ValueError) as e:
             raise CheckpointError(
                 f"{path}: does not match this run's model or optimizer ({e}). Resume with "
                 f"the config saved in {posixpath.join(self._workdir, CONFIG_FILE)}, or train "

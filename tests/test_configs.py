@@ -1,0 +1,83 @@
+import os
+import sys
+from unittest import mock
+
+import pytest
+from absl import flags
+from ml_collections import config_flags
+
+from configs import temporal
+from input_pipeline import datasets
+from models import builder
+from training import loop, schedules
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = [
+    "spatial.py",
+    "temporal.py",
+    "temporal.py:inception_v3",
+    "temporal.py:resnet50",
+    "temporal.py:mobilenet_v2",
+    "demo_spatial.py",
+    "demo_temporal.py",
+]
+
+
+def _load(name: str, *overrides: str):
+    """Loads a config as train.py does, with command-line overrides."""
+    argv = ["train.py", f"--config={os.path.join(REPO, 'configs', name)}", *overrides]
+    flag_values = flags.FlagValues()
+    config_flags.DEFINE_config_file("config", None, flag_values=flag_values, lock_config=True)
+    # config_flags reads the overrides from sys.argv.
+    with mock.patch.object(sys, "argv", argv):
+        flag_values(argv)
+    return flag_values.config
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_every_config_loads_and_its_values_are_usable(name):
+    config = _load(name)
+    assert config.model.name in builder.MODEL_NAMES
+    channels = builder.input_channels(config)
+    assert channels == (3 if config.stream == "spatial" else 2 * config.data.num_flow_frames)
+    datasets.sample_spec(config)  # the input pipeline accepts the data block
+    loop.check_train_config(config.train, num_replicas=1)
+    total = schedules.duration_steps(config.train, "num", 9537, required=True)
+    head = schedules.duration_steps(config.train, "head_only", 9537, required=False)
+    assert head < total
+    schedules.learning_rate_schedule(config.train, head)
+
+
+def test_paper_settings():
+    temporal = _load("temporal.py")
+    assert (temporal.model.name, temporal.data.num_flow_frames) == ("cnn_m_2048", 10)
+    assert temporal.train.optimizer == "sgd" and temporal.train.momentum == 0.9
+    assert temporal.train.learning_rate == 1e-2 and temporal.train.lr_decay_factor == 0.1
+    spatial = _load("spatial.py")
+    assert spatial.train.head_only_steps > 0 and spatial.train.finetune_after_layer == "mixed8"
+
+
+@pytest.mark.parametrize("name", ["demo_spatial.py", "demo_temporal.py"])
+def test_demo_configs_are_cpu_sized(name):
+    config = _load(name)
+    assert config.model.name == "tiny" and config.model.weights == ""
+    assert config.data.image_size <= 112
+
+
+def test_every_value_is_overridable_from_the_command_line():
+    config = _load(
+        "demo_temporal.py",
+        "--config.train.batch_size=8",
+        "--config.train.lr_boundaries=(10,20)",
+        "--config.model.name=resnet50",
+        "--config.data.num_flow_frames=5",
+    )
+    assert config.train.batch_size == 8
+    assert tuple(config.train.lr_boundaries) == (10, 20)
+    assert config.model.name == "resnet50"
+    assert builder.input_channels(config) == 10
+
+
+def test_unknown_temporal_variant():
+    with pytest.raises(ValueError, match="temporal.py:vgg16"):
+        temporal.get_config("vgg16")
