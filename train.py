@@ -12,8 +12,14 @@ config.json (the resolved config), checkpoints/ and train/ (TensorBoard:
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from training import experiment
+from models.backbones import BackboneWeightsError
+from tfrecords.manifest import ManifestError
+from training import experiment, loop
 from training import strategy as strategy_lib
+from training.checkpoints import CheckpointError
+
+# Errors whose message names the file or flag and the fix: logged without a traceback.
+_USER_ERRORS = (ManifestError, CheckpointError, BackboneWeightsError, loop.NonFiniteLossError)
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file, e.g. configs/spatial.py.", lock_config=True
@@ -37,7 +43,13 @@ def main(argv: list[str]) -> None:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     strategy = strategy_lib.create_strategy(_STRATEGY.value, _TPU.value)
     logging.info("strategy %s with %d replicas", _STRATEGY.value, strategy.num_replicas_in_sync)
-    result = experiment.train_on_data_dir(_CONFIG.value, _WORKDIR.value, _DATA_DIR.value, strategy)
+    try:
+        result = experiment.train_on_data_dir(
+            _CONFIG.value, _WORKDIR.value, _DATA_DIR.value, strategy
+        )
+    except _USER_ERRORS as e:
+        logging.error("%s", e)
+        raise SystemExit(1) from e
     ended = "preempted" if result.preempted else "finished"
     logging.info("%s at step %d of %d", ended, result.step, result.total_steps)
 

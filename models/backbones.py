@@ -17,6 +17,9 @@ convolution, whose kernel is averaged over its 3 input channels and replicated 2
 
 from __future__ import annotations
 
+import os
+import posixpath
+import tempfile
 import warnings
 from collections.abc import Callable
 
@@ -75,7 +78,12 @@ def _file_backbone(name: str, image_size: int, path: str) -> keras.Model:
         )
     backbone = _construct(name, (image_size, image_size, 3), None)
     try:
-        backbone.load_weights(path)
+        with tempfile.TemporaryDirectory() as local_dir:
+            local = path
+            if "://" in path:  # h5py reads local files only: copy gs:// and the like first
+                local = os.path.join(local_dir, posixpath.basename(path))
+                tf.io.gfile.copy(path, local)
+            backbone.load_weights(local)
     except (ValueError, OSError, KeyError) as e:
         raise BackboneWeightsError(
             f"config.model.weights={path!r}: not weights of a {name} backbone without top "

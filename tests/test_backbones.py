@@ -3,6 +3,7 @@ import urllib.request
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from models import backbones
 
@@ -35,11 +36,15 @@ def _assert_same_weights(got: keras.Model, want: keras.Model, skip_first: bool =
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
-@pytest.mark.parametrize("filename", ["rgb.keras", "rgb.h5"])
-def test_local_weights_file_formats(tmp_path, filename):
+@pytest.mark.parametrize("filename, remote", [("rgb.keras", False), ("rgb.h5", True)])
+def test_weights_file_formats_local_and_remote(tmp_path, filename, remote):
     source = _rgb_backbone()
     path = str(tmp_path / filename)
     source.save(path)  # .keras archive, or legacy HDF5 (the format of Keras downloads)
+    if remote:  # TF's in-memory filesystem stands in for gs://
+        remote_path = f"ram://{tmp_path.name}/{filename}"
+        tf.io.gfile.copy(path, remote_path)
+        path = remote_path
     _assert_same_weights(backbones.application_backbone("mobilenet_v2", SIZE, 3, path), source)
 
 
