@@ -177,6 +177,63 @@ def _set_phase(model: keras.Model, train_config: ml_collections.ConfigDict, head
         logging.info("training the head and the backbone%s", f" after {after}" if after else "")
 
 
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """What the host loop drives; built once per `train` call."""
+
+    train_config: ml_collections.ConfigDict
+    strategy: tf.distribute.Strategy
+    model: keras.Model
+    optimizer: keras.optimizers.Optimizer
+    step: tf.Variable
+    iterator: Iterator
+    checkpointer: checkpoints.Checkpointer
+    writer: summaries.Summaries
+    total: int
+    head: int
+
+
+def _host_loop(run: _Run, start: int, stop: threading.Event) -> tuple[int, bool, dict]:
+    """Trains from `start` to `run.total` or a stop request; returns (step, preempted, scalars).
+
+    Raises:
+      NonFiniteLossError: naming the first step whose loss was NaN or infinite.
+    """
+    config = run.train_config
+    periods = (config.log_every_steps, config.checkpoint_every_steps)
+    current, phase, train_fn = start, None, None
+    window, scalars = summaries.Window(), {}
+    while current < run.total:
+        if phase != (current < run.head):
+            phase = current < run.head
+            _set_phase(run.model, config, phase)
+            train_fn = _make_train_fn(
+                run.model, run.optimizer, run.strategy, run.step, config.batch_size
+            )
+        stop_at = _next_stop(current, run.total, run.head, periods)
+        count = min(config.steps_per_loop, stop_at - current)
+        losses, correct, learning_rate = train_fn(run.iterator, tf.constant(count))
+        losses = losses.numpy()
+        bad = np.flatnonzero(~np.isfinite(losses))
+        if bad.size:
+            raise NonFiniteLossError(current + int(bad[0]) + 1, float(losses[bad[0]]))
+        current += count
+        window.add(losses.tolist(), float(correct), count * config.batch_size)
+        if current % config.log_every_steps == 0 or current == run.total:
+            scalars = window.scalars(float(learning_rate))
+            run.writer.write(current, run.total, scalars)
+            window = summaries.Window()
+        saved = current % config.checkpoint_every_steps == 0 or current == run.total
+        if saved:
+            logging.info("saved %s", run.checkpointer.save(current))
+        if stop.is_set():
+            if not saved:
+                logging.info("SIGTERM: saved %s", run.checkpointer.save(current))
+            logging.info("stopped at step %d; re-run the same command to resume", current)
+            return current, True, scalars
+    return current, False, scalars
+
+
 def train(
     config: ml_collections.ConfigDict,
     workdir: str,
@@ -218,6 +275,7 @@ def train(
     if chief:
         checkpoints.save_config(config, workdir)
     keras.utils.set_random_seed(config.seed)
+    # Layers take the policy when built; the optimizer's loss scaling follows the config.
     with _dtype_policy(train_config.dtype_policy), strategy.scope():
         model = builder.build_model(config, num_classes)
         step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
@@ -232,9 +290,6 @@ def train(
     )
     restored = checkpointer.restore_latest()
     initial = int(step.numpy())
-    iterator = iter(
-        strategy.distribute_datasets_from_function(lambda context: dataset_fn(context, initial))
-    )
     logging.info(
         "%s at step %d of %d (head-only phase: %d steps; lr boundaries %s, values %s)",
         f"resumed from {restored}" if restored else "fresh start",
@@ -244,39 +299,16 @@ def train(
         schedule.boundaries,
         schedule.values,
     )
+    iterator = iter(
+        strategy.distribute_datasets_from_function(lambda context: dataset_fn(context, initial))
+    )
     writer = summaries.Summaries(workdir, enabled=chief)
-    periods = (train_config.log_every_steps, train_config.checkpoint_every_steps)
-    current, phase, train_fn = initial, None, None
-    window, scalars, preempted = summaries.Window(), {}, False
-    multi_worker = strategy_lib.is_multi_worker(strategy)
-    with _dtype_policy(train_config.dtype_policy), _stop_requests(not multi_worker) as stop:
-        while current < total:
-            if phase != (current < head):
-                phase = current < head
-                _set_phase(model, train_config, phase)
-                train_fn = _make_train_fn(model, optimizer, strategy, step, train_config.batch_size)
-            count = min(
-                train_config.steps_per_loop, _next_stop(current, total, head, periods) - current
-            )
-            losses, correct, learning_rate = train_fn(iterator, tf.constant(count))
-            losses = losses.numpy()
-            bad = np.flatnonzero(~np.isfinite(losses))
-            if bad.size:
-                raise NonFiniteLossError(current + int(bad[0]) + 1, float(losses[bad[0]]))
-            current += count
-            window.add(losses.tolist(), float(correct), count * train_config.batch_size)
-            if current % train_config.log_every_steps == 0 or current == total:
-                scalars = window.scalars(float(learning_rate))
-                writer.write(current, total, scalars)
-                window = summaries.Window()
-            saved = current % train_config.checkpoint_every_steps == 0 or current == total
-            if saved:
-                logging.info("saved %s", checkpointer.save(current))
-            if stop.is_set():
-                if not saved:
-                    logging.info("SIGTERM: saved %s", checkpointer.save(current))
-                logging.info("stopped at step %d; re-run the same command to resume", current)
-                preempted = True
-                break
-    writer.close()
+    run = _Run(
+        train_config, strategy, model, optimizer, step, iterator, checkpointer, writer, total, head
+    )
+    try:
+        with _stop_requests(not strategy_lib.is_multi_worker(strategy)) as stop:
+            current, preempted, scalars = _host_loop(run, initial, stop)
+    finally:
+        writer.close()
     return TrainResult(initial, current, total, preempted, scalars)
