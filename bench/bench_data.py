@@ -32,6 +32,7 @@ class BenchData:
       frames_dir: per-file frames in the archives' layout.
       video_ids: the videos, in order.
       num_frames: RGB frames per video (flow: one fewer).
+      labels: class index of each video.
       rgb_pool: the distinct RGB JPEGs every video is made of.
       flow_pool: the distinct flow JPEGs (x and y) every video is made of.
     """
@@ -40,6 +41,7 @@ class BenchData:
     frames_dir: str
     video_ids: list[str]
     num_frames: list[int]
+    labels: list[int]
     rgb_pool: list[bytes]
     flow_pool: list[bytes]
 
@@ -100,5 +102,11 @@ def write(root: str, num_videos: int, mean_frames: int, num_shards: int, seed: i
         _write_files(frames_dir, ("tvl1_flow", "v", video_id), flow_y)
     testdata.write_data_dir(data_dir, {"train": videos}, num_classes=2, num_shards=num_shards)
     return BenchData(
-        data_dir, frames_dir, [v.video_id for v in videos], counts, rgb_pool, flow_pool
+        data_dir,
+        frames_dir,
+        [v.video_id for v in videos],
+        counts,
+        [v.label for v in videos],
+        rgb_pool,
+        flow_pool,
     )

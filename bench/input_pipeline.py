@@ -1,17 +1,18 @@
 """Input pipeline throughput against the JPEG decode limit and the seed's Python generator.
 
-    python -m bench.input_pipeline            # or `make bench`; ~1-2 minutes on 2 cores
+    python -m bench.input_pipeline            # or `make bench`; ~2 minutes on 2 cores
 
 Writes realistic shards and the same JPEGs as per-file frames to a temp dir, restricts the
-process to `--cores` CPUs, then measures in interleaved rounds (best round reported, so a
-busy neighbour process skews every figure alike rather than one):
-  - the train pipeline of each stream (samples/s),
-  - the decode limit: the same JPEG bytes decoded in a tight in-graph loop on as many
-    threads as cores, full frames (what a pipeline decoding full frames can never exceed)
-    and crop windows (what this pipeline's decode_and_crop_jpeg calls can never exceed),
+process to `--cores` CPUs, then measures in interleaved rounds (best round reported):
+  - the train pipeline of each stream (`configs/base.py` settings, batch `--batch_size`),
+  - the decode limit: the same JPEG bytes decoded with the pipeline's decoder and IDCT in a
+    tight in-graph loop on one thread per core; full frames (the limit the issue asks for)
+    and, for reference, the training crop windows (`decode_and_crop_jpeg`),
   - the seed-style generator (bench/seed_generator.py) on the per-file copy.
-Ends with `input_pipeline: spatial_vs_limit=... temporal_vs_limit=... temporal_vs_generator=...`
-where the limit is the full-frame decode limit.
+Each figure is samples/s (wall clock) and CPU ms per sample (process CPU time: what a
+sample costs whatever else runs on the machine). The last line is
+`input_pipeline: spatial_vs_limit=... temporal_vs_limit=... temporal_vs_generator=...`
+from the wall-clock figures.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 from absl import app, flags, logging
 
@@ -33,46 +35,79 @@ flags.DEFINE_integer("num_shards", 4, "Train shards.")
 flags.DEFINE_integer("batch_size", 32, "Samples per batch.")
 flags.DEFINE_float("seconds", 4.0, "Timed seconds per measurement per round.")
 flags.DEFINE_integer("rounds", 2, "Interleaved measurement rounds; the best is reported.")
+flags.DEFINE_float("warmup", 2.0, "Untimed seconds before each pipeline/generator measurement.")
 flags.DEFINE_string("work_dir", "", "Where data is written; '' = a temp dir, deleted after.")
 
 
-def _rate(batches: Iterator, batch_size: int, seconds: float, drain: float) -> float:
-    """Samples/s over `seconds`, after `drain` seconds that empty any prefetched buffers."""
-    end = time.perf_counter() + drain
+class Rate(NamedTuple):
+    """Samples per wall-clock second and process CPU milliseconds per sample."""
+
+    per_second: float
+    cpu_ms: float
+
+    def best(self, other: Rate | None) -> Rate:
+        """Field-wise best of two measurements (other may be None)."""
+        if other is None:
+            return self
+        return Rate(max(self.per_second, other.per_second), min(self.cpu_ms, other.cpu_ms))
+
+
+def _timed(step: Callable[[], int], seconds: float) -> Rate:
+    """Calls `step` (returning samples done) for `seconds`; wall and CPU rate."""
+    count, start, cpu = 0, time.perf_counter(), time.process_time()
+    while time.perf_counter() - start < seconds:
+        count += step()
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return Rate(count / wall, 1e3 * cpu / count)
+
+
+def _measure_iterator(make: Callable[[], Iterator], seconds: float) -> Rate:
+    """Rate of a fresh batch iterator after `--warmup` s (buffers fill, autotuning settles).
+
+    The iterator is dropped afterwards so it does not refill buffers during later measurements.
+    """
+    batches = make()
+    end = time.perf_counter() + FLAGS.warmup
     while time.perf_counter() < end:
         next(batches)
-    count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        next(batches)
-        count += batch_size
-    return count / (time.perf_counter() - start)
+
+    def step() -> int:
+        return len(next(batches)[0])
+
+    try:
+        return _timed(step, seconds)
+    finally:
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
 
 
-def _decode_rate(decode_loop: Callable, chunks: list, seconds: float) -> float:
-    """Decodes/s of `decode_loop(chunk)` (a tf.function) run by one thread per chunk."""
-    counts = [0] * len(chunks)
-    start = time.perf_counter()
+def _measure_decodes(decode_loop: Callable, chunk, threads: int, seconds: float) -> Rate:
+    """Decodes/s of `decode_loop(chunk)` (a tf.function) on `threads` threads at once."""
+    counts = [0] * threads
+    start, cpu = time.perf_counter(), time.process_time()
 
     def work(i: int) -> None:
         while time.perf_counter() - start < seconds:
-            decode_loop(chunks[i])
-            counts[i] += int(chunks[i].shape[0])
+            decode_loop(chunk)
+            counts[i] += int(chunk.shape[0])
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(chunks))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sum(counts) / (time.perf_counter() - start)
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return Rate(sum(counts) / wall, 1e3 * cpu / sum(counts))
 
 
-def _decode_loops(dct_method: str, image_size_scales: tuple, jitter: int):
-    """tf.functions decoding a 1-D string tensor in a graph loop: full frames, crop windows."""
+def _decode_loops(dct_method: str, scales: tuple[float, ...], jitter: int) -> dict:
+    """tf.functions decoding a 1-D string tensor in a graph loop, keyed (channels, window)."""
     import tensorflow as tf
 
     from input_pipeline import crops
 
-    def make(channels: int, window: bool):
+    def make(channels: int, window: bool) -> Callable:
         @tf.function
         def loop(encoded: tf.Tensor) -> tf.Tensor:
             total = tf.constant(0, tf.int64)
@@ -80,12 +115,11 @@ def _decode_loops(dct_method: str, image_size_scales: tuple, jitter: int):
                 if window:
                     hw = tf.io.extract_jpeg_shape(encoded[i])[:2]
                     seed = tf.stack([tf.cast(i, tf.int64), total])
-                    params = crops.random_crop_params(hw, image_size_scales, jitter, False, seed)
+                    params = crops.random_crop_params(hw, scales, jitter, False, seed)
                     image = crops.decode_crop(encoded[i], params, channels, dct_method)
                 else:
                     image = tf.io.decode_jpeg(encoded[i], channels=channels, dct_method=dct_method)
-                # Consuming a pixel keeps the decode from being pruned.
-                total += tf.cast(image[1, 1, 0], tf.int64)
+                total += tf.cast(image[1, 1, 0], tf.int64)  # keeps the decode from being pruned
             return total
 
         return loop
@@ -93,23 +127,33 @@ def _decode_loops(dct_method: str, image_size_scales: tuple, jitter: int):
     return {(c, w): make(c, w) for c in (1, 3) for w in (False, True)}
 
 
-def _measure_pipeline(make: Callable[[], Iterator], seconds: float) -> float:
-    """Samples/s of a fresh iterator, after 2 s of warm-up (buffers fill, autotuning settles).
-
-    The iterator is dropped afterwards so it does not refill buffers during later measurements.
-    """
-    batches = make()
-    try:
-        return _rate(batches, FLAGS.batch_size, seconds, drain=2.0)
-    finally:
-        close = getattr(batches, "close", None)
-        if close is not None:
-            close()
-        del batches
+def _report(best: dict[str, Rate], cores: int) -> None:
+    print(f"{'':44s} {'samples/s':>10s} {'CPU ms/sample':>14s}")
+    for key, rate in best.items():
+        print(f"{key:44s} {rate.per_second:10.1f} {rate.cpu_ms:14.3f}")
+    ratios = {}
+    for stream in ("spatial", "temporal"):
+        pipe = best[f"{stream} pipeline"]
+        for limit in ("full frames", "crop windows"):
+            bound = best[f"{stream} decode limit ({limit})"]
+            wall, cpu = pipe.per_second / bound.per_second, bound.cpu_ms / pipe.cpu_ms
+            print(f"{stream} pipeline / decode limit ({limit}): wall {wall:.2f}, CPU {cpu:.2f}")
+        ratios[stream] = pipe.per_second / best[f"{stream} decode limit (full frames)"].per_second
+        generator = best[f"{stream} seed-style generator"]
+        wall, cpu = pipe.per_second / generator.per_second, generator.cpu_ms / pipe.cpu_ms
+        print(f"{stream} pipeline / seed-style generator: wall {wall:.1f}x, CPU {cpu:.1f}x")
+    vs_generator = (
+        best["temporal pipeline"].per_second / best["temporal seed-style generator"].per_second
+    )
+    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {cores} cores")
+    print(
+        f"input_pipeline: spatial_vs_limit={ratios['spatial']:.2f} "
+        f"temporal_vs_limit={ratios['temporal']:.2f} temporal_vs_generator={vs_generator:.1f}x"
+    )
 
 
 def run(argv: list[str]) -> None:
-    """Runs every measurement and prints the report."""
+    """Writes the data, runs every measurement and prints the report."""
     del argv
     cpus = sorted(os.sched_getaffinity(0))[: FLAGS.cores]
     os.sched_setaffinity(0, cpus)  # before TensorFlow sizes its thread pools
@@ -126,19 +170,14 @@ def run(argv: list[str]) -> None:
         for stream in ("spatial", "temporal"):
             configs[stream] = base.get_config()
             configs[stream].stream = stream
-        data_config = configs["temporal"].data
-        length, size, dct = (
-            data_config.num_flow_frames,
-            data_config.image_size,
-            data_config.jpeg_dct_method,
-        )
+        settings = configs["temporal"].data
         rgb_kb = sum(map(len, data.rgb_pool)) / len(data.rgb_pool) / 1e3
         flow_kb = sum(map(len, data.flow_pool)) / len(data.flow_pool) / 1e3
         print(
             f"bench data: {len(data.video_ids)} videos x {FLAGS.mean_frames} frames (mean), "
             f"RGB JPEG {rgb_kb:.1f} KB, flow JPEG {flow_kb:.1f} KB, {FLAGS.num_shards} shards; "
-            f"CPUs {cpus}; batch {FLAGS.batch_size}; dct_method {dct}; "
-            f"samples per record read {data_config.train_samples_per_video}"
+            f"CPUs {cpus}; load average {os.getloadavg()[0]:.1f}; batch {FLAGS.batch_size}; "
+            f"{settings.jpeg_dct_method}; {settings.train_samples_per_video} samples per record"
         )
         options = tf.data.Options()
         options.threading.private_threadpool_size = len(cpus)
@@ -152,45 +191,42 @@ def run(argv: list[str]) -> None:
                 data.frames_dir,
                 data.video_ids,
                 data.num_frames,
+                data.labels,
                 temporal=stream == "temporal",
-                flow_len=length,
+                flow_len=settings.num_flow_frames,
                 batch_size=FLAGS.batch_size,
-                image_size=size,
+                image_size=settings.image_size,
                 frame_hw=(bench_data.HEIGHT, bench_data.WIDTH),
                 workers=len(cpus),
             ).batches
 
-        loops = _decode_loops(dct, tuple(data_config.crop_scales), data_config.max_scale_jitter)
-        pools = {"spatial": (data.rgb_pool, 3, 1), "temporal": (data.flow_pool, 1, 2 * length)}
-        best: dict[str, float] = {}
+        loops = _decode_loops(
+            settings.jpeg_dct_method, tuple(settings.crop_scales), settings.max_scale_jitter
+        )
+        pools = {
+            "spatial": (data.rgb_pool, 3, 1),
+            "temporal": (data.flow_pool, 1, 2 * settings.num_flow_frames),
+        }
+        best: dict[str, Rate] = {}
         for r in range(FLAGS.rounds):
             for stream, (pool, channels, decodes) in pools.items():
-                chunks = [tf.constant(pool * 4)] * len(cpus)
-                figures = {
-                    "pipeline": _measure_pipeline(pipeline(stream), FLAGS.seconds),
-                    "decode limit (full frames)": _decode_rate(
-                        loops[(channels, False)], chunks, FLAGS.seconds
+                chunk = tf.constant(pool * 4)
+                figures = {"pipeline": _measure_iterator(pipeline(stream), FLAGS.seconds)}
+                for limit, window in (("full frames", False), ("crop windows", True)):
+                    rate = _measure_decodes(
+                        loops[(channels, window)], chunk, len(cpus), FLAGS.seconds
                     )
-                    / decodes,
-                    "decode limit (crop windows)": _decode_rate(
-                        loops[(channels, True)], chunks, FLAGS.seconds
+                    figures[f"decode limit ({limit})"] = Rate(
+                        rate.per_second / decodes, rate.cpu_ms * decodes
                     )
-                    / decodes,
-                    "seed-style generator": _measure_pipeline(generator(stream), FLAGS.seconds),
-                }
-                for name, value in figures.items():
+                figures["seed-style generator"] = _measure_iterator(
+                    generator(stream), FLAGS.seconds
+                )
+                for name, rate in figures.items():
                     key = f"{stream} {name}"
-                    best[key] = max(best.get(key, 0.0), value)
-                    logging.info("round %d: %s %.1f samples/s", r, key, value)
-        for key, value in best.items():
-            print(f"{key:42s} {value:8.1f} samples/s")
-        spatial = best["spatial pipeline"] / best["spatial decode limit (full frames)"]
-        temporal = best["temporal pipeline"] / best["temporal decode limit (full frames)"]
-        vs_generator = best["temporal pipeline"] / best["temporal seed-style generator"]
-        print(
-            f"input_pipeline: spatial_vs_limit={spatial:.2f} temporal_vs_limit={temporal:.2f} "
-            f"temporal_vs_generator={vs_generator:.1f}x"
-        )
+                    best[key] = rate.best(best.get(key))
+                    logging.info("round %d: %s %s", r, key, rate)
+        _report(best, len(cpus))
     finally:
         if not FLAGS.work_dir:
             shutil.rmtree(root, ignore_errors=True)

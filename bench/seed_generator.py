@@ -22,12 +22,13 @@ import numpy as np
 
 
 class SeedStyleGenerator:
-    """Yields batches float32 [B, S, S, C] (C = 3 or 2L) from per-file frames, forever.
+    """Yields batches (float32 [B, S, S, C], int32 [B]) (C = 3 or 2L) from per-file frames.
 
     Args:
       frames_dir: root holding `jpegs_256/<video>/` and `tvl1_flow/{u,v}/<video>/` frames.
       video_ids: videos to draw from.
       num_frames: RGB frames per video (flow: one fewer).
+      labels: class index of each video.
       temporal: flow stacks of `flow_len` frames instead of one RGB frame.
       flow_len: L.
       batch_size: samples per batch.
@@ -42,6 +43,7 @@ class SeedStyleGenerator:
         frames_dir: str,
         video_ids: list[str],
         num_frames: list[int],
+        labels: list[int],
         temporal: bool,
         flow_len: int,
         batch_size: int,
@@ -52,6 +54,7 @@ class SeedStyleGenerator:
     ):
         self._dir = frames_dir
         self._videos = list(zip(video_ids, num_frames, strict=True))
+        self._labels = dict(zip(video_ids, labels, strict=True))
         self._temporal = temporal
         self._flow_len = flow_len
         self._batch_size = batch_size
@@ -94,16 +97,21 @@ class SeedStyleGenerator:
         ox = int(self._rng.integers(self._frame_hw[1] - self._size + 1))
         return video, start, oy, ox, bool(self._rng.random() < 0.5)
 
-    def batches(self) -> Iterator[np.ndarray]:
-        """Batches float32 [B, S, S, C], forever; two batches of samples are kept in flight."""
+    def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(images float32 [B, S, S, C], labels int32 [B]) forever; 2 batches kept in flight."""
         load = self._flow_sample if self._temporal else self._rgb_sample
+
+        def submit() -> tuple[concurrent.futures.Future, int]:
+            video, start, oy, ox, flip = self._draw()
+            return pool.submit(load, video, start, oy, ox, flip), self._labels[video]
+
         with concurrent.futures.ThreadPoolExecutor(self._workers) as pool:
-            pending = collections.deque(
-                pool.submit(load, *self._draw()) for _ in range(2 * self._batch_size)
-            )
+            pending = collections.deque(submit() for _ in range(2 * self._batch_size))
             while True:
-                samples = []
+                samples, labels = [], []
                 for _ in range(self._batch_size):
-                    samples.append(pending.popleft().result())
-                    pending.append(pool.submit(load, *self._draw()))
-                yield np.stack(samples)
+                    future, label = pending.popleft()
+                    samples.append(future.result())
+                    labels.append(label)
+                    pending.append(submit())
+                yield np.stack(samples), np.array(labels, np.int32)

@@ -98,19 +98,16 @@ def random_crop_params(
     """
     frame_hw = tf.convert_to_tensor(frame_hw, tf.int32)
     sizes = crop_sizes(tf.reduce_min(frame_hw), scales)
-    pairs = tf.constant(_size_pairs(len(scales), max_jitter), tf.int32)
-    pair_seed, position_seed, flip_seed = tf.unstack(tf.random.split(seed, 3))
-    pair = pairs[_uniform_index(tf.shape(pairs)[0], pair_seed)]
-    height, width = tf.gather(sizes, pair[0]), tf.gather(sizes, pair[1])
-    position = _uniform_index(NUM_POSITIONS, position_seed)
+    pairs = _size_pairs(len(scales), max_jitter)
+    # One draw of 3 uniforms decides pair, position and flip (few ops: this runs per sample).
+    uniforms = tf.random.stateless_uniform([3], seed)
+    choices = tf.cast(uniforms[:2] * [len(pairs), NUM_POSITIONS], tf.int32)
+    pair = tf.gather(tf.constant(pairs, tf.int32), tf.minimum(choices[0], len(pairs) - 1))
+    height, width = sizes[pair[0]], sizes[pair[1]]
+    position = tf.minimum(choices[1], NUM_POSITIONS - 1)
     offset_y, offset_x = _offsets(frame_hw, height, width, position)
-    flip = tf.logical_and(random_flip, tf.random.stateless_uniform([], flip_seed) < 0.5)
+    flip = tf.logical_and(random_flip, uniforms[2] < 0.5)
     return CropParams(offset_y, offset_x, height, width, flip)
-
-
-def _uniform_index(count: tf.Tensor | int, seed: tf.Tensor) -> tf.Tensor:
-    """An int32 scalar drawn uniformly from [0, count)."""
-    return tf.random.stateless_uniform([], seed, minval=0, maxval=count, dtype=tf.int32)
 
 
 def eval_crop_params(frame_hw: tf.Tensor, crop_scale: float, num_crops: int) -> CropParams:
@@ -198,9 +195,11 @@ def resize(image: tf.Tensor, size: int) -> tf.Tensor:
     Returns:
       float32 [S, S, C] (or [V, S, S, C]); a crop already of side S is only cast.
     """
+    # Casting first is faster: the bilinear kernel converts uint8 taps one by one.
+    image = tf.cast(image, tf.float32)
     hw = tf.shape(image)[-3:-1]
     return tf.cond(
         tf.reduce_all(tf.equal(hw, size)),
-        lambda: tf.cast(image, tf.float32),
+        lambda: image,
         lambda: tf.image.resize(image, [size, size], method="bilinear"),
     )
