@@ -9,7 +9,8 @@ The per-record steps of the input pipeline, in the order the datasets apply them
          -> `decode_eval` (decode each frame once, cut the V crop views, flip, resize)
          -> V views
 
-Only the gathered strings are ever decoded: a 1,000-frame video costs what a 30-frame one does.
+Only the gathered strings are ever decoded: decoding a sample of a 1,000-frame video costs
+what it costs for a 30-frame one (reading and parsing the record still grow with its size).
 Images stay in stored units (RGB 0..255 in RGB order; flow quantized 0..255 with x flipped as
 255 - x); the model normalizes (configs/base.py).
 """
