@@ -28,8 +28,10 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# The whole system end to end on generated UCF-format data (see demo.py); re-runs skip
+# completed stages.
 demo: $(STAMP)
-	$(PY) -m preprocessing.ucf101 --splits_dir=data/ucf101/ucfTrainTestlist --split=1
+	$(PY) demo.py --workspace=$(WORKSPACE)/demo
 
 bench: $(STAMP)
 	$(PY) -m bench.input_pipeline

@@ -27,7 +27,7 @@ def test_setup_file_builds_an_sdist_holding_the_beam_job(tmp_path):
         names = archive.getnames()
     for module in WORKER_MODULES:
         assert any(name.endswith(module.replace(".", "/") + ".py") for name in names), module
-    assert not any("/tests/" in name or "/.venv/" in name for name in names)
+    assert not any("/.venv/" in name or "/workspace/" in name for name in names)
 
     target = tmp_path / "site"
     subprocess.run(

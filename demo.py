@@ -1,0 +1,251 @@
+r"""`make demo`: the whole system end to end on generated UCF-101-format data.
+
+    .venv/bin/python demo.py --workspace=workspace/demo
+
+Stages, each the real command a user would type (printed before it runs):
+
+1. `python -m preprocessing.synthetic`: a synthetic UCF-101-format dataset (lists, .avi,
+   340x256 JPEG frames, quantized flow) whose A x M classes need both streams.
+2. `python -m preprocessing.ucf101 --root`: the dataset check a user runs on a download.
+3. `python -m preprocessing --source=frames`: the Beam job (DirectRunner) -> TFRecords.
+4. `train.py` with `configs/demo_spatial.py`, then `configs/demo_temporal.py`.
+5. `eval.py` on each stream (demo protocol: `data.eval_num_samples` x `data.eval_num_crops`
+   views per test video, 25 x 10 by default as Simonyan & Zisserman).
+6. `eval.py --fuse`: average fusion, and the results table (Spatial / Temporal / Fused).
+
+Re-running skips a stage whose outputs are complete and valid and whose command (and every
+upstream stage's command) is unchanged; an interrupted training run resumes from its last
+checkpoint. `--config_overrides` (e.g. `train.num_steps=100,data.eval_num_samples=5`) is
+passed to both train.py and eval.py of both streams.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import posixpath
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+
+import tensorflow as tf
+from absl import app, flags
+
+from evaluation import reports
+from tfrecords import manifest as manifest_lib
+from training import checkpoints
+
+_WORKSPACE = flags.DEFINE_string("workspace", "workspace/demo", "Where every output goes.")
+_NUM_APPEARANCES = flags.DEFINE_integer("num_appearances", 3, "A: appearances (spatial cue).")
+_NUM_MOTIONS = flags.DEFINE_integer("num_motions", 3, "M: motions (temporal cue).")
+_GROUPS = flags.DEFINE_integer("groups", 7, "Groups per class (UCF-101 has 25).")
+_CLIPS_PER_GROUP = flags.DEFINE_integer("clips_per_group", 3, "Clips per group.")
+_NUM_FRAMES = flags.DEFINE_string("num_frames", "8,64", "LO,HI RGB frames per clip.")
+_OVERRIDES = flags.DEFINE_list(
+    "config_overrides", [], "key=value config overrides for train.py and eval.py."
+)
+
+STREAMS = ("spatial", "temporal")
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """One step of the demo: a command and the check that its outputs are complete."""
+
+    name: str
+    command: list[str]
+    outputs_valid: Callable[[], bool]
+
+
+def _stamp_path(workspace: str, name: str) -> str:
+    return posixpath.join(workspace, ".stages", f"{name}.sha256")
+
+
+def run_stages(stages: Sequence[Stage], workspace: str) -> dict[str, float]:
+    """Runs each stage unless its stamp matches and its outputs are valid.
+
+    A stage's stamp hashes its command and the previous stage's stamp, so changing one
+    stage re-runs everything after it.
+
+    Returns:
+      Wall seconds per stage (0.0 for skipped stages).
+
+    Raises:
+      RuntimeError: a command failed (its exit code and the command are in the message).
+    """
+    tf.io.gfile.makedirs(posixpath.join(workspace, ".stages"))
+    timings, chain = {}, ""
+    for number, stage in enumerate(stages, start=1):
+        chain = hashlib.sha256((chain + "\0".join(stage.command)).encode()).hexdigest()
+        stamp = _stamp_path(workspace, stage.name)
+        header = f"[{number}/{len(stages)}] {stage.name}"
+        done = tf.io.gfile.exists(stamp) and _read(stamp) == chain and stage.outputs_valid()
+        if done:
+            print(f"{header}: up to date, skipped", flush=True)
+            timings[stage.name] = 0.0
+            continue
+        print(f"{header}: {' '.join(stage.command)}", flush=True)
+        start = time.perf_counter()
+        result = subprocess.run(stage.command, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"stage '{stage.name}' failed with exit code {result.returncode}: "
+                f"{' '.join(stage.command)}"
+            )
+        if not stage.outputs_valid():
+            raise RuntimeError(f"stage '{stage.name}' finished but its outputs are incomplete")
+        timings[stage.name] = time.perf_counter() - start
+        with tf.io.gfile.GFile(stamp, "w") as f:
+            f.write(chain)
+    return timings
+
+
+def _read(path: str) -> str:
+    with tf.io.gfile.GFile(path) as f:
+        return f.read()
+
+
+def _records_valid(data_dir: str) -> bool:
+    try:
+        manifest = manifest_lib.read_manifest(data_dir)
+    except manifest_lib.ManifestError:
+        return False
+    return manifest.listed == manifest.written
+
+
+def _trained(workdir: str) -> bool:
+    """True when the run's last checkpoint is at its configured final step."""
+    path = checkpoints.latest_checkpoint(workdir)
+    if path is None:
+        return False
+    config = checkpoints.load_config(workdir)
+    return config.train.num_steps > 0 and checkpoints.checkpoint_step(path) >= (
+        config.train.num_steps
+    )
+
+
+def _evaluated(eval_dir: str, workdir: str, data_dir: str) -> bool:
+    """True when eval metrics exist for the latest checkpoint and every written test clip."""
+    path = posixpath.join(eval_dir, reports.METRICS_FILE)
+    if not (tf.io.gfile.exists(path) and _records_valid(data_dir)):
+        return False
+    metrics = json.loads(_read(path))
+    written = manifest_lib.read_manifest(data_dir).written["test"]
+    # metrics.json names the checkpoint as "<path> (step N)".
+    evaluated = str(metrics["checkpoint"]).split(" ")[0]
+    return metrics["num_videos"] == written and evaluated == checkpoints.latest_checkpoint(workdir)
+
+
+def build_stages(workspace: str) -> list[Stage]:
+    """The demo's stages for the flags given (see the module docstring)."""
+    python = sys.executable
+    root = posixpath.join(workspace, "ucf101")
+    lists = posixpath.join(root, "ucfTrainTestlist")
+    records = posixpath.join(workspace, "records")
+    fused = posixpath.join(workspace, "fused")
+    overrides = [f"--config.{item}" for item in _OVERRIDES.value]
+    stages = [
+        Stage(
+            "generate synthetic UCF-101",
+            [
+                python, "-m", "preprocessing.synthetic", f"--output_dir={root}",
+                f"--num_appearances={_NUM_APPEARANCES.value}",
+                f"--num_motions={_NUM_MOTIONS.value}", f"--groups={_GROUPS.value}",
+                f"--clips_per_group={_CLIPS_PER_GROUP.value}",
+                f"--num_frames={_NUM_FRAMES.value}",
+            ],
+            lambda: tf.io.gfile.exists(posixpath.join(lists, "classInd.txt")),
+        ),
+        Stage(
+            "check the dataset",
+            [python, "-m", "preprocessing.ucf101", f"--splits_dir={lists}", f"--root={root}"],
+            lambda: True,
+        ),
+        Stage(
+            "Beam job -> TFRecords",
+            [
+                python, "-m", "preprocessing", f"--root={root}", "--source=frames",
+                f"--output_dir={records}", "--runner=DirectRunner",
+            ],
+            lambda: _records_valid(records),
+        ),
+    ]  # fmt: skip
+    for stream in STREAMS:
+        config = f"configs/demo_{stream}.py"
+        workdir = posixpath.join(workspace, "runs", stream)
+        common = [f"--config={config}", f"--workdir={workdir}", f"--data_dir={records}"]
+        stages.append(
+            Stage(
+                f"train {stream}",
+                [python, "train.py", *common, *overrides],
+                lambda workdir=workdir: _trained(workdir),
+            )
+        )
+    for stream in STREAMS:
+        config = f"configs/demo_{stream}.py"
+        workdir = posixpath.join(workspace, "runs", stream)
+        eval_dir = posixpath.join(workdir, "eval")
+        common = [f"--config={config}", f"--workdir={workdir}", f"--data_dir={records}"]
+        stages.append(
+            Stage(
+                f"evaluate {stream}",
+                [python, "eval.py", *common, *overrides],
+                lambda eval_dir=eval_dir, workdir=workdir: _evaluated(eval_dir, workdir, records),
+            )
+        )
+    scores = [posixpath.join(workspace, "runs", s, "eval", "scores.npz") for s in STREAMS]
+    stages.append(
+        Stage(
+            "fuse",
+            [python, "eval.py", f"--fuse={','.join(scores)}", f"--output_dir={fused}"],
+            lambda: tf.io.gfile.exists(posixpath.join(fused, reports.METRICS_FILE)),
+        )
+    )
+    return stages
+
+
+def summary(workspace: str, timings: dict[str, float]) -> str:
+    """The closing text: results table, stage times and where every artifact is."""
+    rows = []
+    for name, folder in (
+        ("Spatial", posixpath.join(workspace, "runs", "spatial", "eval")),
+        ("Temporal", posixpath.join(workspace, "runs", "temporal", "eval")),
+        ("Fused (average)", posixpath.join(workspace, "fused")),
+    ):
+        rows.append((name, json.loads(_read(posixpath.join(folder, reports.METRICS_FILE)))))
+    times = "\n".join(f"  {seconds:7.1f} s  {name}" for name, seconds in timings.items())
+    runs = posixpath.join(workspace, "runs")
+    return f"""
+{reports.metrics_table(rows)}
+
+Stage wall times (0.0 = up to date, skipped):
+{times}
+
+Artifacts:
+  dataset (UCF-101 format)  {workspace}/ucf101/
+  TFRecords + manifest      {workspace}/records/ (manifest.json, failures.jsonl)
+  checkpoints               {runs}/spatial/checkpoints/, {runs}/temporal/checkpoints/
+  TensorBoard               tensorboard --logdir={runs}
+  per-stream reports        {runs}/<stream>/eval/ (scores.npz, metrics.json, confusion.png,
+                            results.md)
+  fused report              {workspace}/fused/ (metrics.json, confusion.png, results.md)
+"""
+
+
+def main(argv: Sequence[str]) -> None:
+    """Runs the stages, then prints the results table and where everything was written."""
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    workspace = _WORKSPACE.value
+    try:
+        timings = run_stages(build_stages(workspace), workspace)
+    except RuntimeError as e:
+        print(f"demo: {e}", file=sys.stderr)
+        sys.exit(1)
+    print(summary(workspace, timings), flush=True)
+
+
+if __name__ == "__main__":
+    app.run(main)
