@@ -34,9 +34,6 @@ from collections.abc import Sequence
 from absl import app, flags, logging
 from apache_beam.options.pipeline_options import PipelineOptions
 
-# Imported before the flags below: preprocessing.ucf101 (imported by the pipeline) defines
-# the flags of its own CLI at import time, and the six flags marked `allow_override` replace
-# them with this binary's meaning (a single --split, default 1).
 from preprocessing import pipeline
 from preprocessing.clip_sources import SOURCES
 from preprocessing.layout import SPLITS_DIR, Layout
@@ -48,21 +45,14 @@ _ROOT = flags.DEFINE_string(
     None,
     f"UCF-101 root holding {SPLITS_DIR}/ and UCF-101/, jpegs_256/, tvl1_flow/ (see "
     "WORKSPACE.md); each folder can be overridden below.",
-    allow_override=True,
 )
 _SPLITS_DIR = flags.DEFINE_string(
-    "splits_dir", None, f"Overrides ROOT/{SPLITS_DIR} (classInd.txt, lists).", allow_override=True
+    "splits_dir", None, f"Overrides ROOT/{SPLITS_DIR} (classInd.txt, lists)."
 )
-_FRAMES_DIR = flags.DEFINE_string(
-    "frames_dir", None, "Overrides ROOT/jpegs_256.", allow_override=True
-)
-_FLOW_DIR = flags.DEFINE_string("flow_dir", None, "Overrides ROOT/tvl1_flow.", allow_override=True)
-_VIDEOS_DIR = flags.DEFINE_string(
-    "videos_dir", None, "Overrides ROOT/UCF-101.", allow_override=True
-)
-_SPLIT = flags.DEFINE_enum(
-    "split", "1", ["1", "2", "3"], "Official split whose lists to write.", allow_override=True
-)
+_FRAMES_DIR = flags.DEFINE_string("frames_dir", None, "Overrides ROOT/jpegs_256.")
+_FLOW_DIR = flags.DEFINE_string("flow_dir", None, "Overrides ROOT/tvl1_flow.")
+_VIDEOS_DIR = flags.DEFINE_string("videos_dir", None, "Overrides ROOT/UCF-101.")
+_SPLIT = flags.DEFINE_enum("split", "1", ["1", "2", "3"], "Official split whose lists to write.")
 _SUBSETS = flags.DEFINE_list("subsets", ["train", "test"], "Subsets to write.")
 _SOURCE = flags.DEFINE_enum(
     "source",

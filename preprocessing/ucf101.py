@@ -321,34 +321,42 @@ def summary_ok(summary: dict) -> bool:
     return not sources.get("flow", {}).get("count_mismatch")
 
 
-_SPLITS_DIR = flags.DEFINE_string(
-    "splits_dir", None, "The `ucfTrainTestlist` folder (classInd.txt, train/testlist0N.txt)."
-)
-_SPLIT = flags.DEFINE_list("split", ["1", "2", "3"], "Split(s) to summarize: 1, 2 and/or 3.")
-_ROOT = flags.DEFINE_string(
-    "root", None, "Dataset root holding UCF-101/, jpegs_256/, tvl1_flow/ (any may be absent)."
-)
-_VIDEOS_DIR = flags.DEFINE_string("videos_dir", None, "Overrides ROOT/UCF-101.")
-_FRAMES_DIR = flags.DEFINE_string("frames_dir", None, "Overrides ROOT/jpegs_256.")
-_FLOW_DIR = flags.DEFINE_string("flow_dir", None, "Overrides ROOT/tvl1_flow.")
+def define_flags(flag_values: flags.FlagValues) -> None:
+    """Defines the summary binary's flags on `flag_values`.
+
+    Called only when this module runs as a program (or by a test with its own FlagValues),
+    so importing the dataset layer registers no flag that could clash with another binary's.
+    """
+    on = {"flag_values": flag_values}
+    flags.DEFINE_string(
+        "splits_dir", None, "The `ucfTrainTestlist` folder (classInd.txt, lists).", **on
+    )
+    flags.DEFINE_list("split", ["1", "2", "3"], "Split(s) to summarize: 1, 2 and/or 3.", **on)
+    flags.DEFINE_string(
+        "root",
+        None,
+        "Dataset root holding UCF-101/, jpegs_256/, tvl1_flow/ (any may be absent).",
+        **on,
+    )
+    flags.DEFINE_string("videos_dir", None, "Overrides ROOT/UCF-101.", **on)
+    flags.DEFINE_string("frames_dir", None, "Overrides ROOT/jpegs_256.", **on)
+    flags.DEFINE_string("flow_dir", None, "Overrides ROOT/tvl1_flow.", **on)
+    flags.mark_flag_as_required("splits_dir", flag_values=flag_values)
 
 
-def main(argv: Sequence[str]) -> None:
+def run(flag_values: flags.FlagValues) -> None:
     """Prints the JSON summary; exits 1 if a present layout misses clips, 2 on bad input."""
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     splits = []
-    for value in _SPLIT.value:
+    for value in flag_values.split:
         if value not in ("1", "2", "3"):
             raise app.UsageError(f"--split must be 1, 2 or 3 (comma-separated), got {value!r}")
         splits.append(int(value))
+    fv = flag_values
     layout = None
-    if _ROOT.value or _VIDEOS_DIR.value or _FRAMES_DIR.value or _FLOW_DIR.value:
-        layout = Layout.under(
-            _ROOT.value or ".", _VIDEOS_DIR.value, _FRAMES_DIR.value, _FLOW_DIR.value
-        )
+    if fv.root or fv.videos_dir or fv.frames_dir or fv.flow_dir:
+        layout = Layout.under(fv.root or ".", fv.videos_dir, fv.frames_dir, fv.flow_dir)
     try:
-        summary = summarize(_SPLITS_DIR.value, splits, layout)
+        summary = summarize(fv.splits_dir, splits, layout)
     except DatasetError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
@@ -357,6 +365,13 @@ def main(argv: Sequence[str]) -> None:
         sys.exit(1)
 
 
+def main(argv: Sequence[str]) -> None:
+    """The binary's entry point: `run` on the global flags."""
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    run(flags.FLAGS)
+
+
 if __name__ == "__main__":
-    flags.mark_flag_as_required("splits_dir")
+    define_flags(flags.FLAGS)
     app.run(main)

@@ -5,7 +5,6 @@ import pathlib
 
 import pytest
 from absl import flags
-from absl.testing import flagsaver
 
 from preprocessing import layout, ucf101
 from preprocessing.errors import DatasetError
@@ -103,9 +102,11 @@ def test_sources_summary_counts_missing_and_mismatched(handstand_tree):
 
 def test_cli_with_root_reports_and_fails_on_missing_clips(handstand_tree, capsys):
     root, _ = handstand_tree
-    with flagsaver.flagsaver(), pytest.raises(SystemExit) as exit_info:
-        flags.FLAGS(["ucf101", f"--splits_dir={LISTS}", "--split=1", f"--root={root}"])
-        ucf101.main(["ucf101"])
+    flag_values = flags.FlagValues()
+    ucf101.define_flags(flag_values)
+    flag_values(["ucf101", f"--splits_dir={LISTS}", "--split=1", f"--root={root}"])
+    with pytest.raises(SystemExit) as exit_info:
+        ucf101.run(flag_values)
     assert exit_info.value.code == 1
     sources = json.loads(capsys.readouterr().out)["sources"]
     assert sources["listed_clips"] == 13320

@@ -8,7 +8,6 @@ import sys
 
 import pytest
 from absl import app, flags
-from absl.testing import flagsaver
 
 from preprocessing import ucf101
 from preprocessing.errors import DatasetError
@@ -165,9 +164,10 @@ def test_cli_prints_split_figures():
 
 def _main(*args):
     """Runs the binary's main in-process (a subprocess costs a TensorFlow import)."""
-    with flagsaver.flagsaver():
-        flags.FLAGS(["ucf101", *args])
-        ucf101.main(["ucf101"])
+    flag_values = flags.FlagValues()
+    ucf101.define_flags(flag_values)
+    flag_values(["ucf101", *args])
+    ucf101.run(flag_values)
 
 
 def test_cli_bad_input_is_a_message_not_a_traceback(lists_copy, capsys):
