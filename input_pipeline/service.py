@@ -1,18 +1,30 @@
-"""Optional tf.data service: run the input pipeline on remote workers instead of the trainer.
+r"""Optional tf.data service: run the input pipeline on remote workers instead of the trainer.
 
 With `config.data.service_address = 'grpc://host:port'` (a dispatcher), the dataset built up
 to batching is sent to the dispatcher and its workers run it; the trainer only receives
 batches. `config.data.service_processing_mode` is 'distributed_epoch' (workers split the
 shards between them, each example once per epoch) or 'parallel_epochs' (every worker runs
-the whole dataset).
+the whole dataset; examples repeat once per worker).
+
+The servers are this module's binary, one process per role and host::
+
+    python -m input_pipeline.service --role=dispatcher --port=5050
+    python -m input_pipeline.service --role=worker --port=5051 \
+        --dispatcher_address=DISPATCHER_HOST:5050 --worker_host=$(hostname)
+
+then train with `--config.data.service_address=grpc://DISPATCHER_HOST:5050`. Workers read
+the data directory themselves (same path, e.g. gs://) and need this project installed only
+for the binary: they run the serialized graph.
 """
 
 from __future__ import annotations
 
 import ml_collections
 import tensorflow as tf
+from absl import app, flags, logging
 
 PROCESSING_MODES = ("distributed_epoch", "parallel_epochs")
+ROLES = ("dispatcher", "worker")
 
 
 def check_config(data_config: ml_collections.ConfigDict) -> None:
@@ -51,3 +63,56 @@ def distribute(dataset: tf.data.Dataset, data_config: ml_collections.ConfigDict)
             service=data_config.service_address,
         )
     )
+
+
+def start_server(
+    role: str, port: int, dispatcher_address: str = "", worker_host: str = "localhost"
+) -> tf.data.experimental.service.DispatchServer | tf.data.experimental.service.WorkerServer:
+    """Starts a tf.data service dispatcher or worker on `port` (0 picks a free port).
+
+    Args:
+      role: 'dispatcher' or 'worker'.
+      port: the server's port.
+      dispatcher_address: 'host:port' of the dispatcher (workers only).
+      worker_host: the host name clients use to reach this worker (workers only).
+
+    Returns:
+      The running server; `join()` serves until the process ends.
+
+    Raises:
+      ValueError: an unknown role, or a worker without a dispatcher address.
+    """
+    service = tf.data.experimental.service
+    if role == "dispatcher":
+        return service.DispatchServer(service.DispatcherConfig(port=port))
+    if role != "worker":
+        raise ValueError(f"--role={role!r}: use one of {ROLES}")
+    if not dispatcher_address:
+        raise ValueError("--role=worker needs --dispatcher_address=HOST:PORT of the dispatcher")
+    return service.WorkerServer(
+        service.WorkerConfig(
+            dispatcher_address=dispatcher_address.removeprefix("grpc://"),
+            worker_address=f"{worker_host}:%port%",
+            port=port,
+        )
+    )
+
+
+def main(argv: list[str]) -> None:
+    """Runs one server until the process is stopped."""
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    args = flags.FLAGS
+    server = start_server(args.role, args.port, args.dispatcher_address, args.worker_host)
+    logging.info("tf.data service %s serving on port %d", args.role, args.port)
+    server.join()
+
+
+if __name__ == "__main__":
+    # Flags only for the binary: train.py imports this module and must not inherit them.
+    flags.DEFINE_enum("role", None, ROLES, "Which server to run.")
+    flags.DEFINE_integer("port", None, "Port to serve on.")
+    flags.DEFINE_string("dispatcher_address", "", "Workers: HOST:PORT of the dispatcher.")
+    flags.DEFINE_string("worker_host", "localhost", "Workers: host name clients connect to.")
+    flags.mark_flags_as_required(["role", "port"])
+    app.run(main)

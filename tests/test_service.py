@@ -1,12 +1,28 @@
-"""The tf.data service mode, against a real dispatcher and worker on loopback."""
+"""The tf.data service mode, against a real dispatcher and worker processes on loopback.
+
+Two `python -m input_pipeline.service` worker processes (each in its own directory holding a
+`worker_name` file a graph op reads) behind a dispatcher: the train dataset reads from them,
+each example is tagged with the worker that made it, and train.py (its own process) trains
+through them.
+"""
+
+import collections
+import os
+import socket
+import subprocess
+import sys
+import time
 
 import pytest
 import tensorflow as tf
 
 from configs import base
 from input_pipeline import datasets, service, testdata
+from training import checkpoints
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 H, W = 32, 40
+NUM_WORKERS = 2
 
 
 @pytest.fixture(scope="module")
@@ -22,24 +38,12 @@ def data_dir(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="module")
-def dispatcher():
-    server = tf.data.experimental.service.DispatchServer()
-    address = server.target.split("://")[1]
-    worker = tf.data.experimental.service.WorkerServer(
-        tf.data.experimental.service.WorkerConfig(dispatcher_address=address)
-    )
-    yield server.target
-    worker.stop()
-    server.stop()
-
-
 @pytest.mark.parametrize("mode", service.PROCESSING_MODES)
-def test_train_batches_come_from_the_service(data_dir, dispatcher, mode):
+def test_train_batches_come_from_the_service(data_dir, service_processes, mode):
     config = base.get_config()
     config.stream = "temporal"
     config.data.image_size = 16
-    config.data.service_address = dispatcher
+    config.data.service_address = service_processes
     config.data.service_processing_mode = mode
     dataset = datasets.train_dataset(config, data_dir, 4)
     assert b"DataServiceDataset" in dataset._as_serialized_graph().numpy()
@@ -58,3 +62,127 @@ def test_unknown_mode_is_named():
     config.service_processing_mode = "one_epoch"
     with pytest.raises(ValueError, match="config.data.service_processing_mode='one_epoch'"):
         service.distribute(tf.data.Dataset.range(3), config)
+
+
+def test_server_roles_are_checked():
+    with pytest.raises(ValueError, match="--role='master'"):
+        service.start_server("master", 0)
+    with pytest.raises(ValueError, match="--dispatcher_address"):
+        service.start_server("worker", 0)
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct loopback ports free right now."""
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def _wait_for_ports(ports: list[int], processes: list[subprocess.Popen], logs: list[str]) -> None:
+    deadline = time.monotonic() + 90
+    pending = list(ports)
+    while pending:
+        for process, log in zip(processes, logs, strict=True):
+            if process.poll() is not None:
+                with open(log) as f:
+                    raise AssertionError(f"server exited {process.returncode}: {f.read()[-2000:]}")
+        assert time.monotonic() < deadline, f"ports {pending} not serving after 90 s"
+        with socket.socket() as s:
+            if s.connect_ex(("localhost", pending[0])) == 0:
+                pending.pop(0)
+                continue
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def service_processes(tmp_path_factory):
+    """A dispatcher (in this process) and NUM_WORKERS worker processes of the binary.
+
+    Yields the dispatcher's grpc:// address.
+    """
+    root = tmp_path_factory.mktemp("service")
+    dispatcher = service.start_server("dispatcher", 0)
+    dispatcher_address = dispatcher.target.removeprefix("grpc://")
+    ports = free_ports(NUM_WORKERS)
+    env = {**os.environ, "PYTHONPATH": REPO}
+    processes, logs = [], []
+    for i, port in enumerate(ports):
+        cwd = root / f"worker{i}"
+        cwd.mkdir()
+        (cwd / "worker_name").write_text(f"worker{i}")
+        command = [
+            sys.executable,
+            "-m",
+            "input_pipeline.service",
+            "--role=worker",
+            f"--port={port}",
+            f"--dispatcher_address={dispatcher_address}",
+        ]
+        logs.append(str(root / f"worker{i}.log"))
+        with open(logs[-1], "w") as log:
+            processes.append(
+                subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+            )
+    try:
+        _wait_for_ports(ports, processes, logs)
+        time.sleep(1.0)  # workers register with the dispatcher right after they start
+        yield dispatcher.target
+    finally:
+        for process in processes:
+            process.kill()  # stateless servers: nothing to flush
+        for process in processes:
+            process.wait(timeout=30)
+        dispatcher.stop()
+
+
+def _tagged(mode: str, address: str, count: int) -> list[tuple[int, str]]:
+    """Ids 0..count-1 read through the service, each with the name of the worker that made it."""
+    ids = tf.data.Dataset.range(count).map(lambda i: (i, tf.io.read_file("worker_name")))
+    config = base.get_config().data
+    config.service_address = address
+    config.service_processing_mode = mode
+    return [(int(i), name.numpy().decode()) for i, name in service.distribute(ids, config)]
+
+
+def test_distributed_epoch_splits_one_epoch_over_the_worker_processes(service_processes):
+    seen = _tagged("distributed_epoch", service_processes, 64)
+    assert sorted(i for i, _ in seen) == list(range(64))  # every example exactly once
+    per_worker = collections.Counter(name for _, name in seen)
+    assert set(per_worker) == {f"worker{i}" for i in range(NUM_WORKERS)}
+
+
+def test_parallel_epochs_gives_each_worker_process_the_whole_epoch(service_processes):
+    seen = _tagged("parallel_epochs", service_processes, 16)
+    expected = [(i, f"worker{w}") for i in range(16) for w in range(NUM_WORKERS)]
+    assert sorted(seen) == sorted(expected)
+
+
+def test_train_cli_reads_through_the_service(service_processes, data_dir, tmp_path):
+    workdir = str(tmp_path / "run")
+    steps = 6
+    command = [
+        sys.executable,
+        os.path.join(REPO, "train.py"),
+        f"--config={os.path.join(REPO, 'configs', 'demo_temporal.py')}",
+        f"--workdir={workdir}",
+        f"--data_dir={data_dir}",
+        f"--config.data.service_address={service_processes}",
+        "--config.data.image_size=16",
+        "--config.data.shuffle_buffer=8",
+        "--config.model.tiny_widths=(4,8)",
+        "--config.train.batch_size=4",
+        f"--config.train.num_steps={steps}",
+        "--config.train.lr_boundaries=()",
+        "--config.train.log_every_steps=2",
+        f"--config.train.checkpoint_every_steps={steps}",
+    ]
+    env = {**os.environ, "PYTHONPATH": REPO}
+    result = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+    saved = checkpoints.load_config(workdir)
+    assert saved.data.service_address == service_processes
+    assert checkpoints.checkpoint_step(checkpoints.latest_checkpoint(workdir)) == steps
