@@ -183,7 +183,8 @@ def evaluate_model(
       The metrics written to metrics.json.
 
     Raises:
-      ManifestError: no usable manifest or no `subset` shards in `data_dir`.
+      ManifestError: no usable manifest or no `subset` shards in `data_dir`, or a shard
+        found corrupt while reading it (naming it).
       AggregationError: a video without exactly K x crops views, or a number of evaluated
         videos that differs from the manifest's count of written records.
     """
@@ -192,15 +193,20 @@ def evaluate_model(
     dataset = datasets.eval_dataset(config, data_dir, subset, config.eval.batch_size)
     predict = tf.function(lambda images: model(images, training=False), reduce_retracing=True)
     expected = manifest.written[subset]
-    video_ids, labels, scores, view_scores = aggregate_views(
-        predict,
-        dataset,
-        manifest.num_classes,
-        num_samples * num_crops,
-        num_videos=expected,
-        keep_view_scores=keep_view_scores,
-        progress=progress,
-    )
+    try:
+        video_ids, labels, scores, view_scores = aggregate_views(
+            predict,
+            dataset,
+            manifest.num_classes,
+            num_samples * num_crops,
+            num_videos=expected,
+            keep_view_scores=keep_view_scores,
+            progress=progress,
+        )
+    except tf.errors.DataLossError:
+        # tf.data does not name the damaged file; find it (raises ManifestError if a shard is).
+        manifest_lib.check_records(data_dir, manifest, subset)
+        raise
     if len(video_ids) != expected:
         raise AggregationError(
             f"{data_dir}: evaluated {len(video_ids)} '{subset}' videos but the manifest "

@@ -140,8 +140,10 @@ def save_scores(path: str, scores: VideoScores) -> None:
         arrays["view_scores"] = np.asarray(scores.view_scores, dtype=np.float32)
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    with tf.io.gfile.GFile(path, "wb") as f:
+    # Temp file + rename: an evaluation killed while writing leaves no partial scores.npz.
+    with tf.io.gfile.GFile(path + ".tmp", "wb") as f:
         f.write(buffer.getvalue())
+    tf.io.gfile.rename(path + ".tmp", path, overwrite=True)
 
 
 def load_scores(path: str) -> VideoScores:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import posixpath
+import re
 
 import tensorflow as tf
 
@@ -150,3 +151,35 @@ def read_manifest(data_dir: str, check_shards: bool = True) -> Manifest:
                     "was truncated or replaced. Re-run `python -m preprocessing`."
                 )
     return manifest
+
+
+def check_records(data_dir: str, manifest: Manifest, subset: str) -> None:
+    """Reads every record of `subset`'s shards, checking their CRCs and the manifest's counts.
+
+    Meant for the error path: tf.data reports a damaged record as `DataLossError: corrupted
+    record at <offset>` without the file; this names the shard. It reads the whole subset.
+
+    Raises:
+      ManifestError: a shard holds a corrupt record (damaged after the manifest was written,
+        so its size still matches) or another number of records than the manifest records.
+    """
+    for shard in manifest.shards:
+        if shard.subset != subset:
+            continue
+        path = posixpath.join(data_dir, shard.path)
+        dataset = tf.data.TFRecordDataset(path)
+        try:
+            count = int(dataset.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1))
+        except tf.errors.DataLossError as e:
+            detail = re.sub(r"\{\{.*?\}\}|\[Op:.*$", "", e.message, flags=re.DOTALL).strip()
+            raise ManifestError(
+                f"{path}: corrupt record ({detail}); the shard was damaged after "
+                f"{posixpath.join(data_dir, MANIFEST_FILE)} was written. Re-run `python -m "
+                f"preprocessing --output_dir={data_dir} ...` to rewrite it."
+            ) from e
+        if count != shard.num_records:
+            raise ManifestError(
+                f"{path}: {count} records, {posixpath.join(data_dir, MANIFEST_FILE)} records "
+                f"{shard.num_records}; the manifest is not this directory's. Re-run `python -m "
+                f"preprocessing --output_dir={data_dir} ...`."
+            )

@@ -49,17 +49,23 @@ def train_on_data_dir(
     through the strategy's input context.
 
     Raises:
-      tfrecords.manifest.ManifestError: no usable manifest or no train shards.
+      tfrecords.manifest.ManifestError: no usable manifest, no train shards, or a train
+        shard found corrupt while training (naming it).
       ValueError, loop.NonFiniteLossError, training.checkpoints.CheckpointError: see
         `loop.train`.
     """
     manifest = manifest_lib.read_manifest(data_dir)
     manifest.shard_paths(data_dir, datasets.TRAIN_SUBSET)  # raises if there are none
-    return loop.train(
-        config,
-        workdir,
-        strategy,
-        functools.partial(_dataset_fn, config, data_dir),
-        manifest.num_classes,
-        manifest.written[datasets.TRAIN_SUBSET],
-    )
+    try:
+        return loop.train(
+            config,
+            workdir,
+            strategy,
+            functools.partial(_dataset_fn, config, data_dir),
+            manifest.num_classes,
+            manifest.written[datasets.TRAIN_SUBSET],
+        )
+    except tf.errors.DataLossError:
+        # tf.data does not name the damaged file; find it (raises ManifestError if a shard is).
+        manifest_lib.check_records(data_dir, manifest, datasets.TRAIN_SUBSET)
+        raise

@@ -272,8 +272,6 @@ def train(
         )
     schedule = schedules.learning_rate_schedule(train_config, head)
     chief = strategy_lib.is_chief(strategy)
-    if chief:
-        checkpoints.save_config(config, workdir)
     keras.utils.set_random_seed(config.seed)
     # Layers take the policy when built; the optimizer's loss scaling follows the config.
     with _dtype_policy(train_config.dtype_policy), strategy.scope():
@@ -289,6 +287,8 @@ def train(
         train_config.max_checkpoints_to_keep,
     )
     restored = checkpointer.restore_latest()
+    if chief:  # after the restore: a refused resume keeps the config that fits the checkpoint
+        checkpoints.save_config(config, workdir)
     initial = int(step.numpy())
     logging.info(
         "%s at step %d of %d (head-only phase: %d steps; lr boundaries %s, values %s)",

@@ -1,0 +1,338 @@
+"""Bad-input matrix (issue 10): each damage gives a named error or a counted, reported skip.
+
+Cases already proven elsewhere are not repeated here (WORKSPACE.md, "Bad input and crashes:
+what happens", maps every case to its test). This module adds: corrupt flow JPEG, missing `u`
+folder, RGB/flow count mismatch, 1-frame clip, non-ASCII paths and names, clips shorter than
+L through evaluation, exactly-once accounting from the split lists to the eval report, a
+same-size corrupt shard at read time (train and eval), a manifest that is not its
+directory's, a resume with another config, and no unpickling or `eval` of files.
+"""
+
+import ast
+import dataclasses
+import json
+import pathlib
+import shutil
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from apache_beam.options.pipeline_options import PipelineOptions
+
+import models
+from configs import demo_spatial, demo_temporal
+from evaluation import evaluate, scores
+from input_pipeline import testdata
+from preprocessing import pipeline, ucf101
+from preprocessing.errors import DatasetError
+from preprocessing.layout import Layout
+from tfrecords import manifest as manifest_lib
+from tfrecords import schema
+from training import checkpoints, experiment
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+NON_ASCII_DIR = "données_ü_日本"
+
+
+def _job(root: pathlib.Path, out: pathlib.Path) -> pipeline.JobConfig:
+    return pipeline.JobConfig(
+        splits_dir=str(root / "ucfTrainTestlist"),
+        layout=Layout.under(str(root)),
+        split=1,
+        subsets=("train", "test"),
+        source="frames",
+        flow_algorithm="dis",
+        output_dir=str(out),
+        num_shards=2,
+        shard_size_mb=150.0,
+        command_line="tests/test_reliability.py",
+    )
+
+
+def _frames(folder: pathlib.Path) -> list[pathlib.Path]:
+    return sorted(folder.glob("frame*.jpg"))
+
+
+def _damage(root: pathlib.Path) -> dict[str, tuple[str, str]]:
+    """Breaks five clips of split 1 (both subsets); returns id -> (stage, file named)."""
+    splits = ucf101.read_splits(str(root / "ucfTrainTestlist"), 1)
+    train = sorted(c.video_id for c in splits["train"])
+    test = sorted(c.video_id for c in splits["test"])
+    rgb, flow = root / "jpegs_256", root / "tvl1_flow"
+    broken = {}
+    # A flow JPEG overwritten with other bytes of the same length (no EOI marker).
+    bad_flow = _frames(flow / "u" / test[0])[2]
+    bad_flow.write_bytes(b"\xff\xd8" + b"\x00" * (bad_flow.stat().st_size - 2))
+    broken[test[0]] = ("jpeg", str(bad_flow))
+    shutil.rmtree(flow / "u" / train[0])  # missing u folder
+    broken[train[0]] = ("locate", train[0])
+    extra = rgb / train[1] / f"frame{len(_frames(rgb / train[1])) + 1:06d}.jpg"
+    shutil.copy(_frames(rgb / train[1])[0], extra)  # N+1 RGB frames for N-1 flow frames
+    broken[train[1]] = ("frame_counts", str(rgb / train[1]))
+    for path in _frames(rgb / test[1])[1:]:  # a 1-frame clip: 1 RGB frame, no flow
+        path.unlink()
+    for axis in ("u", "v"):
+        for path in _frames(flow / axis / test[1]):
+            path.unlink()
+    broken[test[1]] = ("frame_counts", "1 RGB frames")
+    # A stray non-ASCII file beside the frames is not a frame: ignored, the clip is intact.
+    shutil.copy(_frames(rgb / test[2])[0], rgb / test[2] / "Kopie von frame000001 é.jpg")
+    return broken
+
+
+@pytest.fixture(scope="module")
+def damaged_run(synthetic_root, tmp_path_factory):
+    """The Beam job on a damaged copy under a non-ASCII path; (root, out, result, broken)."""
+    base = tmp_path_factory.mktemp("reliability") / NON_ASCII_DIR
+    root = base / "root"
+    shutil.copytree(synthetic_root, root, ignore=shutil.ignore_patterns("UCF-101"))
+    broken = _damage(root)
+    out = base / "records"
+    result = pipeline.run(_job(root, out), PipelineOptions(["--runner=DirectRunner"]))
+    return root, out, result, broken
+
+
+def _failures(out: pathlib.Path) -> dict[str, dict]:
+    lines = (out / manifest_lib.FAILURES_FILE).read_text(encoding="utf-8").splitlines()
+    return {entry["video_id"]: entry for entry in map(json.loads, lines)}
+
+
+def _records(out: pathlib.Path, manifest, subset: str) -> list[dict]:
+    paths = manifest.shard_paths(str(out), subset)
+    return list(tf.data.TFRecordDataset(paths).map(schema.parse_video).as_numpy_iterator())
+
+
+def test_damaged_clips_are_reported_and_the_rest_written_intact(damaged_run):
+    root, out, result, broken = damaged_run
+    failures = _failures(out)
+    assert {i: f["stage"] for i, f in failures.items()} == {i: s for i, (s, _) in broken.items()}
+    for video_id, (_, named) in broken.items():
+        assert named in failures[video_id]["error"], failures[video_id]["error"]
+    splits = ucf101.read_splits(str(root / "ucfTrainTestlist"), 1)
+    for subset, clips in splits.items():
+        expected = {c.video_id for c in clips} - set(broken)
+        records = _records(out, result.manifest, subset)
+        assert sorted(r[schema.VIDEO_ID].decode() for r in records) == sorted(expected)
+        for record in records:  # byte-identical to the source files
+            video_id = record[schema.VIDEO_ID].decode()
+            source = [p.read_bytes() for p in _frames(root / "jpegs_256" / video_id)]
+            flow_y = [p.read_bytes() for p in _frames(root / "tvl1_flow" / "v" / video_id)]
+            assert list(record[schema.RGB]) == source
+            assert list(record[schema.FLOW_Y]) == flow_y
+
+
+def test_manifest_reconciles_with_the_split_lists(damaged_run):
+    root, out, result, broken = damaged_run
+    manifest = manifest_lib.read_manifest(str(out))
+    assert manifest == result.manifest
+    splits = ucf101.read_splits(str(root / "ucfTrainTestlist"), 1)
+    failures = _failures(out)
+    for subset, clips in splits.items():
+        failed = [i for i, f in failures.items() if f["subset"] == subset]
+        assert manifest.listed[subset] == len(clips)
+        assert manifest.failed[subset] == len(failed) > 0
+        assert manifest.written[subset] + manifest.failed[subset] == manifest.listed[subset]
+        assert sum(manifest.per_class[subset].values()) == manifest.written[subset]
+        shards = [s for s in manifest.shards if s.subset == subset]
+        assert sum(s.num_records for s in shards) == manifest.written[subset]
+    assert result.counters["clips_read"] == sum(manifest.listed.values())
+    assert result.counters["clips_failed"] == len(broken)
+
+
+def _tiny(config, num_flow_frames: int):
+    config.data.image_size = 16
+    config.data.num_flow_frames = num_flow_frames
+    config.data.eval_num_samples = 3
+    config.data.eval_num_crops = 1
+    config.model.tiny_widths = (4,)
+    config.eval.batch_size = 16
+    return config
+
+
+def test_every_written_test_clip_is_evaluated_once_even_shorter_than_l(damaged_run, tmp_path):
+    _, out, result, _ = damaged_run
+    manifest = result.manifest
+    records = _records(out, manifest, "test")
+    config = _tiny(demo_temporal.get_config(), num_flow_frames=10)
+    assert any(r[schema.NUM_FLOW] < config.data.num_flow_frames for r in records)
+    model = models.build_model(config, manifest.num_classes)
+    report = tmp_path / "eval"
+    metrics = evaluate.evaluate_model(
+        model, config, str(out), "test", str(report), "untrained", progress=False
+    )
+    assert metrics["num_videos"] == manifest.written["test"] == len(records)
+    assert metrics["num_videos_listed"] == manifest.listed["test"]
+    assert metrics["num_videos_failed"] == manifest.failed["test"]
+    assert json.loads((report / "metrics.json").read_text())["num_videos"] == len(records)
+    with np.load(report / scores.SCORES_FILE, allow_pickle=False) as npz:
+        video_ids = sorted(npz["video_ids"].tolist())
+    assert video_ids == sorted(r[schema.VIDEO_ID].decode() for r in records)
+
+
+def test_non_ascii_list_entry_names_file_and_line(synthetic_root, tmp_path):
+    lists = tmp_path / "lists"
+    shutil.copytree(pathlib.Path(synthetic_root) / "ucfTrainTestlist", lists)
+    test_list = ucf101.list_file(str(lists), 1, "test")
+    with open(test_list, "a", encoding="utf-8") as f:
+        f.write("BeachRise/v_BéachRise_g01_c09.avi\r\n")
+    with pytest.raises(DatasetError, match=r"testlist01.txt:\d+: file name 'v_BéachRise"):
+        ucf101.read_split(str(lists), 1, "test")
+    with open(test_list, "ab") as f:
+        f.write("BeachRise/v_BeachRise_g01_c09.avi caf\xe9\r\n".encode("latin-1"))
+    with pytest.raises(DatasetError, match="testlist01.txt: not UTF-8 text"):
+        ucf101.read_split(str(lists), 1, "test")
+
+
+def _video(index: int) -> schema.Video:
+    rng = np.random.default_rng(index)
+    count = 4 + index % 3
+    rgb = [testdata.encode_jpeg(rng.integers(0, 256, (24, 32, 3))) for _ in range(count)]
+    flow = [testdata.encode_jpeg(rng.integers(0, 256, (24, 32))) for _ in range(count - 1)]
+    return testdata.make_video(f"v_clip_{index}", index % 2, rgb, flow, flow, (24, 32))
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> str:
+    """Two train and two test shards of 6 small videos each, 2 classes."""
+    videos = {subset: [_video(i) for i in range(6)] for subset in ("train", "test")}
+    path = str(tmp_path / "data")
+    testdata.write_data_dir(path, videos, num_classes=2, num_shards=2)
+    return path
+
+
+def _corrupt_in_place(path: pathlib.Path) -> None:
+    """Flips 16 bytes in the middle of the file: same size, so the manifest check passes."""
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 16] = bytes(b ^ 0xFF for b in data[middle : middle + 16])
+    path.write_bytes(bytes(data))
+
+
+def _train_config(widths: tuple[int, ...] = (4,)):
+    config = _tiny(demo_spatial.get_config(), num_flow_frames=2)
+    config.model.tiny_widths = widths
+    config.data.shuffle_buffer = 4
+    config.train.batch_size = 4
+    config.train.num_steps = 4
+    config.train.lr_boundaries = ()
+    config.train.log_every_steps = 2
+    config.train.checkpoint_every_steps = 2
+    return config
+
+
+def test_same_size_corrupt_shard_is_named_by_train_and_eval(data_dir, tmp_path):
+    for subset in ("train", "test"):
+        _corrupt_in_place(pathlib.Path(data_dir) / f"{subset}-00001-of-00002.tfrecord")
+    manifest_lib.read_manifest(data_dir)  # sizes match: only reading the records finds it
+    message = r"train-00001-of-00002.tfrecord: corrupt record .*Re-run `python -m preprocessing"
+    config = _train_config()
+    config.data.train_samples_per_video = 1
+    config.train.num_steps = 12  # 48 samples: every record is read
+    with pytest.raises(manifest_lib.ManifestError, match=message):
+        experiment.train_on_data_dir(
+            config, str(tmp_path / "run"), data_dir, tf.distribute.get_strategy()
+        )
+    config = _tiny(demo_spatial.get_config(), num_flow_frames=2)
+    model = models.build_model(config, 2)
+    with pytest.raises(manifest_lib.ManifestError, match="test-00001-of-00002.tfrecord: corrupt"):
+        evaluate.evaluate_model(
+            model, config, data_dir, "test", str(tmp_path / "eval"), "untrained", progress=False
+        )
+    assert not (tmp_path / "eval" / scores.SCORES_FILE).exists()
+
+
+def test_manifest_of_another_directory_is_refused(data_dir, tmp_path):
+    other = str(tmp_path / "other")
+    testdata.write_data_dir(
+        other, {"train": [_video(i) for i in range(3)]}, num_classes=2, num_shards=2
+    )
+    shutil.copy(pathlib.Path(other) / "manifest.json", pathlib.Path(data_dir) / "manifest.json")
+    with pytest.raises(manifest_lib.ManifestError, match="bytes, .* records .* truncated or"):
+        manifest_lib.read_manifest(data_dir)
+
+
+def test_record_count_disagreeing_with_the_manifest_is_named(data_dir):
+    manifest = manifest_lib.read_manifest(data_dir)
+    shards = [dataclasses.replace(s, num_records=s.num_records + 1) for s in manifest.shards]
+    wrong = dataclasses.replace(manifest, shards=shards)
+    with pytest.raises(manifest_lib.ManifestError, match="train-00000-of-00002.tfrecord: 3 rec"):
+        manifest_lib.check_records(data_dir, wrong, "train")
+    manifest_lib.check_records(data_dir, manifest, "train")  # the real one passes
+
+
+def test_unlisted_stale_shard_is_never_read(data_dir):
+    stale = pathlib.Path(data_dir) / "train-00002-of-00003.tfrecord"
+    stale.write_bytes(b"partial shard of a crashed run")
+    manifest = manifest_lib.read_manifest(data_dir)
+    assert all(str(stale) != path for path in manifest.shard_paths(data_dir, "train"))
+
+
+def test_resume_with_another_config_is_refused_and_keeps_the_saved_config(data_dir, tmp_path):
+    workdir = tmp_path / "run"
+    strategy = tf.distribute.get_strategy()
+    result = experiment.train_on_data_dir(_train_config(), str(workdir), data_dir, strategy)
+    assert result.step == 4
+    saved = (workdir / checkpoints.CONFIG_FILE).read_text()
+    other = _train_config(widths=(4, 8))
+    other.train.num_steps = 8
+    with pytest.raises(checkpoints.CheckpointError, match="ckpt-4: does not match .*config.json"):
+        experiment.train_on_data_dir(other, str(workdir), data_dir, strategy)
+    assert (workdir / checkpoints.CONFIG_FILE).read_text() == saved
+    assert checkpoints.checkpoint_step(checkpoints.latest_checkpoint(str(workdir))) == 4
+
+
+def _python_files() -> list[pathlib.Path]:
+    """The project's Python files (top level and packages; not .venv or workspace/)."""
+    files = list(REPO.glob("*.py"))
+    for folder in REPO.iterdir():
+        if folder.is_dir() and not folder.name.startswith(".") and folder.name != "workspace":
+            files.extend(folder.rglob("*.py"))
+    return files
+
+
+def test_no_pickle_eval_or_exec_of_files():
+    """No pickle/marshal/shelve, no eval/exec, every np.load with allow_pickle=False."""
+    problems = []
+    for path in _python_files():
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for node in ast.walk(tree):
+            where = f"{path.relative_to(REPO)}:{getattr(node, 'lineno', 0)}"
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+                if {"pickle", "cPickle", "dill", "marshal", "shelve"} & set(names):
+                    problems.append(f"{where}: imports {names}")
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+            if isinstance(func, ast.Name) and name in ("eval", "exec"):
+                problems.append(f"{where}: {name}()")
+            keywords = {k.arg: k.value for k in node.keywords}
+            if name == "load" and "allow_pickle" in keywords:
+                value = keywords["allow_pickle"]
+                if not (isinstance(value, ast.Constant) and value.value is False):
+                    problems.append(f"{where}: np.load(allow_pickle=...) not False")
+            elif name == "load" and ast.unparse(func).startswith(("np.", "numpy.")):
+                problems.append(f"{where}: np.load without allow_pickle=False")
+    assert not problems, problems
+
+
+def test_scores_file_holds_no_objects(tmp_path):
+    path = tmp_path / scores.SCORES_FILE
+    scores.save_scores(
+        str(path),
+        scores.VideoScores(
+            video_ids=np.array(["v_a", "v_b"]),
+            labels=np.array([0, 1], np.int32),
+            class_names=np.array(["A", "B"]),
+            scores=np.array([[0.9, 0.1], [0.2, 0.8]], np.float32),
+            subset="test",
+            stream="spatial",
+            num_samples=1,
+            num_crops=1,
+            checkpoint="hand-made",
+        ),
+    )
+    assert not (tmp_path / f"{scores.SCORES_FILE}.tmp").exists()
+    with np.load(path, allow_pickle=False) as npz:
+        assert all(npz[key].dtype != object for key in npz.files)
