@@ -1,9 +1,21 @@
+"""Strategies by name, chief election, and two train.py worker processes in lockstep."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
 import types
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
+from input_pipeline import testdata
+from training import checkpoints
 from training import strategy as strategy_lib
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def test_default_strategy_is_single_replica_chief():
@@ -52,3 +64,100 @@ def _cluster(task_type: str, task_id: int, jobs: dict):
 )
 def test_chief_election(task_type, task_id, jobs, chief):
     assert strategy_lib.is_chief(_cluster(task_type, task_id, jobs)) is chief
+
+
+# Runs train.py's main in this process after wrapping Checkpointer.save so that every worker,
+# chief or not, also writes its model weights at the last step to $WEIGHTS_OUT (the non-chief
+# deletes its own checkpoint right after saving it).
+_TRAIN_AND_KEEP_WEIGHTS = """
+import os, runpy, sys
+import numpy as np
+from training import checkpoints
+
+save = checkpoints.Checkpointer.save
+
+def save_and_keep(self, step):
+    path = save(self, step)
+    weights = self._checkpoint.model.weights
+    np.savez(os.environ["WEIGHTS_OUT"], step=step, *[w.numpy() for w in weights])
+    return path
+
+checkpoints.Checkpointer.save = save_and_keep
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_multi_worker_processes_train_in_lockstep(tmp_path):
+    data_dir = str(tmp_path / "records")
+    rgb = testdata.painted_jpeg(90, 24, 32, 3)
+    flow = testdata.painted_jpeg(128, 24, 32, 1)
+    videos = [
+        testdata.make_video(f"v_A_g0{i}_c01", i % 2, [rgb] * 6, [flow] * 5, [flow] * 5, (24, 32))
+        for i in range(1, 5)
+    ]
+    testdata.write_data_dir(data_dir, {"train": videos}, num_classes=2, num_shards=2)
+    ports = _free_ports(2)
+    workdir = str(tmp_path / "run")  # shared, as a gs:// workdir would be
+    steps = 4
+    command = [
+        os.path.join(REPO, "train.py"),
+        f"--config={os.path.join(REPO, 'configs', 'demo_spatial.py')}",
+        f"--workdir={workdir}",
+        f"--data_dir={data_dir}",
+        "--strategy=multi_worker",
+        "--config.data.image_size=16",
+        "--config.data.shuffle_buffer=8",
+        "--config.model.tiny_widths=(4,8)",
+        "--config.train.batch_size=4",
+        f"--config.train.num_steps={steps}",
+        "--config.train.lr_boundaries=()",
+        "--config.train.log_every_steps=2",
+        f"--config.train.checkpoint_every_steps={steps}",
+    ]
+    cluster = {"worker": [f"localhost:{port}" for port in ports]}
+    processes = []
+    for index in range(2):
+        env = {
+            **os.environ,
+            "PYTHONPATH": REPO,
+            "TF_CONFIG": json.dumps(
+                {"cluster": cluster, "task": {"type": "worker", "index": index}}
+            ),
+            "WEIGHTS_OUT": str(tmp_path / f"weights{index}.npz"),
+        }
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-c", _TRAIN_AND_KEEP_WEIGHTS, *command],
+                env=env,
+                cwd=REPO,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    for process in processes:
+        _, stderr = process.communicate(timeout=240)
+        assert process.returncode == 0, stderr[-3000:]
+
+    assert checkpoints.checkpoint_step(checkpoints.latest_checkpoint(workdir)) == steps
+    assert not any(name.startswith("tmp_checkpoints") for name in os.listdir(workdir))
+    chief, worker = (np.load(tmp_path / f"weights{i}.npz") for i in range(2))
+    assert int(chief["step"]) == int(worker["step"]) == steps
+    arrays = [key for key in chief.files if key != "step"]
+    assert arrays and arrays == [key for key in worker.files if key != "step"]
+    for key in arrays:
+        np.testing.assert_array_equal(chief[key], worker[key])
+    restored = checkpoints.restore_model(checkpoints.load_config(workdir), workdir, 2)
+    assert len(restored.weights) == len(arrays)  # the chief's checkpoint holds those weights
+    for weight, key in zip(restored.weights, arrays, strict=True):
+        np.testing.assert_array_equal(weight.numpy(), chief[key])
