@@ -1,11 +1,14 @@
 """The Beam job ships to Dataflow workers as the sdist Beam builds from `--setup_file`.
 
 This builds the package with Beam's own stager (the code path `--setup_file=./setup.py` runs),
-installs the tarball into an empty folder without dependencies, and imports the Beam job's
-modules from there alone, in a process whose working directory is not the checkout.
+installs the tarball into an empty folder without dependencies, imports the Beam job's
+modules from there alone (in a process whose working directory is not the checkout), and
+checks the installed metadata declares what workers must install with it.
 """
 
+import email
 import pathlib
+import re
 import subprocess
 import sys
 import tarfile
@@ -13,12 +16,22 @@ import tarfile
 from apache_beam.runners.portability.stager import Stager
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+# Every module of ours the Beam job imports (python -m preprocessing and its transforms).
 WORKER_MODULES = [
     "tfrecords.schema",
     "tfrecords.manifest",
+    "preprocessing.__main__",
+    "preprocessing.pipeline",
+    "preprocessing.outputs",
+    "preprocessing.clip_sources",
+    "preprocessing.optical_flow",
+    "preprocessing.sharding",
+    "preprocessing.errors",
     "preprocessing.ucf101",
     "preprocessing.layout",
 ]
+# What Dataflow workers must pip-install next to the package for those modules to import.
+WORKER_REQUIREMENTS = ["apache-beam", "opencv-contrib-python-headless", "tensorflow-cpu"]
 
 
 def test_setup_file_builds_an_sdist_holding_the_beam_job(tmp_path):
@@ -64,3 +77,9 @@ def test_setup_file_builds_an_sdist_holding_the_beam_job(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "ok"
+
+    (metadata,) = target.glob("two_stream_ucf101-*.dist-info/METADATA")
+    requires = email.message_from_string(metadata.read_text()).get_all("Requires-Dist")
+    names = {re.split(r"[\s\[=<>;!~]", line, maxsplit=1)[0].lower() for line in requires}
+    for requirement in WORKER_REQUIREMENTS:
+        assert requirement in names, (requirement, requires)
