@@ -16,24 +16,9 @@ train loss 1.24 (ln 3 = 1.10); on the 54 test videos top-1 0.333 with the motion
 import ml_collections
 
 from configs import temporal
+from configs.demo_common import shrink_for_cpu
 
 
 def get_config() -> ml_collections.ConfigDict:
     """Returns the demo temporal config."""
-    config = temporal.get_config()
-    config.data.image_size = 64
-    config.data.shuffle_buffer = 256
-    config.model.name = "tiny"
-    config.model.weights = ""
-    config.model.tiny_widths = (16, 32, 64)
-    config.model.dropout = 0.2
-    train = config.train
-    train.batch_size = 32
-    train.num_steps = 400
-    train.learning_rate = 0.05
-    train.lr_boundaries = (300,)
-    train.weight_decay = 1e-4
-    train.log_every_steps = 20
-    train.checkpoint_every_steps = 100
-    config.eval.batch_size = 50
-    return config
+    return shrink_for_cpu(temporal.get_config())
