@@ -15,8 +15,8 @@ Stages, each the real command a user would type (printed before it runs):
 
 Re-running skips a stage whose outputs are complete and valid and whose command (and every
 upstream stage's command) is unchanged; an interrupted training run resumes from its last
-checkpoint. `--config_overrides` (e.g. `train.num_steps=100,data.eval_num_samples=5`) is
-passed to both train.py and eval.py of both streams.
+checkpoint. Each `--config_override=KEY=VALUE` (e.g. `--config_override=train.num_steps=100`)
+is passed as `--config.KEY=VALUE` to train.py and eval.py of both streams.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ _NUM_MOTIONS = flags.DEFINE_integer("num_motions", 3, "M: motions (temporal cue)
 _GROUPS = flags.DEFINE_integer("groups", 7, "Groups per class (UCF-101 has 25).")
 _CLIPS_PER_GROUP = flags.DEFINE_integer("clips_per_group", 3, "Clips per group.")
 _NUM_FRAMES = flags.DEFINE_string("num_frames", "8,64", "LO,HI RGB frames per clip.")
-_OVERRIDES = flags.DEFINE_list(
-    "config_overrides", [], "key=value config overrides for train.py and eval.py."
+_OVERRIDES = flags.DEFINE_multi_string(
+    "config_override", [], "key=value config override for train.py and eval.py (repeatable)."
 )
 
 STREAMS = ("spatial", "temporal")
