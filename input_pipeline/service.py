@@ -3,8 +3,9 @@ r"""Optional tf.data service: run the input pipeline on remote workers instead o
 With `config.data.service_address = 'grpc://host:port'` (a dispatcher), the dataset built up
 to batching is sent to the dispatcher and its workers run it; the trainer only receives
 batches. `config.data.service_processing_mode` is 'distributed_epoch' (workers split the
-shards between them, each example once per epoch) or 'parallel_epochs' (every worker runs
-the whole dataset; examples repeat once per worker).
+shards between them, each example once per epoch; a worker that dies loses the rest of its
+split, so at most once then) or 'parallel_epochs' (every worker runs the whole dataset;
+examples repeat once per worker).
 
 The servers are this module's binary, one process per role and host::
 
