@@ -4,11 +4,13 @@ Fixtures here are for every test module; keep each one small, documented and ses
 when it costs more than a fraction of a second.
 """
 
+import dataclasses
 import pathlib
 
 import pytest
 
-from preprocessing import synthetic
+from preprocessing import pipeline, synthetic
+from preprocessing.layout import Layout
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -41,3 +43,26 @@ def synthetic_root(tmp_path_factory, synthetic_spec) -> str:
     root = tmp_path_factory.mktemp("synthetic")
     synthetic.generate(str(root), synthetic_spec)
     return str(root)
+
+
+def frames_job_config(root: pathlib.Path, out: pathlib.Path, **changes) -> pipeline.JobConfig:
+    """The Beam job's config for a frames-source run of split 1 (fields overridable)."""
+    config = pipeline.JobConfig(
+        splits_dir=str(root / "ucfTrainTestlist"),
+        layout=Layout.under(str(root)),
+        split=1,
+        subsets=("train", "test"),
+        source="frames",
+        flow_algorithm="dis",
+        output_dir=str(out),
+        num_shards=None,
+        shard_size_mb=150.0,
+        command_line="python -m preprocessing (test)",
+    )
+    return dataclasses.replace(config, **changes)
+
+
+@pytest.fixture(scope="session")
+def job_config():
+    """`frames_job_config`, for tests that run the Beam job in-process."""
+    return frames_job_config

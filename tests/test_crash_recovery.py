@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from apache_beam.options.pipeline_options import PipelineOptions
+from conftest import frames_job_config
 from test_train import _events_steps, write_data_dir
 
 import models
@@ -29,7 +30,6 @@ from configs import demo_spatial
 from evaluation import evaluate, scores
 from input_pipeline import testdata
 from preprocessing import outputs, pipeline
-from preprocessing.layout import Layout
 from tfrecords import manifest as manifest_lib
 from training import checkpoints, experiment, summaries
 
@@ -86,18 +86,7 @@ def _shard_bytes(out: pathlib.Path) -> dict[str, bytes]:
 
 def test_killed_beam_job_rerun_is_identical_and_partial_output_never_read(synthetic_root, tmp_path):
     root, out = pathlib.Path(synthetic_root), tmp_path / "records"
-    config = pipeline.JobConfig(
-        splits_dir=str(root / "ucfTrainTestlist"),
-        layout=Layout.under(str(root)),
-        split=1,
-        subsets=("train", "test"),
-        source="frames",
-        flow_algorithm="dis",
-        output_dir=str(out),
-        num_shards=2,
-        shard_size_mb=150.0,
-        command_line="tests/test_crash_recovery.py",
-    )
+    config = frames_job_config(root, out, num_shards=2)
     options = PipelineOptions(["--runner=DirectRunner"])
     clean = pipeline.run(config, options)  # a complete earlier run the killed one overwrites
     clean_shards = _shard_bytes(out)

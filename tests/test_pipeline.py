@@ -13,10 +13,10 @@ import cv2
 import pytest
 import tensorflow as tf
 from apache_beam.options.pipeline_options import PipelineOptions
+from conftest import frames_job_config
 
 from preprocessing import outputs, pipeline, sharding, ucf101
 from preprocessing.errors import DatasetError
-from preprocessing.layout import Layout
 from tfrecords import schema
 from tfrecords.manifest import ManifestError, read_manifest
 
@@ -25,22 +25,6 @@ from tfrecords.manifest import ManifestError, read_manifest
 def dataset(synthetic_root) -> pathlib.Path:
     """The shared generated tree (tests/conftest.py) as a Path; read-only."""
     return pathlib.Path(synthetic_root)
-
-
-def _config(root: pathlib.Path, out: pathlib.Path, **changes) -> pipeline.JobConfig:
-    config = pipeline.JobConfig(
-        splits_dir=str(root / "ucfTrainTestlist"),
-        layout=Layout.under(str(root)),
-        split=1,
-        subsets=("train", "test"),
-        source="frames",
-        flow_algorithm="dis",
-        output_dir=str(out),
-        num_shards=None,
-        shard_size_mb=150.0,
-        command_line="python -m preprocessing (test)",
-    )
-    return dataclasses.replace(config, **changes)
 
 
 def _run(config: pipeline.JobConfig) -> pipeline.JobResult:
@@ -71,7 +55,7 @@ def _failures(out: pathlib.Path) -> dict[str, dict]:
 def frames_run(dataset, tmp_path_factory):
     """The frames source with shards sized to ~1 MB, so each subset gets several shards."""
     out = tmp_path_factory.mktemp("frames_run")
-    result = _run(_config(dataset, out, shard_size_mb=1.0))
+    result = _run(frames_job_config(dataset, out, shard_size_mb=1.0))
     return out, result
 
 
@@ -140,7 +124,7 @@ def test_frames_manifest_accounts_for_every_clip(dataset, frames_run):
 def test_rerun_is_byte_identical_crash_safe_and_replaces_stale_shards(
     dataset, tmp_path, monkeypatch
 ):
-    config = _config(dataset, tmp_path, subsets=("test",), num_shards=3)
+    config = frames_job_config(dataset, tmp_path, subsets=("test",), num_shards=3)
     _run(config)
     first = _shard_bytes(tmp_path)
     assert sorted(first) == [f"test-0000{i}-of-00003.tfrecord" for i in range(3)]
@@ -175,7 +159,7 @@ def _test_clips(root: pathlib.Path) -> list[ucf101.Clip]:
 
 
 def test_videos_source_decodes_and_computes_flow(dataset, tmp_path):
-    result = _run(_config(dataset, tmp_path, source="videos", subsets=("test",)))
+    result = _run(frames_job_config(dataset, tmp_path, source="videos", subsets=("test",)))
     assert result.manifest.source == "videos/dis"
     records = _records(tmp_path, result.manifest, "test")
     clips = {c.video_id: c for c in _test_clips(dataset)}
@@ -222,7 +206,7 @@ def test_bad_clips_are_reported_and_good_clips_written(damaged_root, tmp_path, s
     root, stages = damaged_root
     broken = dict(list(stages.items())[:3] if source == "frames" else list(stages.items())[3:])
     out = tmp_path / "out"
-    result = _run(_config(root, out, source=source, subsets=("test",)))
+    result = _run(frames_job_config(root, out, source=source, subsets=("test",)))
     failures = _failures(out)
     assert {i: f["stage"] for i, f in failures.items()} == broken
     assert all(f["subset"] == "test" and i in f["error"] for i, f in failures.items())
@@ -239,9 +223,9 @@ def test_missing_source_folder_names_the_flag(dataset, tmp_path):
     root = tmp_path / "root"
     shutil.copytree(dataset / "ucfTrainTestlist", root / "ucfTrainTestlist")
     with pytest.raises(DatasetError, match="--videos_dir=.*folder not found"):
-        _run(_config(root, tmp_path / "out", source="videos"))
+        _run(frames_job_config(root, tmp_path / "out", source="videos"))
     with pytest.raises(DatasetError, match="--frames_dir=.*folder not found"):
-        _run(_config(root, tmp_path / "out"))
+        _run(frames_job_config(root, tmp_path / "out"))
 
 
 @pytest.mark.parametrize(
@@ -258,6 +242,6 @@ def test_missing_source_folder_names_the_flag(dataset, tmp_path):
     ],
 )
 def test_config_check_names_the_flag(tmp_path, changes, flag):
-    config = _config(tmp_path, tmp_path / "out", **changes)
+    config = frames_job_config(tmp_path, tmp_path / "out", **changes)
     with pytest.raises(ValueError, match=flag):
         config.check()

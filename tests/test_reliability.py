@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from apache_beam.options.pipeline_options import PipelineOptions
+from conftest import frames_job_config
 
 import models
 from configs import demo_spatial, demo_temporal
@@ -25,28 +26,12 @@ from evaluation import evaluate, scores
 from input_pipeline import testdata
 from preprocessing import pipeline, ucf101
 from preprocessing.errors import DatasetError
-from preprocessing.layout import Layout
 from tfrecords import manifest as manifest_lib
 from tfrecords import schema
 from training import checkpoints, experiment
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 NON_ASCII_DIR = "données_ü_日本"
-
-
-def _job(root: pathlib.Path, out: pathlib.Path) -> pipeline.JobConfig:
-    return pipeline.JobConfig(
-        splits_dir=str(root / "ucfTrainTestlist"),
-        layout=Layout.under(str(root)),
-        split=1,
-        subsets=("train", "test"),
-        source="frames",
-        flow_algorithm="dis",
-        output_dir=str(out),
-        num_shards=2,
-        shard_size_mb=150.0,
-        command_line="tests/test_reliability.py",
-    )
 
 
 def _frames(folder: pathlib.Path) -> list[pathlib.Path]:
@@ -88,7 +73,9 @@ def damaged_run(synthetic_root, tmp_path_factory):
     shutil.copytree(synthetic_root, root, ignore=shutil.ignore_patterns("UCF-101"))
     broken = _damage(root)
     out = base / "records"
-    result = pipeline.run(_job(root, out), PipelineOptions(["--runner=DirectRunner"]))
+    result = pipeline.run(
+        frames_job_config(root, out, num_shards=2), PipelineOptions(["--runner=DirectRunner"])
+    )
     return root, out, result, broken
 
 
