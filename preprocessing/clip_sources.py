@@ -176,12 +176,8 @@ def read_frames_clip(clip: Clip, index: SourceIndex) -> Video:
             f"{clip.video_id}: x flow frames are {flow_size[1]}x{flow_size[0]} but y flow frames "
             f"are {y_size[1]}x{y_size[0]}; re-extract this clip's flow",
         )
-    return Video(
-        video_id=clip.video_id,
-        class_name=clip.class_name,
-        label=clip.label,
-        group=clip.group,
-        clip=clip.clip,
+    return _video(
+        clip,
         rgb=rgb,
         flow_x=flow_x,
         flow_y=flow_y,
@@ -191,6 +187,18 @@ def read_frames_clip(clip: Clip, index: SourceIndex) -> Video:
         flow_width=flow_size[1],
         source="frames",
         frame_rate=FRAMES_FRAME_RATE,
+    )
+
+
+def _video(clip: Clip, **media) -> Video:
+    """A Video of `clip`'s identity (id, class, label, group, clip) and `media` fields."""
+    return Video(
+        video_id=clip.video_id,
+        class_name=clip.class_name,
+        label=clip.label,
+        group=clip.group,
+        clip=clip.clip,
+        **media,
     )
 
 
@@ -212,12 +220,8 @@ def read_video_clip(clip: Clip, index: SourceIndex, flow_algorithm: str) -> Vide
     except optical_flow.VideoError as e:
         raise ClipError(STAGE_DECODE, str(e)) from e
     _check_counts(clip, len(frames.rgb), len(frames.flow_x), len(frames.flow_y), path)
-    return Video(
-        video_id=clip.video_id,
-        class_name=clip.class_name,
-        label=clip.label,
-        group=clip.group,
-        clip=clip.clip,
+    return _video(
+        clip,
         rgb=frames.rgb,
         flow_x=frames.flow_x,
         flow_y=frames.flow_y,

@@ -6,6 +6,7 @@ when it costs more than a fraction of a second.
 
 import dataclasses
 import pathlib
+import socket
 
 import pytest
 
@@ -66,3 +67,14 @@ def frames_job_config(root: pathlib.Path, out: pathlib.Path, **changes) -> pipel
 def job_config():
     """`frames_job_config`, for tests that run the Beam job in-process."""
     return frames_job_config
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct loopback ports free right now (for servers the tests start)."""
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports

@@ -15,6 +15,7 @@ import time
 
 import pytest
 import tensorflow as tf
+from conftest import free_ports
 
 from configs import base
 from input_pipeline import datasets, service, testdata
@@ -69,17 +70,6 @@ def test_server_roles_are_checked():
         service.start_server("master", 0)
     with pytest.raises(ValueError, match="--dispatcher_address"):
         service.start_server("worker", 0)
-
-
-def free_ports(count: int) -> list[int]:
-    """`count` distinct loopback ports free right now."""
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def _wait_for_ports(ports: list[int], processes: list[subprocess.Popen], logs: list[str]) -> None:

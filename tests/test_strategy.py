@@ -2,7 +2,6 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import types
@@ -10,6 +9,7 @@ import types
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import free_ports
 
 from input_pipeline import testdata
 from training import checkpoints
@@ -88,16 +88,6 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 """
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def test_multi_worker_processes_train_in_lockstep(tmp_path):
     data_dir = str(tmp_path / "records")
     rgb = testdata.painted_jpeg(90, 24, 32, 3)
@@ -107,7 +97,7 @@ def test_multi_worker_processes_train_in_lockstep(tmp_path):
         for i in range(1, 5)
     ]
     testdata.write_data_dir(data_dir, {"train": videos}, num_classes=2, num_shards=2)
-    ports = _free_ports(2)
+    ports = free_ports(2)
     workdir = str(tmp_path / "run")  # shared, as a gs:// workdir would be
     steps = 4
     command = [
