@@ -2,14 +2,18 @@
 
 A data directory (`--output_dir` of `python -m preprocessing`, `--data_dir` of train/eval)::
 
-    manifest.json                      this file (written last, atomically)
-    failures.jsonl                     one JSON object per clip that could not be written
-    train-00000-of-00004.tfrecord ...  shards of records (see tfrecords/schema.py)
-    test-00000-of-00002.tfrecord ...
+    manifest.json                           this file (written last, atomically)
+    failures.jsonl                          one JSON object per clip that could not be written
+    train-rgb-00000-of-00008.tfrecord ...   shards of one subset and modality (`shard_name`;
+    train-flow-00000-of-00002.tfrecord ...  records: tfrecords/schema.py)
+    test-rgb-00000-of-00004.tfrecord ...
+    test-flow-00000-of-00001.tfrecord ...
 
 The manifest is the only source of class names (label order = classInd.txt order), shard
-lists and counts for the reader: nothing downstream hard-codes 101 classes or shard counts.
-Accounting invariant, per subset: `listed == written + failed`.
+lists, counts, RGB chunks per video and frame sizes for the reader: nothing downstream
+hard-codes 101 classes, shard counts or 340x256 frames. Accounting invariant, per subset:
+`listed == written + failed` (videos), and every modality's shards hold `written` videos:
+`rgb_chunks[subset]` records per video for RGB, one for flow.
 """
 
 from __future__ import annotations
@@ -21,10 +25,20 @@ import re
 
 import tensorflow as tf
 
-from tfrecords.schema import SCHEMA_VERSION
+from tfrecords.schema import RGB_MODALITY, SCHEMA_VERSION
 
 MANIFEST_FILE = "manifest.json"
 FAILURES_FILE = "failures.jsonl"
+SHARD_NAME = re.compile(
+    r"^(?P<subset>[a-z]+)-(?P<modality>[a-z]+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.tfrecord$"
+)
+# Shard names of schema version 1 (both modalities in one record), which a re-run removes.
+V1_SHARD_NAME = re.compile(r"^[a-z]+-\d{5}-of-\d{5}\.tfrecord$")
+
+
+def shard_name(subset: str, modality: str, index: int, num_shards: int) -> str:
+    """`<subset>-<modality>-SSSSS-of-NNNNN.tfrecord`, e.g. `train-rgb-00003-of-00012.tfrecord`."""
+    return f"{subset}-{modality}-{index:05d}-of-{num_shards:05d}.tfrecord"
 
 
 class ManifestError(ValueError):
@@ -33,10 +47,19 @@ class ManifestError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Shard:
-    """One TFRecord file: `path` is relative to the data directory."""
+    """One TFRecord file: `path` is relative to the data directory.
+
+    Attributes:
+      path: file name relative to the data directory.
+      subset: 'train' or 'test'.
+      modality: tfrecords.schema.RGB_MODALITY or FLOW_MODALITY.
+      num_records: records it holds (RGB: chunks, `rgb_chunks` per video).
+      num_bytes: its size.
+    """
 
     path: str
     subset: str
+    modality: str
     num_records: int
     num_bytes: int
 
@@ -51,10 +74,13 @@ class Manifest:
       source: 'frames' or 'videos/<flow algorithm>'.
       class_names: class names in label order.
       listed: subset -> clips in the split's list file.
-      written: subset -> records written.
+      written: subset -> videos written (each in every modality).
       failed: subset -> clips reported in failures.jsonl.
-      per_class: subset -> class name -> records written.
+      per_class: subset -> class name -> videos written.
       shards: every shard file.
+      rgb_chunks: subset -> K, RGB records per video (strided chunks; 1 = whole videos).
+      max_frame_hw: modality -> [height, width], the largest frame height and width of the
+        written videos (readers size their fixed buffers from it).
       command_line: the command that wrote this directory.
     """
 
@@ -67,6 +93,8 @@ class Manifest:
     failed: dict[str, int]
     per_class: dict[str, dict[str, int]]
     shards: list[Shard]
+    rgb_chunks: dict[str, int]
+    max_frame_hw: dict[str, list[int]]
     command_line: str
 
     @property
@@ -74,20 +102,28 @@ class Manifest:
         """Number of classes (the model's output size)."""
         return len(self.class_names)
 
-    def shard_paths(self, data_dir: str, subset: str) -> list[str]:
-        """Full paths of `subset`'s shards, in shard order.
+    def shard_paths(self, data_dir: str, subset: str, modality: str) -> list[str]:
+        """Full paths of `subset`'s shards of `modality`, in shard order.
 
         Raises:
-          ManifestError: the manifest has no shards for `subset`.
+          ManifestError: the manifest has no such shards.
         """
-        paths = [posixpath.join(data_dir, s.path) for s in self.shards if s.subset == subset]
+        paths = [
+            posixpath.join(data_dir, s.path)
+            for s in self.shards
+            if s.subset == subset and s.modality == modality
+        ]
         if not paths:
             raise ManifestError(
-                f"{posixpath.join(data_dir, MANIFEST_FILE)}: no '{subset}' shards (subsets "
-                f"written: {sorted(self.written)}); re-run `python -m preprocessing` with "
-                f"--subsets including {subset}"
+                f"{posixpath.join(data_dir, MANIFEST_FILE)}: no '{subset}' {modality} shards "
+                f"(subsets written: {sorted(self.written)}); re-run `python -m preprocessing` "
+                f"with --subsets including {subset}"
             )
         return paths
+
+    def records_per_video(self, subset: str, modality: str) -> int:
+        """Records a video of `subset` has in `modality`'s shards (RGB chunks, or 1)."""
+        return self.rgb_chunks[subset] if modality == RGB_MODALITY else 1
 
     def to_json(self) -> str:
         """Serializes to indented JSON."""
@@ -131,14 +167,20 @@ def read_manifest(data_dir: str, check_shards: bool = True) -> Manifest:
     with tf.io.gfile.GFile(path, "r") as f:
         text = f.read()
     try:
+        fields = json.loads(text)
+        version = fields["schema_version"]
+    except (ValueError, TypeError, KeyError) as e:
+        raise ManifestError(f"{path}: not a manifest of this project ({e})") from e
+    if version != SCHEMA_VERSION:
+        command = fields.get("command_line") or "python -m preprocessing --output_dir=..."
+        raise ManifestError(
+            f"{path}: schema version {version}, this code reads {SCHEMA_VERSION} (RGB and flow "
+            f"in separate records); rewrite the directory by re-running `{command}`"
+        )
+    try:
         manifest = Manifest.from_json(text)
     except (ValueError, TypeError, KeyError) as e:
         raise ManifestError(f"{path}: not a manifest of this project ({e})") from e
-    if manifest.schema_version != SCHEMA_VERSION:
-        raise ManifestError(
-            f"{path}: schema version {manifest.schema_version}, this code reads "
-            f"{SCHEMA_VERSION}; re-run `python -m preprocessing` to rewrite the records"
-        )
     if check_shards:
         for shard in manifest.shards:
             shard_path = posixpath.join(data_dir, shard.path)
@@ -154,7 +196,7 @@ def read_manifest(data_dir: str, check_shards: bool = True) -> Manifest:
 
 
 def check_records(data_dir: str, manifest: Manifest, subset: str) -> None:
-    """Reads every record of `subset`'s shards, checking their CRCs and the manifest's counts.
+    """Reads every record of `subset`'s shards (all modalities), checking CRCs and counts.
 
     Meant for the error path: tf.data reports a damaged record as `DataLossError: corrupted
     record at <offset>` without the file; this names the shard. It reads the whole subset.

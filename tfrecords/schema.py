@@ -1,37 +1,53 @@
-"""The record layout: one `tf.train.SequenceExample` per UCF-101 video.
+"""The record layout: per video, RGB and flow in separate `tf.train.SequenceExample`s.
 
-Key names follow MediaPipe's MediaSequence where it has one, so DMVR and the TF Model Garden
-video readers can read the RGB stream unchanged; flow uses the same keys under a prefix.
+A stream reads only its modality (schema version 2). Key names follow MediaPipe's
+MediaSequence where it has one, so DMVR and the TF Model Garden video readers read the RGB
+records unchanged; flow uses the same keys under the `FORWARD_FLOW` prefixes.
 
-Context (one value per video)::
+RGB records: a video's N frames as `num_chunks` (K) *strided chunks*: chunk j holds frames
+j, j+K, j+2K, ... (`chunk_frame_indices`). Every video has exactly K records, so reading
+records uniformly picks videos uniformly, and every chunk spans the whole video, so a frame
+drawn from a chunk is spread over the video's length; a read costs 1/K of the video's bytes.
+K = 1 is a whole video (the evaluation subsets).
+
+Flow records: always the whole video (a stack needs L consecutive frames), K = 1.
+
+Context (one value per record)::
 
     clip/media_id                    bytes   canonical video id, e.g. b"v_ApplyEyeMakeup_g08_c01"
     clip/label/index                 int64   0-based class index (classInd.txt number - 1)
     clip/label/string                bytes   class name as in classInd.txt
+    clip/chunk/index                 int64   j, 0 <= j < K
+    clip/chunk/count                 int64   K (flow records: 1)
+    clip/num_frames                  int64   frames of the modality in the whole video: N for
+                                             RGB, N - 1 for flow (a chunk holds fewer)
     ucf101/group                     int64   group number (clips of a group share actor/scene)
     ucf101/clip                      int64   clip number within the group
-    ucf101/num_rgb_frames            int64   N = len(image/encoded)
-    ucf101/num_flow_frames           int64   N - 1 = len(FORWARD_FLOW_X/image/encoded)
     ucf101/source                    bytes   b"frames" (archives) or b"videos/<flow algorithm>"
     ucf101/schema_version            int64   SCHEMA_VERSION
+    image/frame_rate                 float   frames per second (25 for UCF-101)
+  RGB records only:
     image/format                     bytes   b"JPEG"
     image/channels                   int64   3
     image/height, image/width        int64   RGB frame size (340x256 archives: 256, 340)
-    image/frame_rate                 float   frames per second (25 for UCF-101)
+  flow records only:
     FORWARD_FLOW/image/height, .../width   int64   flow frame size
     FORWARD_FLOW/quantization_bound  float   B = 20: flow was clipped to [-B, B] pixels
 
-Feature lists (one entry per frame, in time order)::
+Feature lists (one entry per frame of the record, in time order)::
 
-    image/encoded                    bytes   [N]     RGB JPEG, as stored in the source archive
-    FORWARD_FLOW_X/image/encoded     bytes   [N-1]   grayscale JPEG of quantized x flow (`u`)
-    FORWARD_FLOW_Y/image/encoded     bytes   [N-1]   grayscale JPEG of quantized y flow (`v`)
+  RGB records:
+    image/encoded                    bytes   RGB JPEG, as stored in the source archive
+    image/timestamp                  int64   the frame's time in microseconds (MediaSequence)
+  flow records:
+    FORWARD_FLOW_X/image/encoded     bytes   [N-1] grayscale JPEG of quantized x flow (`u`)
+    FORWARD_FLOW_Y/image/encoded     bytes   [N-1] grayscale JPEG of quantized y flow (`v`)
 
 Flow frame i is the motion from RGB frame i to frame i+1. Quantization is the public archives'
 `q = round(255 * (clip(f, -B, B) + B) / (2B))`, so zero motion is ~128 (`quantize_flow` /
 `dequantize_flow` below are the only implementations).
 
-Parsing (`parse_video`) never decodes: it returns the encoded strings, the reader picks frame
+Parsing (`parse_record`) never decodes: it returns the encoded strings, the reader picks frame
 indices from the counts, gathers those strings and decodes only them.
 """
 
@@ -43,18 +59,24 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 FLOW_BOUND = 20.0
 IMAGE_FORMAT_JPEG = b"JPEG"
+
+# Modalities: each has its own records and shards; a stream reads one.
+RGB_MODALITY = "rgb"
+FLOW_MODALITY = "flow"
+MODALITIES = (RGB_MODALITY, FLOW_MODALITY)
 
 # Context keys.
 MEDIA_ID = "clip/media_id"
 LABEL_INDEX = "clip/label/index"
 LABEL_STRING = "clip/label/string"
+CHUNK_INDEX = "clip/chunk/index"
+CHUNK_COUNT = "clip/chunk/count"
+NUM_FRAMES_KEY = "clip/num_frames"
 GROUP = "ucf101/group"
 CLIP = "ucf101/clip"
-NUM_RGB_FRAMES = "ucf101/num_rgb_frames"
-NUM_FLOW_FRAMES = "ucf101/num_flow_frames"
 SOURCE = "ucf101/source"
 SCHEMA_VERSION_KEY = "ucf101/schema_version"
 IMAGE_FORMAT = "image/format"
@@ -68,23 +90,29 @@ FLOW_QUANTIZATION_BOUND = "FORWARD_FLOW/quantization_bound"
 
 # Feature-list keys.
 IMAGE_ENCODED = "image/encoded"
+IMAGE_TIMESTAMP = "image/timestamp"
 FLOW_X_ENCODED = "FORWARD_FLOW_X/image/encoded"
 FLOW_Y_ENCODED = "FORWARD_FLOW_Y/image/encoded"
 
-# Keys of the dict `parse_video` returns.
+# Keys of the dict `parse_record` returns.
 VIDEO_ID = "video_id"
 LABEL = "label"
 CLASS_NAME = "class_name"
+CHUNK = "chunk"
+NUM_CHUNKS = "num_chunks"
+VIDEO_FRAMES = "video_frames"
 RGB = "rgb"
 FLOW_X = "flow_x"
 FLOW_Y = "flow_y"
-NUM_RGB = "num_rgb_frames"
-NUM_FLOW = "num_flow_frames"
+
+# The frame lists of each modality, as `parse_record` keys, in channel order.
+FRAME_KEYS = {RGB_MODALITY: (RGB,), FLOW_MODALITY: (FLOW_X, FLOW_Y)}
+_ENCODED_KEYS = {RGB: IMAGE_ENCODED, FLOW_X: FLOW_X_ENCODED, FLOW_Y: FLOW_Y_ENCODED}
 
 
 @dataclasses.dataclass(frozen=True)
 class Video:
-    """Everything one record holds, on the writer side.
+    """Everything a video's records hold, on the writer side.
 
     Attributes:
       video_id: canonical id `v_<Class>_gGG_cCC`.
@@ -118,6 +146,12 @@ class Video:
     source: str
     frame_rate: float = 25.0
 
+    def frame_hw(self, modality: str) -> tuple[int, int]:
+        """(height, width) of the modality's frames."""
+        if modality == RGB_MODALITY:
+            return self.height, self.width
+        return self.flow_height, self.flow_width
+
 
 def check_frame_counts(num_rgb: int, num_flow_x: int, num_flow_y: int) -> None:
     """Checks the N RGB / N-1 flow rule.
@@ -137,6 +171,36 @@ def check_frame_counts(num_rgb: int, num_flow_x: int, num_flow_y: int) -> None:
         )
 
 
+def check_num_chunks(num_chunks: int) -> int:
+    """Returns `num_chunks` after checking it is a positive integer.
+
+    Raises:
+      ValueError: naming --rgb_chunks, the flag that sets it.
+    """
+    if not isinstance(num_chunks, int) or isinstance(num_chunks, bool) or num_chunks < 1:
+        raise ValueError(f"--rgb_chunks={num_chunks!r}: use a positive integer")
+    return num_chunks
+
+
+def chunk_frame_indices(num_frames: int, num_chunks: int, chunk: int) -> list[int]:
+    """Frame indices chunk `chunk` of a video holds: chunk, chunk + K, chunk + 2K, ... < N.
+
+    A video shorter than K frames still gets K records (reading records uniformly must pick
+    videos uniformly): chunk j >= N holds the single frame j mod N.
+
+    Args:
+      num_frames: N >= 1, frames in the video.
+      num_chunks: K >= 1.
+      chunk: j, 0 <= j < K.
+
+    Returns:
+      Increasing frame indices, at least one.
+    """
+    if chunk >= num_frames:
+        return [chunk % num_frames]
+    return list(range(chunk, num_frames, num_chunks))
+
+
 def _bytes(values: Sequence[bytes]) -> tf.train.Feature:
     return tf.train.Feature(bytes_list=tf.train.BytesList(value=list(values)))
 
@@ -149,79 +213,131 @@ def _float(value: float) -> tf.train.Feature:
     return tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
 
 
-def _frames(values: Sequence[bytes]) -> tf.train.FeatureList:
+def _bytes_list(values: Sequence[bytes]) -> tf.train.FeatureList:
     return tf.train.FeatureList(feature=[_bytes([v]) for v in values])
 
 
-def encode_video(video: Video) -> bytes:
-    """Serializes a Video as the SequenceExample described in the module docstring.
+def _int_list(values: Sequence[int]) -> tf.train.FeatureList:
+    return tf.train.FeatureList(feature=[_int(v) for v in values])
+
+
+def _video_context(video: Video, chunk: int, num_chunks: int, num_frames: int) -> dict:
+    return {
+        MEDIA_ID: _bytes([video.video_id.encode()]),
+        LABEL_INDEX: _int(video.label),
+        LABEL_STRING: _bytes([video.class_name.encode()]),
+        CHUNK_INDEX: _int(chunk),
+        CHUNK_COUNT: _int(num_chunks),
+        NUM_FRAMES_KEY: _int(num_frames),
+        GROUP: _int(video.group),
+        CLIP: _int(video.clip),
+        SOURCE: _bytes([video.source.encode()]),
+        SCHEMA_VERSION_KEY: _int(SCHEMA_VERSION),
+        IMAGE_FRAME_RATE: _float(video.frame_rate),
+    }
+
+
+def _serialize(context: dict, lists: dict) -> bytes:
+    example = tf.train.SequenceExample(
+        context=tf.train.Features(feature=context),
+        feature_lists=tf.train.FeatureLists(feature_list=lists),
+    )
+    return example.SerializeToString(deterministic=True)  # map keys sorted: stable bytes
+
+
+def encode_rgb_chunks(video: Video, num_chunks: int) -> list[bytes]:
+    """Serializes a Video's RGB frames as `num_chunks` strided chunk records (K = 1: whole).
+
+    Raises:
+      ValueError: frame counts break the N / N-1 rule, or num_chunks is not positive.
+    """
+    check_frame_counts(len(video.rgb), len(video.flow_x), len(video.flow_y))
+    check_num_chunks(num_chunks)
+    num_frames = len(video.rgb)
+    records = []
+    for chunk in range(num_chunks):
+        indices = chunk_frame_indices(num_frames, num_chunks, chunk)
+        context = _video_context(video, chunk, num_chunks, num_frames)
+        context.update(
+            {
+                IMAGE_FORMAT: _bytes([IMAGE_FORMAT_JPEG]),
+                IMAGE_CHANNELS: _int(3),
+                IMAGE_HEIGHT: _int(video.height),
+                IMAGE_WIDTH: _int(video.width),
+            }
+        )
+        timestamps = [round(i * 1e6 / video.frame_rate) for i in indices]
+        lists = {
+            IMAGE_ENCODED: _bytes_list([video.rgb[i] for i in indices]),
+            IMAGE_TIMESTAMP: _int_list(timestamps),
+        }
+        records.append(_serialize(context, lists))
+    return records
+
+
+def encode_flow(video: Video) -> bytes:
+    """Serializes a Video's flow frames as one record (the whole video).
 
     Raises:
       ValueError: frame counts break the N / N-1 rule (see `check_frame_counts`).
     """
     check_frame_counts(len(video.rgb), len(video.flow_x), len(video.flow_y))
-    context = tf.train.Features(
-        feature={
-            MEDIA_ID: _bytes([video.video_id.encode()]),
-            LABEL_INDEX: _int(video.label),
-            LABEL_STRING: _bytes([video.class_name.encode()]),
-            GROUP: _int(video.group),
-            CLIP: _int(video.clip),
-            NUM_RGB_FRAMES: _int(len(video.rgb)),
-            NUM_FLOW_FRAMES: _int(len(video.flow_x)),
-            SOURCE: _bytes([video.source.encode()]),
-            SCHEMA_VERSION_KEY: _int(SCHEMA_VERSION),
-            IMAGE_FORMAT: _bytes([IMAGE_FORMAT_JPEG]),
-            IMAGE_CHANNELS: _int(3),
-            IMAGE_HEIGHT: _int(video.height),
-            IMAGE_WIDTH: _int(video.width),
-            IMAGE_FRAME_RATE: _float(video.frame_rate),
+    context = _video_context(video, 0, 1, len(video.flow_x))
+    context.update(
+        {
             FLOW_HEIGHT: _int(video.flow_height),
             FLOW_WIDTH: _int(video.flow_width),
             FLOW_QUANTIZATION_BOUND: _float(FLOW_BOUND),
         }
     )
-    lists = tf.train.FeatureLists(
-        feature_list={
-            IMAGE_ENCODED: _frames(video.rgb),
-            FLOW_X_ENCODED: _frames(video.flow_x),
-            FLOW_Y_ENCODED: _frames(video.flow_y),
-        }
-    )
-    example = tf.train.SequenceExample(context=context, feature_lists=lists)
-    return example.SerializeToString(deterministic=True)  # map keys sorted: stable bytes
+    lists = {FLOW_X_ENCODED: _bytes_list(video.flow_x), FLOW_Y_ENCODED: _bytes_list(video.flow_y)}
+    return _serialize(context, lists)
+
+
+def encode_records(video: Video, rgb_chunks: int) -> dict[str, list[bytes]]:
+    """All records of a video: modality -> serialized records (RGB: `rgb_chunks`, flow: 1).
+
+    Raises:
+      ValueError: see `encode_rgb_chunks`.
+    """
+    return {RGB_MODALITY: encode_rgb_chunks(video, rgb_chunks), FLOW_MODALITY: [encode_flow(video)]}
 
 
 _CONTEXT_FEATURES = {
     MEDIA_ID: tf.io.FixedLenFeature([], tf.string),
     LABEL_INDEX: tf.io.FixedLenFeature([], tf.int64),
     LABEL_STRING: tf.io.FixedLenFeature([], tf.string),
-    NUM_RGB_FRAMES: tf.io.FixedLenFeature([], tf.int64),
-    NUM_FLOW_FRAMES: tf.io.FixedLenFeature([], tf.int64),
+    CHUNK_INDEX: tf.io.FixedLenFeature([], tf.int64),
+    CHUNK_COUNT: tf.io.FixedLenFeature([], tf.int64),
+    NUM_FRAMES_KEY: tf.io.FixedLenFeature([], tf.int64),
 }
 
 
-def parse_video(serialized: tf.Tensor, rgb: bool = True, flow: bool = True) -> dict:
-    """Parses one serialized record without decoding any image.
+def parse_record(serialized: tf.Tensor, modality: str) -> dict:
+    """Parses one serialized record of `modality` without decoding any image.
 
     Works eagerly and inside `tf.data` maps.
 
     Args:
       serialized: scalar string tensor, one record.
-      rgb: parse the RGB frame list (skip it for the temporal stream).
-      flow: parse the flow frame lists (skip them for the spatial stream).
+      modality: RGB_MODALITY or FLOW_MODALITY, the shard set the record comes from.
 
     Returns:
       A dict with `VIDEO_ID` (string scalar), `LABEL` (int32 scalar), `CLASS_NAME` (string
-      scalar), `NUM_RGB` and `NUM_FLOW` (int32 scalars), and when asked `RGB`
-      (string [N]), `FLOW_X` and `FLOW_Y` (string [N-1]) holding encoded JPEGs.
+      scalar), `CHUNK` and `NUM_CHUNKS` (int32 scalars j and K), `VIDEO_FRAMES` (int32 scalar,
+      the modality's frames in the whole video) and the encoded frames of the record:
+      `RGB` (string [n]) or `FLOW_X` and `FLOW_Y` (string [n]); frame p of the record is
+      frame j + p K of the video.
+
+    Raises:
+      ValueError: an unknown modality.
     """
-    sequence_features = {}
-    if rgb:
-        sequence_features[IMAGE_ENCODED] = tf.io.FixedLenSequenceFeature([], tf.string)
-    if flow:
-        sequence_features[FLOW_X_ENCODED] = tf.io.FixedLenSequenceFeature([], tf.string)
-        sequence_features[FLOW_Y_ENCODED] = tf.io.FixedLenSequenceFeature([], tf.string)
+    if modality not in FRAME_KEYS:
+        raise ValueError(f"modality {modality!r}: use one of {MODALITIES}")
+    sequence_features = {
+        _ENCODED_KEYS[key]: tf.io.FixedLenSequenceFeature([], tf.string)
+        for key in FRAME_KEYS[modality]
+    }
     context, sequences = tf.io.parse_single_sequence_example(
         serialized, context_features=_CONTEXT_FEATURES, sequence_features=sequence_features
     )
@@ -229,14 +345,12 @@ def parse_video(serialized: tf.Tensor, rgb: bool = True, flow: bool = True) -> d
         VIDEO_ID: context[MEDIA_ID],
         LABEL: tf.cast(context[LABEL_INDEX], tf.int32),
         CLASS_NAME: context[LABEL_STRING],
-        NUM_RGB: tf.cast(context[NUM_RGB_FRAMES], tf.int32),
-        NUM_FLOW: tf.cast(context[NUM_FLOW_FRAMES], tf.int32),
+        CHUNK: tf.cast(context[CHUNK_INDEX], tf.int32),
+        NUM_CHUNKS: tf.cast(context[CHUNK_COUNT], tf.int32),
+        VIDEO_FRAMES: tf.cast(context[NUM_FRAMES_KEY], tf.int32),
     }
-    if rgb:
-        parsed[RGB] = sequences[IMAGE_ENCODED]
-    if flow:
-        parsed[FLOW_X] = sequences[FLOW_X_ENCODED]
-        parsed[FLOW_Y] = sequences[FLOW_Y_ENCODED]
+    for key in FRAME_KEYS[modality]:
+        parsed[key] = sequences[_ENCODED_KEYS[key]]
     return parsed
 
 
