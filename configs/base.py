@@ -26,11 +26,12 @@ def get_config() -> ml_collections.ConfigDict:
     data.max_scale_jitter = 1
     data.random_flip = True
     # Samples (a record's gathered, still-encoded frames, ~20-100 KB) shuffled before decoding;
-    # shuffling whole records (~3 MB each) would hold gigabytes.
+    # shuffling whole records (~1-3 MB each) would hold gigabytes.
     data.shuffle_buffer = 1024
-    # M samples (independent starts, crops, flips) drawn per record read: a record holds a
-    # whole video (~3-7 MB), so reading it once per sample would bound throughput; one pass
-    # over the shards yields M samples per video.
+    # M samples (independent starts, crops, flips) drawn per record read: a flow record holds
+    # a whole video (~1.4 MB), an RGB training record one of K strided chunks of it, so
+    # reading a record once per sample would bound throughput; one pass over the shards
+    # yields M samples per record (K x M per video for RGB).
     data.train_samples_per_video = 8
     data.deterministic = False  # tf.data determinism (True makes runs repeatable)
     data.num_parallel_reads = 4  # shards read at once (interleave cycle length)
@@ -45,11 +46,16 @@ def get_config() -> ml_collections.ConfigDict:
     # distributes preprocessing to its workers (see input_pipeline/service.py).
     data.service_address = ""
     data.service_processing_mode = "distributed_epoch"
+    # 'none' or 'auto' (the service compresses elements on the workers). Elements are uint8
+    # windows padded with zeros; bench/README.md has the measurement behind the default.
+    data.service_compression = "none"
 
-    # Model (models/). The pipeline emits images in stored units (RGB 0..255; flow quantized
-    # 0..255, x already negated on flip); the model's first layers normalize (backbone RGB
-    # preprocessing; flow dequantization and mean subtraction), so a SavedModel takes the
-    # stored uint8 format and train/serve skew (the seed's BGR-vs-RGB bug) cannot happen.
+    # Model (models/). The pipeline ships uint8 windows; the train/eval step cuts, flips and
+    # resizes them on the device (input_pipeline/resample.py) into images in stored units
+    # (RGB 0..255; flow quantized 0..255, x negated on flip); the model's first layers
+    # normalize (backbone RGB preprocessing; flow dequantization and mean subtraction), so a
+    # SavedModel takes the stored uint8 format and train/serve skew (the seed's BGR-vs-RGB
+    # bug) cannot happen.
     model = config.model = ml_collections.ConfigDict()
     model.mean_flow_subtraction = True  # subtract each stack's mean flow (camera motion)
     # 'inception_v3', 'resnet50', 'mobilenet_v2' (Keras applications), 'cnn_m_2048'
@@ -94,5 +100,7 @@ def get_config() -> ml_collections.ConfigDict:
     train.dtype_policy = "float32"
 
     config.eval = ml_collections.ConfigDict()
-    config.eval.batch_size = 50  # views per batch (a video has eval_num_samples x eval_num_crops)
+    # Views per eval batch, in whole samples of eval_num_crops views (a video has
+    # eval_num_samples x eval_num_crops views; each sample's frames are decoded once).
+    config.eval.batch_size = 50
     return config

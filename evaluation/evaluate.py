@@ -27,7 +27,7 @@ from evaluation.scores import (
     load_scores,
     save_scores,
 )
-from input_pipeline import datasets
+from input_pipeline import datasets, resample
 from tfrecords import manifest as manifest_lib
 from training import checkpoints
 
@@ -170,7 +170,8 @@ def evaluate_model(
     averages); its score is the mean of its views' softmax outputs.
 
     Args:
-      model: float32 [B, S, S, C] in stored units -> probabilities [B, num_classes].
+      model: float32 [B, S, S, C] in stored units -> probabilities [B, num_classes]; it gets
+        the views `input_pipeline.resample.model_input` cuts from the eval batches.
       config: the experiment config the model was trained with (stream, data, eval).
       data_dir: data directory (manifest.json and shards).
       subset: manifest subset to evaluate, e.g. 'test' (or 'train' for learned fusion).
@@ -190,8 +191,15 @@ def evaluate_model(
     """
     manifest = manifest_lib.read_manifest(data_dir)
     num_samples, num_crops = config.data.eval_num_samples, config.data.eval_num_crops
-    dataset = datasets.eval_dataset(config, data_dir, subset, config.eval.batch_size)
-    predict = tf.function(lambda images: model(images, training=False), reduce_retracing=True)
+    spec = datasets.sample_spec(config)
+    dataset = datasets.eval_dataset(config, data_dir, subset)
+
+    @tf.function(reduce_retracing=True)
+    def predict(batch: dict) -> tf.Tensor:
+        # Each sample's frames crossed to the device once; its V views are cut here.
+        images = resample.model_input(batch["windows"], spec.image_size, spec.temporal)
+        return model(images, training=False)
+
     expected = manifest.written[subset]
     try:
         video_ids, labels, scores, view_scores = aggregate_views(

@@ -206,7 +206,7 @@ def _check_probabilities(probabilities: np.ndarray, batch_size: int, num_classes
 
 
 class _Aggregator:
-    """Running per-video sums over a stream of views; holds one open video at a time."""
+    """Running per-video sums over a stream of views, in any order across videos."""
 
     def __init__(self, num_classes: int, num_views: int, keep_view_scores: bool, bar: tqdm.tqdm):
         self._num_classes = num_classes
@@ -215,58 +215,58 @@ class _Aggregator:
         self._bar = bar
         # video id -> (label, mean scores [C], view scores [num_views, C] or None)
         self.finished: dict[str, tuple[int, np.ndarray, np.ndarray | None]] = {}
-        self._id: str | None = None
-        self._label = 0
-        self._total = np.zeros(num_classes, np.float64)
-        self._seen = np.zeros(num_views, bool)
-        self._views: np.ndarray | None = None
-
-    def _open(self, video_id: str, label: int) -> None:
-        if video_id in self.finished:
-            raise AggregationError(
-                f"video {video_id} appears again after other videos: its views must be "
-                "contiguous and the dataset read in one pass"
-            )
-        self._id, self._label = video_id, label
-        self._total = np.zeros(self._num_classes, np.float64)
-        self._seen = np.zeros(self._num_views, bool)
-        if self._keep:
-            self._views = np.zeros((self._num_views, self._num_classes), np.float32)
+        # video id -> (label, sums [C], views seen [num_views], view scores or None)
+        self._open: dict[str, tuple[int, np.ndarray, np.ndarray, np.ndarray | None]] = {}
 
     def close(self) -> None:
-        """Finishes the open video (if any), checking it had every view."""
-        if self._id is None:
-            return
-        count = int(self._seen.sum())
-        if count != self._num_views:
+        """Checks that every video that started got all its views.
+
+        Raises:
+          AggregationError: naming the first incomplete video.
+        """
+        for video_id, (_, _, seen, _) in sorted(self._open.items()):
             raise AggregationError(
-                f"video {self._id}: {count} views, expected {self._num_views} (K x crops); "
-                "the eval dataset must yield every view of a video exactly once"
+                f"video {video_id}: {int(seen.sum())} views, expected {self._num_views} "
+                "(K x crops); the eval dataset must yield every view of a video exactly once"
             )
-        self.finished[self._id] = (self._label, self._total / self._num_views, self._views)
-        self._id = None
-        self._bar.update(1)
 
     def add(self, video_id: str, label: int, view: int, row: np.ndarray) -> None:
-        """Adds one view's probabilities [C]."""
-        if video_id != self._id:
-            self.close()
-            self._open(video_id, label)
-        if label != self._label:
-            raise AggregationError(f"video {video_id}: label {label} after label {self._label}")
-        if not 0 <= view < self._num_views or self._seen[view]:
+        """Adds one view's probabilities [C]; a video is finished with its last view."""
+        if video_id in self.finished:
+            raise AggregationError(
+                f"video {video_id}: a view after all {self._num_views} were seen; each view "
+                "must come once in one pass"
+            )
+        if video_id not in self._open:
+            views = (
+                np.zeros((self._num_views, self._num_classes), np.float32) if self._keep else None
+            )
+            self._open[video_id] = (
+                label,
+                np.zeros(self._num_classes, np.float64),
+                np.zeros(self._num_views, bool),
+                views,
+            )
+        first_label, total, seen, views = self._open[video_id]
+        if label != first_label:
+            raise AggregationError(f"video {video_id}: label {label} after label {first_label}")
+        if not 0 <= view < self._num_views or seen[view]:
             raise AggregationError(
                 f"video {video_id}: view {view} repeated or outside [0, {self._num_views})"
             )
-        self._seen[view] = True
-        self._total += row
-        if self._views is not None:
-            self._views[view] = row
+        seen[view] = True
+        total += row
+        if views is not None:
+            views[view] = row
+        if seen.all():
+            del self._open[video_id]
+            self.finished[video_id] = (label, total / self._num_views, views)
+            self._bar.update(1)
 
 
 def aggregate_views(
-    predict_fn: Callable[[tf.Tensor], tf.Tensor | np.ndarray],
-    dataset: Iterable[Mapping[str, tf.Tensor]],
+    predict_fn: Callable[[Mapping[str, object]], tf.Tensor | np.ndarray],
+    dataset: Iterable[Mapping[str, object]],
     num_classes: int,
     num_views: int,
     num_videos: int | None = None,
@@ -275,14 +275,15 @@ def aggregate_views(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Averages per-view probabilities into per-video scores, streaming over one pass.
 
-    Only one video's running sum is held at a time (plus its views' scores when kept), never
-    the images.
+    Only the running sums of videos whose views are still coming are held (plus their views'
+    scores when kept), never the images: whole-video records give one open video at a time,
+    strided RGB chunks a video's views spread over the pass.
 
     Args:
-      predict_fn: images float32 [B, S, S, channels] -> probabilities [B, num_classes], run in
-        inference mode.
-      dataset: batches `{'image': [B, S, S, channels], 'label': int32 [B], 'video_id':
-        string [B], 'view': int32 [B]}`; each video's views contiguous, each view once.
+      predict_fn: a batch -> probabilities [N, num_classes] of its N views, in the order of
+        its flattened 'video_id', run in inference mode.
+      dataset: batches with 'label' (int), 'video_id' (string) and 'view' (int) of any
+        shape with N elements in all (e.g. [b, V]); each view of each video once.
       num_classes: C.
       num_views: views every video must have (K x crops).
       num_videos: expected number of videos, for the progress bar only.
@@ -295,21 +296,21 @@ def aggregate_views(
 
     Raises:
       AggregationError: a video with another number of views than `num_views`, a view index
-        repeated or outside [0, num_views), a video seen twice (non-contiguous views), a label
-        changing within a video, or model outputs that are not [B, C] probabilities.
+        repeated or outside [0, num_views), a label changing within a video, or model outputs
+        that are not [N, C] probabilities.
     """
     if num_views < 1:
         raise ValueError(f"num_views={num_views}: must be at least 1")
     with tqdm.tqdm(total=num_videos, unit="video", desc="eval", disable=not progress) as bar:
         aggregator = _Aggregator(num_classes, num_views, keep_view_scores, bar)
         for batch in dataset:
-            video_ids = [v.decode() for v in np.asarray(batch["video_id"])]
-            probabilities = np.asarray(predict_fn(batch["image"]), dtype=np.float32)
+            video_ids = [v.decode() for v in np.ravel(batch["video_id"])]
+            probabilities = np.asarray(predict_fn(batch), dtype=np.float32)
             _check_probabilities(probabilities, len(video_ids), num_classes)
             for video_id, label, view, row in zip(
                 video_ids,
-                np.asarray(batch["label"]).tolist(),
-                np.asarray(batch["view"]).tolist(),
+                np.ravel(batch["label"]).tolist(),
+                np.ravel(batch["view"]).tolist(),
                 probabilities,
                 strict=True,
             ):

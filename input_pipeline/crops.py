@@ -1,8 +1,10 @@
 """Corner cropping (multi-scale, TSN) and horizontal flips, shared by the RGB and flow streams.
 
 One `CropParams` describes where a sample is cut and whether it is mirrored; it is chosen
-once per sample and applied to every frame (RGB) or every one of the 2L channels (flow), so
-all channels of a stack are cut from the same place.
+once per sample on the host and applied to every frame (RGB) or every one of the 2L channels
+(flow), so all channels of a stack are cut from the same place. The host decodes only the
+window (`decode_crop`); the mirror flip and the resize run on the device
+(`input_pipeline.resample.model_input`).
 
 Crop positions, in this order: centre, top-left, top-right, bottom-left, bottom-right.
 """
@@ -140,22 +142,6 @@ def eval_crop_params(frame_hw: tf.Tensor, crop_scale: float, num_crops: int) -> 
     return CropParams(offset_y, offset_x, sides, sides, tf.constant(flips))
 
 
-def crop(image: tf.Tensor, params: CropParams) -> tf.Tensor:
-    """Cuts one (scalar) crop out of a decoded image.
-
-    Args:
-      image: [H, W, C] any dtype.
-      params: scalar CropParams (the flip is not applied here).
-
-    Returns:
-      [height, width, C], same dtype.
-    """
-    return image[
-        params.offset_y : params.offset_y + params.height,
-        params.offset_x : params.offset_x + params.width,
-    ]
-
-
 def decode_crop(encoded: tf.Tensor, params: CropParams, channels: int, dct_method: str):
     """Decodes only the crop window of a JPEG (rows outside it are skipped, not decoded).
 
@@ -172,34 +158,18 @@ def decode_crop(encoded: tf.Tensor, params: CropParams, channels: int, dct_metho
     return tf.image.decode_and_crop_jpeg(encoded, window, channels=channels, dct_method=dct_method)
 
 
-def flip_left_right(image: tf.Tensor, flip: tf.Tensor) -> tf.Tensor:
-    """Mirrors an image left-right when `flip` (flow: `flow.flip_flow`, which also negates x).
+def max_window_side(max_frame_hw: Sequence[int], scales: Sequence[float]) -> int:
+    """The largest crop side `random_crop_params` can draw on frames up to `max_frame_hw`.
+
+    A training window's sides are `crop_sizes` of its frame's short side, which is at most
+    min(max height, max width); this sizes the fixed buffer windows are padded into.
 
     Args:
-      image: [H, W, C] any dtype.
-      flip: bool scalar.
+      max_frame_hw: (largest frame height, largest frame width) of the data.
+      scales: crop sides as fractions of the short side.
 
     Returns:
-      [H, W, C], same dtype.
+      The side in pixels (at least 1).
     """
-    return tf.cond(flip, lambda: tf.reverse(image, axis=[1]), lambda: image)
-
-
-def resize(image: tf.Tensor, size: int) -> tf.Tensor:
-    """Bilinear resize of a crop to the model's square input, in the image's own units.
-
-    Args:
-      image: uint8 [h, w, C] (or [V, h, w, C]).
-      size: output side S.
-
-    Returns:
-      float32 [S, S, C] (or [V, S, S, C]); a crop already of side S is only cast.
-    """
-    # Casting first is faster: the bilinear kernel converts uint8 taps one by one.
-    image = tf.cast(image, tf.float32)
-    hw = tf.shape(image)[-3:-1]
-    return tf.cond(
-        tf.reduce_all(tf.equal(hw, size)),
-        lambda: image,
-        lambda: tf.image.resize(image, [size, size], method="bilinear"),
-    )
+    short_side = tf.constant(min(max_frame_hw), tf.int32)
+    return int(crop_sizes(short_side, [max(scales)])[0])

@@ -1,18 +1,32 @@
 """Train and eval datasets of either stream, read from a data directory's manifest and shards.
 
+A stream reads only its modality's shards (spatial: RGB, temporal: flow). The host works in
+uint8 and ships uint8 `resample.Windows`; the float work (crop views, mirror flip with x
+negated for flow, bilinear resize to S x S, cast) runs in the train/eval step on the device:
+`resample.model_input(windows, S, flow)`.
+
 Train (repeats forever)::
 
     shard paths (this input pipeline's share) -> shuffle -> repeat
     -> interleave TFRecordDataset (parallel)            records, zipped with per-sample seeds
     -> map gather_train (parse, M random starts, gather) only the sampled encoded frames
     -> unbatch (M samples per record) -> shuffle (config.data.shuffle_buffer samples)
-    -> map decode_train (crop window decode, flip, resize)
-    -> batch (per-replica, drop remainder) -> [tf.data service] -> prefetch
+    -> map decode_train (draw window + flip, decode only the window of each frame)
+    -> padded_batch to [b, T, side, side, c] (side: `train_window_side`; per-replica batch,
+       drop remainder) -> [tf.data service] -> prefetch
+    => (Windows(frames uint8 [b, T, side, side, c], boxes int32 [b, 1, 4], flips bool [b, 1]),
+        labels int32 [b])
 
-Eval (one pass, deterministic order, every video exactly K x crops contiguous views)::
+Eval (one pass, deterministic order, every video exactly K x V views)::
 
-    shards in manifest order -> map gather_eval (K uniform starts) -> unbatch
-    -> map decode_eval (V crop views) -> unbatch -> batch -> prefetch
+    shards in manifest order -> map gather_eval (the K uniform samples in each record)
+    -> unbatch -> map decode_eval (whole frames decoded once, V views as boxes + flips)
+    -> padded_batch to the manifest's largest frame -> prefetch
+    => {'windows': Windows(frames uint8 [b, T, H, W, c], boxes [b, V, 4], flips [b, V]),
+        'label' int32 [b, V], 'video_id' string [b, V], 'view' int32 [b, V]}
+
+Whole-video records give a video's views contiguously; strided RGB chunks (a training
+subset evaluated for learned fusion) give them spread over the pass, each exactly once.
 
 All steps are tf ops (no py_function, no Python generator); randomness is stateless, seeded
 from `config.seed` and the input pipeline id, so `config.data.deterministic=True` repeats
@@ -28,6 +42,7 @@ import numpy as np
 import tensorflow as tf
 
 from input_pipeline import crops, samples, service
+from input_pipeline.resample import Windows
 from tfrecords import manifest as manifest_lib
 
 STREAMS = ("spatial", "temporal")
@@ -101,10 +116,13 @@ def _pipeline_seed(seed: int, pipeline_id: int) -> int:
 
 
 def _train_shards(
-    data_dir: str, input_context: tf.distribute.InputContext | None
+    data_dir: str,
+    manifest: manifest_lib.Manifest,
+    modality: str,
+    input_context: tf.distribute.InputContext | None,
 ) -> tuple[list[str], int]:
     """This input pipeline's shard paths and its id."""
-    paths = manifest_lib.read_manifest(data_dir).shard_paths(data_dir, TRAIN_SUBSET)
+    paths = manifest.shard_paths(data_dir, TRAIN_SUBSET, modality)
     if input_context is None:
         return paths, 0
     count, index = input_context.num_input_pipelines, input_context.input_pipeline_id
@@ -116,16 +134,23 @@ def _train_shards(
     return paths[index::count], index
 
 
+def train_window_side(config: ml_collections.ConfigDict, manifest: manifest_lib.Manifest) -> int:
+    """Side of the square buffer every training window is padded into (largest crop side)."""
+    spec = sample_spec(config)
+    return crops.max_window_side(manifest.max_frame_hw[spec.modality], spec.crop_scales)
+
+
 def train_dataset(
     config: ml_collections.ConfigDict,
     data_dir: str,
     global_batch_size: int,
     input_context: tf.distribute.InputContext | None = None,
 ) -> tf.data.Dataset:
-    """Random training samples of `config.stream`, batched, repeating forever.
+    """Random training samples of `config.stream`, batched uint8 windows, repeating forever.
 
     Each record read yields `config.data.train_samples_per_video` samples (independent
-    starts, crops and flips), so one pass over the shards is that many samples per video.
+    starts, crops and flips); one pass over the shards is that many samples per record
+    (RGB: `manifest.rgb_chunks['train']` records per video, flow: one).
 
     Args:
       config: experiment config (stream, seed, data).
@@ -135,8 +160,10 @@ def train_dataset(
         per-replica batch. None reads every shard into batches of `global_batch_size`.
 
     Returns:
-      Dataset of (images float32 [B, S, S, C], labels int32 [B]); C = 3 (RGB 0..255) or
-      2L (flow x/y interleaved, quantized 0..255).
+      Dataset of (Windows(frames uint8 [b, T, side, side, c], boxes int32 [b, 1, 4] =
+      (0, 0, h, w) of each window, flips bool [b, 1]), labels int32 [b]); T x c = 3 (RGB)
+      or 2L (flow planes x_0, y_0, x_1, ...). `resample.model_input` turns it into the
+      model's float32 [b, S, S, T x c].
 
     Raises:
       ValueError: a config value, the batch size, or too few shards for the input pipelines.
@@ -147,7 +174,9 @@ def train_dataset(
     batch_size = global_batch_size
     if input_context is not None:
         batch_size = input_context.get_per_replica_batch_size(global_batch_size)
-    paths, pipeline_id = _train_shards(data_dir, input_context)
+    manifest = manifest_lib.read_manifest(data_dir)
+    paths, pipeline_id = _train_shards(data_dir, manifest, spec.modality, input_context)
+    side = train_window_side(config, manifest)
     seed = _pipeline_seed(config.seed, pipeline_id)
     data = config.data
 
@@ -162,40 +191,48 @@ def train_dataset(
         functools.partial(samples.gather_train, spec=spec), num_parallel_calls=tf.data.AUTOTUNE
     )
     gathered = gathered.unbatch().shuffle(data.shuffle_buffer, seed=seed)
-    images = gathered.map(
+    windows = gathered.map(
         functools.partial(samples.decode_train, spec=spec), num_parallel_calls=tf.data.AUTOTUNE
     )
-    batches = images.batch(batch_size, drop_remainder=True).with_options(
+    shapes = (Windows([spec.num_frames, side, side, spec.frame_channels], [1, 4], [1]), [])
+    batches = windows.padded_batch(batch_size, shapes, drop_remainder=True).with_options(
         _options(data.deterministic)
     )
     return service.distribute(batches, data).prefetch(tf.data.AUTOTUNE)
 
 
-def eval_dataset(
-    config: ml_collections.ConfigDict, data_dir: str, subset: str, batch_size: int
-) -> tf.data.Dataset:
+def eval_batch_samples(config: ml_collections.ConfigDict) -> int:
+    """Samples per eval batch: `config.eval.batch_size` views in whole samples of V views."""
+    views = _positive("config.eval.batch_size", config.eval.batch_size)
+    return max(1, views // config.data.eval_num_crops)
+
+
+def eval_dataset(config: ml_collections.ConfigDict, data_dir: str, subset: str) -> tf.data.Dataset:
     """Every view of every video of `subset`, once, in a fixed order.
 
     Each video yields exactly K x V views (K = eval_num_samples uniformly spaced samples,
-    V = eval_num_crops crops), contiguous, `view` = k * V + crop index; short videos loop.
+    V = eval_num_crops crops), `view` = k * V + crop index; short videos loop. A batch holds
+    `eval_batch_samples(config)` samples (the last may hold fewer).
 
     Args:
-      config: experiment config (stream, data).
+      config: experiment config (stream, data, eval.batch_size).
       data_dir: directory with manifest.json and the shards.
       subset: manifest subset, e.g. 'test'.
-      batch_size: views per batch; the last batch may be smaller.
 
     Returns:
-      Dataset of {'image': float32 [B, S, S, C], 'label': int32 [B], 'video_id': string [B],
-      'view': int32 [B]}.
+      Dataset of {'windows': Windows(frames uint8 [b, T, H, W, c], boxes int32 [b, V, 4],
+      flips bool [b, V]), 'label': int32 [b, V], 'video_id': string [b, V], 'view': int32
+      [b, V]}; H, W the manifest's largest frame (smaller frames are zero-padded, their
+      boxes inside the frame). `resample.model_input` gives float32 [b x V, S, S, T x c].
 
     Raises:
-      ValueError: a config value or the batch size.
+      ValueError: a config value.
       ManifestError: the data directory has no usable manifest or no `subset` shards.
     """
     spec = sample_spec(config)
-    _positive("batch_size", batch_size)
-    paths = manifest_lib.read_manifest(data_dir).shard_paths(data_dir, subset)
+    batch_samples = eval_batch_samples(config)
+    manifest = manifest_lib.read_manifest(data_dir)
+    paths = manifest.shard_paths(data_dir, subset, spec.modality)
     records = tf.data.TFRecordDataset(
         paths, num_parallel_reads=min(config.data.num_parallel_reads, len(paths))
     )
@@ -204,5 +241,14 @@ def eval_dataset(
     ).unbatch()
     views = per_sample.map(
         functools.partial(samples.decode_eval, spec=spec), num_parallel_calls=tf.data.AUTOTUNE
-    ).unbatch()
-    return views.batch(batch_size).prefetch(tf.data.AUTOTUNE).with_options(_options(True))
+    )
+    height, width = manifest.max_frame_hw[spec.modality]
+    v = spec.eval_num_crops
+    shapes = {
+        "windows": Windows([spec.num_frames, height, width, spec.frame_channels], [v, 4], [v]),
+        "label": [v],
+        "video_id": [v],
+        "view": [v],
+    }
+    batches = views.padded_batch(batch_samples, shapes)
+    return batches.prefetch(tf.data.AUTOTUNE).with_options(_options(True))

@@ -1,18 +1,24 @@
-"""One sample of a stream: choose frame indices, gather those encoded frames, decode, crop, flip.
+"""One sample of a stream on the host: choose frame indices, gather those frames, decode the window.
 
 The per-record steps of the input pipeline, in the order the datasets apply them:
 
   train: `gather_train` (parse, M random starts, gather M x L encoded strings per frame
-         list) -> [unbatch, shuffle] -> `decode_train` (random crop/flip, decode only the
-         crop window, flip, resize) -> (image float32 [S, S, C], label int32)
-  eval:  `gather_eval` (parse, K uniform starts, gather K x L strings) -> [unbatch]
-         -> `decode_eval` (decode each frame once, cut the V crop views, flip, resize)
-         -> V views
+         list) -> [unbatch, shuffle] -> `decode_train` (draw the crop window and flip,
+         decode only the window of each frame, stack)
+         -> (Windows with frames uint8 [T, h, w, c] and one view, label int32)
+  eval:  `gather_eval` (parse, the video's K uniform samples that lie in this record, gather
+         their strings) -> [unbatch] -> `decode_eval` (decode each frame once, stack, the V
+         crop views as boxes and flips)
+         -> Windows with frames uint8 [T, H, W, c] and V views
 
 Only the gathered strings are ever decoded: decoding a sample of a 1,000-frame video costs
-what it costs for a 30-frame one (reading and parsing the record still grow with its size).
-Images stay in stored units (RGB 0..255 in RGB order; flow quantized 0..255 with x flipped as
-255 - x); the model normalizes (configs/base.py).
+what it costs for a 30-frame one. Nothing here works in float: frames stay uint8 in stored
+units (RGB 0..255 in RGB order; flow quantized 0..255); the crop views are cut, mirrored
+(flow: x negated), resized and cast on the device by `input_pipeline.resample.model_input`,
+and the model normalizes (models/normalization.py).
+
+T frames of c channels: RGB T = 1, c = 3; flow T = 2L planes x_0, y_0, x_1, y_1, ..., c = 1,
+so the T x c channels of a sample are already in the model's channel order.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
-from input_pipeline import crops, flow, sampling
+from input_pipeline import crops, sampling
+from input_pipeline.resample import Windows
 from tfrecords import schema
 
 
@@ -34,8 +41,8 @@ class SampleSpec:
       temporal: True for flow stacks (temporal stream), False for one RGB frame (spatial).
       length: frames per sample: 1 for RGB, L for flow.
       image_size: S, side of the model input.
-      samples_per_video: M, training samples drawn from each record read (a record holds a
-        whole video, so reading and parsing it is amortized over M samples).
+      samples_per_video: M, training samples drawn from each record read (reading and
+        parsing a record is amortized over M samples).
       crop_scales: training crop sides as fractions of the frame's short side.
       max_scale_jitter: largest difference between height and width scale indices.
       random_flip: mirror half of the training samples.
@@ -58,24 +65,29 @@ class SampleSpec:
     eval_num_crops: int
 
     @property
-    def frame_keys(self) -> tuple[str, ...]:
-        """`schema.parse_video` keys of the frame lists read at each time step."""
-        return (schema.FLOW_X, schema.FLOW_Y) if self.temporal else (schema.RGB,)
+    def modality(self) -> str:
+        """The records the stream reads: schema.FLOW_MODALITY or schema.RGB_MODALITY."""
+        return schema.FLOW_MODALITY if self.temporal else schema.RGB_MODALITY
 
     @property
-    def count_key(self) -> str:
-        """`schema.parse_video` key of the frame count indices are drawn from."""
-        return schema.NUM_FLOW if self.temporal else schema.NUM_RGB
+    def frame_keys(self) -> tuple[str, ...]:
+        """`schema.parse_record` keys of the frame lists read at each time step."""
+        return schema.FRAME_KEYS[self.modality]
 
     @property
     def frame_channels(self) -> int:
-        """Channels of one decoded frame: 1 (grayscale flow) or 3 (RGB)."""
+        """c, channels of one decoded frame: 1 (grayscale flow) or 3 (RGB)."""
         return 1 if self.temporal else 3
 
     @property
+    def num_frames(self) -> int:
+        """T, decoded frames per sample: 2L flow planes or 1 RGB frame."""
+        return len(self.frame_keys) * self.length
+
+    @property
     def num_channels(self) -> int:
-        """C, channels of a sample: 2L for flow, 3 for RGB."""
-        return self.frame_channels * len(self.frame_keys) * self.length
+        """C = T x c, channels of a model input: 2L for flow, 3 for RGB."""
+        return self.num_frames * self.frame_channels
 
 
 class TrainSample(NamedTuple):
@@ -94,13 +106,13 @@ class TrainSample(NamedTuple):
 
 
 class EvalSample(NamedTuple):
-    """Evaluation samples of one video before decoding (leading [K] until unbatched).
+    """Evaluation samples of one record before decoding (leading [k] until unbatched).
 
     Attributes:
-      frames: one string [K, length] (or [length]) per `SampleSpec.frame_keys`.
-      label: int32 [K] (or scalar).
-      video_id: string [K] (or scalar).
-      sample: int32 [K] (or scalar), index k of the sample within its video.
+      frames: one string [k, length] (or [length]) per `SampleSpec.frame_keys`.
+      label: int32 [k] (or scalar).
+      video_id: string [k] (or scalar).
+      sample: int32 [k] (or scalar), index of the sample among the video's K.
     """
 
     frames: tuple[tf.Tensor, ...]
@@ -109,15 +121,15 @@ class EvalSample(NamedTuple):
     sample: tf.Tensor
 
 
-def _parse(serialized: tf.Tensor, spec: SampleSpec) -> dict:
-    return schema.parse_video(serialized, rgb=not spec.temporal, flow=spec.temporal)
-
-
 def gather_train(serialized: tf.Tensor, seed: tf.Tensor, spec: SampleSpec) -> TrainSample:
     """Parses a record, draws M starts and gathers the encoded frames of M samples.
 
+    Starts are uniform over the record's frames: a whole video (flow, or RGB with K = 1), or
+    one strided chunk of it (RGB, K > 1: frames j, j + K, ..., which span the whole video, so
+    every run of K consecutive frames is equally likely; see `schema.chunk_frame_indices`).
+
     Args:
-      serialized: string scalar, one record.
+      serialized: string scalar, one record of `spec.modality`.
       seed: int64 [2], the record's random seed (starts, crops and flips derive from it).
       spec: the stream's SampleSpec.
 
@@ -125,9 +137,9 @@ def gather_train(serialized: tf.Tensor, seed: tf.Tensor, spec: SampleSpec) -> Tr
       TrainSample with leading dimension M = samples_per_video on every field, `length`
       encoded strings per sample and frame list.
     """
-    parsed = _parse(serialized, spec)
+    parsed = schema.parse_record(serialized, spec.modality)
     start_seed, crop_seed = tf.unstack(tf.random.split(seed, 2))
-    count = parsed[spec.count_key]
+    count = tf.shape(parsed[spec.frame_keys[0]], out_type=tf.int32)[0]
     m = spec.samples_per_video
     starts = sampling.random_starts(count, spec.length, m, start_seed)
     indices = sampling.frame_indices(starts, spec.length, count)
@@ -136,53 +148,62 @@ def gather_train(serialized: tf.Tensor, seed: tf.Tensor, spec: SampleSpec) -> Tr
 
 
 def gather_eval(serialized: tf.Tensor, spec: SampleSpec) -> EvalSample:
-    """Parses a record and gathers the encoded frames of its K uniformly spaced samples.
+    """Parses a record and gathers the encoded frames of the video's eval samples it holds.
+
+    The K = eval_num_samples samples of a video are uniformly spaced over the whole video
+    (`sampling.uniform_starts` of its frame count). A whole-video record holds all K; a
+    strided chunk j of K' chunks holds the samples whose frame index is j mod K', at position
+    index // K', so the K' chunks of a video yield each sample exactly once.
 
     Args:
-      serialized: string scalar, one record.
+      serialized: string scalar, one record of `spec.modality`.
       spec: the stream's SampleSpec.
 
     Returns:
-      EvalSample with leading dimension K on every field.
+      EvalSample with leading dimension k <= K (K for whole-video records).
     """
-    parsed = _parse(serialized, spec)
-    count = parsed[spec.count_key]
+    parsed = schema.parse_record(serialized, spec.modality)
+    num_chunks, chunk = parsed[schema.NUM_CHUNKS], parsed[schema.CHUNK]
+    check = tf.debugging.assert_equal(
+        tf.logical_or(num_chunks == 1, spec.length == 1),
+        True,
+        message="a chunked record cannot hold consecutive frames; rewrite the data directory",
+    )
+    with tf.control_dependencies([check]):
+        count = tf.identity(parsed[schema.VIDEO_FRAMES])
     starts = sampling.uniform_starts(count, spec.length, spec.eval_num_samples)
-    indices = sampling.frame_indices(starts, spec.length, count)
-    frames = tuple(tf.gather(parsed[key], indices) for key in spec.frame_keys)
-    k = spec.eval_num_samples
+    indices = sampling.frame_indices(starts, spec.length, count)  # [K, length], video frames
+    here = tf.equal(indices[:, 0] % num_chunks, chunk)
+    positions = tf.boolean_mask(indices // num_chunks, here)
+    frames = tuple(tf.gather(parsed[key], positions) for key in spec.frame_keys)
+    k = tf.shape(positions)[0]
     return EvalSample(
         frames,
         tf.fill([k], parsed[schema.LABEL]),
         tf.fill([k], parsed[schema.VIDEO_ID]),
-        tf.range(k, dtype=tf.int32),
+        tf.boolean_mask(tf.range(spec.eval_num_samples, dtype=tf.int32), here),
     )
 
 
-def _stack(decoded: list[list[tf.Tensor]], spec: SampleSpec) -> tf.Tensor:
-    """[time][frame key] -> [h, w, C]: RGB as is, flow x/y interleaved over time."""
-    if spec.temporal:
-        return flow.interleave([step[0] for step in decoded], [step[1] for step in decoded])
-    return decoded[0][0]
+def _stack(decoded: list[list[tf.Tensor]]) -> tf.Tensor:
+    """[time][frame key] of [h, w, c] -> [T, h, w, c], time-major (flow: x_0, y_0, x_1, ...)."""
+    return tf.stack([frame for step in decoded for frame in step])
 
 
-def _flip(stack: tf.Tensor, flip: tf.Tensor, spec: SampleSpec) -> tf.Tensor:
-    if spec.temporal:
-        return flow.flip_flow(stack, flip)
-    return crops.flip_left_right(stack, flip)
+def decode_train(sample: TrainSample, spec: SampleSpec) -> tuple[Windows, tf.Tensor]:
+    """Random crop window and flip of one sample, decoding only the window of each frame.
 
-
-def decode_train(sample: TrainSample, spec: SampleSpec) -> tuple[tf.Tensor, tf.Tensor]:
-    """Random crop and flip of one sample, decoding only the crop window of each frame.
-
-    The crop is drawn once from the first frame's size and used for every frame / channel.
+    The window is drawn once from the first frame's size and used for every frame, so all
+    channels of a stack are cut from the same place; the flip is drawn here and applied on
+    the device with the resize (`resample.model_input`).
 
     Args:
       sample: one unbatched TrainSample from `gather_train`.
       spec: the stream's SampleSpec.
 
     Returns:
-      (image float32 [S, S, C] in stored units, label int32 scalar).
+      (Windows with frames uint8 [T, h, w, c] (the window), boxes int32 [1, 4] = (0, 0, h, w),
+      flips bool [1]; label int32 scalar).
     """
     frame_hw = tf.io.extract_jpeg_shape(sample.frames[0][0])[:2]
     params = crops.random_crop_params(
@@ -195,22 +216,21 @@ def decode_train(sample: TrainSample, spec: SampleSpec) -> tuple[tf.Tensor, tf.T
         ]
         for t in range(spec.length)
     ]
-    stack = _flip(_stack(decoded, spec), params.flip, spec)
-    image = crops.resize(stack, spec.image_size)
-    image.set_shape([spec.image_size, spec.image_size, spec.num_channels])
-    return image, sample.label
+    box = tf.stack([0, 0, params.height, params.width])[tf.newaxis]
+    return Windows(_stack(decoded), box, params.flip[tf.newaxis]), sample.label
 
 
-def decode_eval(sample: EvalSample, spec: SampleSpec) -> dict[str, tf.Tensor]:
-    """The V = eval_num_crops crop views of one sample (each frame decoded once).
+def decode_eval(sample: EvalSample, spec: SampleSpec) -> dict[str, tf.Tensor | Windows]:
+    """The V = eval_num_crops crop views of one sample, each frame decoded once.
 
     Args:
       sample: one unbatched EvalSample (frames [length] per frame list).
       spec: the stream's SampleSpec.
 
     Returns:
-      {'image': float32 [V, S, S, C], 'label': int32 [V], 'video_id': string [V],
-      'view': int32 [V] = sample * V + crop index}.
+      {'windows': Windows with frames uint8 [T, H, W, c] (whole frames), boxes int32 [V, 4],
+      flips bool [V]; 'label': int32 [V], 'video_id': string [V], 'view': int32 [V] =
+      sample * V + crop index}.
     """
     decoded = [
         [
@@ -219,17 +239,12 @@ def decode_eval(sample: EvalSample, spec: SampleSpec) -> dict[str, tf.Tensor]:
         ]
         for t in range(spec.length)
     ]
-    stack = _stack(decoded, spec)
+    stack = _stack(decoded)
     num_views = spec.eval_num_crops
-    params = crops.eval_crop_params(tf.shape(stack)[:2], spec.eval_crop_scale, num_views)
-    views = []
-    for v in range(num_views):
-        view = params.view(v)
-        views.append(_flip(crops.crop(stack, view), view.flip, spec))
-    images = crops.resize(tf.stack(views), spec.image_size)
-    images.set_shape([num_views, spec.image_size, spec.image_size, spec.num_channels])
+    params = crops.eval_crop_params(tf.shape(stack)[1:3], spec.eval_crop_scale, num_views)
+    boxes = tf.stack([params.offset_y, params.offset_x, params.height, params.width], axis=1)
     return {
-        "image": images,
+        "windows": Windows(stack, boxes, params.flip),
         "label": tf.fill([num_views], sample.label),
         "video_id": tf.fill([num_views], sample.video_id),
         "view": sample.sample * num_views + tf.range(num_views, dtype=tf.int32),

@@ -25,6 +25,9 @@ import tensorflow as tf
 from absl import app, flags, logging
 
 PROCESSING_MODES = ("distributed_epoch", "parallel_epochs")
+# `config.data.service_compression` -> tf.data service `compression`: 'auto' lets the service
+# compress elements (snappy) on the workers, 'none' ships them as they are.
+COMPRESSIONS = {"auto": "AUTO", "none": None}
 ROLES = ("dispatcher", "worker")
 
 
@@ -32,12 +35,17 @@ def check_config(data_config: ml_collections.ConfigDict) -> None:
     """Checks the service keys of `config.data`.
 
     Raises:
-      ValueError: an unknown processing mode.
+      ValueError: an unknown processing mode or compression.
     """
     mode = data_config.service_processing_mode
     if mode not in PROCESSING_MODES:
         raise ValueError(
             f"config.data.service_processing_mode={mode!r}: use one of {PROCESSING_MODES}"
+        )
+    if data_config.service_compression not in COMPRESSIONS:
+        raise ValueError(
+            f"config.data.service_compression={data_config.service_compression!r}: use one of "
+            f"{tuple(COMPRESSIONS)}"
         )
 
 
@@ -46,14 +54,15 @@ def distribute(dataset: tf.data.Dataset, data_config: ml_collections.ConfigDict)
 
     Args:
       dataset: the pipeline to run on the service's workers.
-      data_config: `config.data` (service_address, service_processing_mode).
+      data_config: `config.data` (service_address, service_processing_mode,
+        service_compression).
 
     Returns:
       `dataset` unchanged when `service_address` is '', else a dataset reading its elements
       from the service.
 
     Raises:
-      ValueError: an unknown processing mode.
+      ValueError: an unknown processing mode or compression.
     """
     check_config(data_config)
     if not data_config.service_address:
@@ -62,6 +71,7 @@ def distribute(dataset: tf.data.Dataset, data_config: ml_collections.ConfigDict)
         tf.data.experimental.service.distribute(
             processing_mode=data_config.service_processing_mode,
             service=data_config.service_address,
+            compression=COMPRESSIONS[data_config.service_compression],
         )
     )
 

@@ -1,6 +1,6 @@
 """Small data directories (shards + manifest) written directly, for tests and the benchmark.
 
-Independent of the Beam job: records are written with `tfrecords.schema.encode_video` and the
+Independent of the Beam job: records are written with `tfrecords.schema.encode_records` and the
 manifest with `tfrecords.manifest.write_manifest`, so a reader test can choose every pixel
 (e.g. frame i painted with value i makes the sampled indices readable from the output).
 """
@@ -62,30 +62,41 @@ def write_data_dir(
     videos: Mapping[str, Sequence[schema.Video]],
     num_classes: int,
     num_shards: int = 1,
+    rgb_chunks: Mapping[str, int] | None = None,
 ) -> manifest_lib.Manifest:
-    """Writes each subset's videos round-robin into `num_shards` shards, then the manifest.
+    """Writes each subset's videos round-robin into `num_shards` shards per modality + manifest.
 
     Args:
       data_dir: output directory (created).
-      videos: subset name -> its videos, in order (shard s holds videos s, s + n, ...).
+      videos: subset name -> its videos, in order (shard s holds records s, s + n, ... of the
+        subset's records in video order, a video's RGB chunks in chunk order).
       num_classes: class names are `class0` .. `class<num_classes - 1>`.
-      num_shards: shards per subset.
+      num_shards: shards per subset and modality.
+      rgb_chunks: subset -> RGB records per video (strided chunks); None or a missing subset
+        writes whole videos (1).
 
     Returns:
       The manifest written to `data_dir/manifest.json`.
     """
     tf.io.gfile.makedirs(data_dir)
+    chunks = {subset: (rgb_chunks or {}).get(subset, 1) for subset in videos}
     shards = []
     for subset, subset_videos in videos.items():
-        for s in range(num_shards):
-            name = f"{subset}-{s:05d}-of-{num_shards:05d}.tfrecord"
-            path = posixpath.join(data_dir, name)
-            chunk = subset_videos[s::num_shards]
-            with tf.io.TFRecordWriter(path) as writer:
-                for video in chunk:
-                    writer.write(schema.encode_video(video))
-            size = tf.io.gfile.stat(path).length
-            shards.append(manifest_lib.Shard(name, subset, len(chunk), size))
+        by_modality: dict[str, list[bytes]] = {m: [] for m in schema.MODALITIES}
+        for video in subset_videos:
+            for modality, records in schema.encode_records(video, chunks[subset]).items():
+                by_modality[modality].extend(records)
+        for modality, records in by_modality.items():
+            for s in range(num_shards):
+                name = manifest_lib.shard_name(subset, modality, s, num_shards)
+                path = posixpath.join(data_dir, name)
+                chunk = records[s::num_shards]
+                with tf.io.TFRecordWriter(path) as writer:
+                    for record in chunk:
+                        writer.write(record)
+                size = tf.io.gfile.stat(path).length
+                shards.append(manifest_lib.Shard(name, subset, modality, len(chunk), size))
+    all_videos = [v for subset_videos in videos.values() for v in subset_videos]
     counts = {subset: len(v) for subset, v in videos.items()}
     manifest = manifest_lib.Manifest(
         schema_version=schema.SCHEMA_VERSION,
@@ -102,6 +113,11 @@ def write_data_dir(
             for subset, subset_videos in videos.items()
         },
         shards=shards,
+        rgb_chunks=chunks,
+        max_frame_hw={
+            m: [max((v.frame_hw(m)[i] for v in all_videos), default=0) for i in (0, 1)]
+            for m in schema.MODALITIES
+        },
         command_line="input_pipeline.testdata",
     )
     manifest_lib.write_manifest(data_dir, manifest)

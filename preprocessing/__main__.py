@@ -16,8 +16,12 @@ On Dataflow (every path may be `gs://`)::
 
 Flags this binary does not define are passed to Beam's PipelineOptions (`--runner`,
 `--project`, ...; Beam warns about names it does not know). `--runner` defaults to
-DirectRunner. Writes OUT/<subset>-SSSSS-of-NNNNN.tfrecord, OUT/failures.jsonl and, last,
-OUT/manifest.json (see preprocessing/pipeline.py).
+DirectRunner. Writes schema version 2 (tfrecords/schema.py): RGB and flow in separate shards,
+OUT/<subset>-<modality>-SSSSS-of-NNNNN.tfrecord (e.g. train-rgb-00003-of-00012.tfrecord),
+then OUT/failures.jsonl and, last, OUT/manifest.json (see preprocessing/pipeline.py). A train
+video is `--rgb_chunks` RGB records (strided chunks: chunk j holds frames j, j+K, ...); a
+test video is one whole-video RGB record; every video is one flow record. Re-running over a
+directory of schema version 1 replaces its shards.
 
 Exit status: 0 on success; 1 when more clips failed than --max_failures allows (the good
 clips, failures.jsonl and the manifest are still written); 2 on bad input (a message, no
@@ -26,6 +30,7 @@ traceback).
 
 from __future__ import annotations
 
+import collections
 import posixpath
 import shlex
 import sys
@@ -39,6 +44,7 @@ from preprocessing.clip_sources import SOURCES
 from preprocessing.layout import SPLITS_DIR, Layout
 from preprocessing.optical_flow import FLOW_ALGORITHMS
 from tfrecords.manifest import FAILURES_FILE
+from tfrecords.schema import MODALITIES
 
 _ROOT = flags.DEFINE_string(
     "root",
@@ -70,10 +76,20 @@ _FLOW_ALGORITHM = flags.DEFINE_enum(
 )
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where shards and manifest.json go.")
 _NUM_SHARDS = flags.DEFINE_integer(
-    "num_shards", None, "Shards per subset; default: from --shard_size_mb.", lower_bound=1
+    "num_shards",
+    None,
+    "Shards per subset and modality; default: from --shard_size_mb.",
+    lower_bound=1,
 )
 _SHARD_SIZE_MB = flags.DEFINE_float(
     "shard_size_mb", 150.0, "Target shard size in MB (10^6 bytes) without --num_shards."
+)
+_RGB_CHUNKS = flags.DEFINE_integer(
+    "rgb_chunks",
+    pipeline.DEFAULT_RGB_CHUNKS,
+    "K: RGB records per train video, strided chunks (chunk j holds frames j, j+K, ...), so "
+    "a read costs 1/K of the video. Test subset records are whole videos (K = 1) whatever "
+    "this flag says.",
 )
 _MAX_FAILURES = flags.DEFINE_integer(
     "max_failures", 0, "Clips allowed to fail before the exit status is 1.", lower_bound=0
@@ -114,6 +130,7 @@ def _config() -> pipeline.JobConfig:
         num_shards=_NUM_SHARDS.value,
         shard_size_mb=_SHARD_SIZE_MB.value,
         command_line=shlex.join(["python", "-m", "preprocessing", *sys.argv[1:]]),
+        rgb_chunks=_RGB_CHUNKS.value,
     )
 
 
@@ -131,10 +148,11 @@ def main(argv: Sequence[str]) -> None:
         sys.exit(2)
     manifest = result.manifest
     for subset in config.subsets:
-        shards = sum(1 for s in manifest.shards if s.subset == subset)
+        shards = collections.Counter(s.modality for s in manifest.shards if s.subset == subset)
         print(
             f"{subset}: {manifest.written[subset]} written, {manifest.failed[subset]} failed "
-            f"of {manifest.listed[subset]} listed, {shards} shards"
+            f"of {manifest.listed[subset]} listed, {manifest.rgb_chunks[subset]} RGB records "
+            f"per video, shards: " + ", ".join(f"{shards[m]} {m}" for m in MODALITIES)
         )
     print(
         f"output: {config.output_dir} ({', '.join(f'{k}={v}' for k, v in result.counters.items())})"

@@ -1,21 +1,29 @@
 """The Beam job: listed UCF-101 clips -> deterministic TFRecord shards + failures + manifest.
 
+Writes schema version 2 (tfrecords/schema.py): per clip, K strided RGB chunk records (K =
+`--rgb_chunks` for train, 1 for test: evaluation reads whole videos) and one flow record, in
+separate shards per (subset, modality).
+
 Graph (`build_pipeline`)::
 
     Create(clips) -> Reshuffle -> ParDo(_StageClip) --failures--------------------------+
-        | one record per clip, staged as OUT/.staging/<subset>/<id>.tfrecord          |
-        +-> bytes per subset -> shards per subset (side input)                         |
-        +-> key (subset, stable_hash(id) % shards) -> GroupByKey (ids + paths only)    |
+        | all records of a clip (K RGB + 1 flow) or none, each staged as               |
+        | OUT/.staging/<subset>/<modality>/<id>-<chunk>.tfrecord                       |
+        +-> bytes per (subset, modality) -> shard counts (side input)                  |
+        +-> key (subset, modality, stable_hash(<id>/<chunk>) % shards)                 |
+            -> GroupByKey (ids + paths only)                                           |
             -> ParDo(_WriteShard): staged files concatenated in record order           |
-               into OUT/.staging/shards/<subset>-SSSSS-of-NNNNN.tfrecord               |
+               into OUT/.staging/shards/<subset>-<modality>-SSSSS-of-NNNNN.tfrecord    |
     Create([None]) -> ParDo(_Finalize) with shards and failures as side inputs <-------+
-        renames shards into OUT, deletes stale shards, writes failures.jsonl, then
-        manifest.json (last, atomic), then removes OUT/.staging.
+        checks the accounting, renames shards into OUT, deletes stale (and schema-v1)
+        shards, writes failures.jsonl, then manifest.json (last, atomic), then removes
+        OUT/.staging.
 
 Staging keeps every stage streaming: grouping the records themselves would hold the whole
 dataset (~9 GB of UCF-101 frames) in the DirectRunner's memory, while TFRecord files
-concatenate byte-exactly. A clip's shard and its place in it depend on its id only (see
-`preprocessing.sharding`), so the same inputs and flags give byte-identical shards.
+concatenate byte-exactly. A record's shard and its place in it depend on its video id and
+chunk only (see `preprocessing.sharding`), so the same inputs and flags give byte-identical
+shards.
 
 Atomicity: `run` deletes the old manifest before the pipeline starts and the manifest is
 written last, so a crashed run never leaves a manifest pointing at partial shards; a re-run
@@ -39,9 +47,20 @@ from preprocessing.errors import DatasetError
 from preprocessing.layout import Layout, SourceIndex
 from preprocessing.optical_flow import FLOW_ALGORITHMS
 from preprocessing.outputs import Failure, TempShard
-from tfrecords.manifest import Manifest, read_manifest, write_manifest
-from tfrecords.schema import SCHEMA_VERSION, encode_video
+from tfrecords.manifest import Manifest, read_manifest, shard_name, write_manifest
+from tfrecords.schema import (
+    FLOW_MODALITY,
+    MODALITIES,
+    RGB_MODALITY,
+    SCHEMA_VERSION,
+    check_num_chunks,
+    encode_records,
+)
 
+DEFAULT_RGB_CHUNKS = 8  # --rgb_chunks
+# Subsets whose RGB is written as `rgb_chunks` strided chunks; the others (evaluation) are
+# written as whole videos, one record each.
+CHUNKED_SUBSETS = ("train",)
 STAGE_INTERNAL = "internal"  # an unexpected error (a bug or an I/O fault), with its type
 COUNTERS = "preprocessing"  # Beam metrics namespace
 _FAILURES = "failures"
@@ -60,9 +79,10 @@ class JobConfig:
       source: 'frames' (archives, bytes kept) or 'videos' (decode + compute flow).
       flow_algorithm: one of FLOW_ALGORITHMS (videos source only).
       output_dir: where shards, failures.jsonl and manifest.json go.
-      num_shards: shards per subset; None derives them from `shard_size_mb`.
+      num_shards: shards per (subset, modality); None derives them from `shard_size_mb`.
       shard_size_mb: target shard size in MB (10^6 bytes) when `num_shards` is None.
       command_line: recorded in the manifest.
+      rgb_chunks: K, RGB records per train video (`rgb_chunks_for` gives a subset's).
     """
 
     splits_dir: str
@@ -75,6 +95,7 @@ class JobConfig:
     num_shards: int | None
     shard_size_mb: float
     command_line: str
+    rgb_chunks: int = DEFAULT_RGB_CHUNKS
 
     def check(self) -> None:
         """Raises ValueError naming the flag of the first bad value."""
@@ -97,6 +118,11 @@ class JobConfig:
             raise ValueError(f"--num_shards must be at least 1, got {self.num_shards}")
         if not self.shard_size_mb > 0:
             raise ValueError(f"--shard_size_mb must be positive, got {self.shard_size_mb}")
+        check_num_chunks(self.rgb_chunks)
+
+    def rgb_chunks_for(self, subset: str) -> int:
+        """RGB records per video of `subset`: `rgb_chunks` for train, 1 (whole) otherwise."""
+        return self.rgb_chunks if subset in CHUNKED_SUBSETS else 1
 
     @property
     def source_name(self) -> str:
@@ -114,11 +140,20 @@ class JobResult:
 
 @dataclasses.dataclass(frozen=True)
 class _Staged:
+    """One staged record: its file, and what its shard and the manifest need to know."""
+
     subset: str
+    modality: str
     video_id: str
+    chunk: int
     class_name: str
     path: str
     num_bytes: int
+    frame_hw: tuple[int, int]
+
+    @property
+    def key(self) -> str:
+        return sharding.record_key(self.video_id, self.chunk)
 
 
 def _count(name: str, value: int = 1) -> None:
@@ -126,52 +161,71 @@ def _count(name: str, value: int = 1) -> None:
 
 
 class _StageClip(beam.DoFn):
-    """Clip -> staged record file (main output) or Failure (tagged output)."""
+    """Clip -> all its staged records (main output, K RGB + 1 flow) or a Failure (tagged)."""
 
     def __init__(self, index: SourceIndex, config: JobConfig):
         self._index = index
         self._source = config.source
         self._flow_algorithm = config.flow_algorithm
         self._output_dir = config.output_dir
+        self._rgb_chunks = {subset: config.rgb_chunks_for(subset) for subset in config.subsets}
         self._done = 0
 
     def process(self, clip: ucf101.Clip):
         _count("clips_read")
         try:
             video = read_clip(clip, self._index, self._source, self._flow_algorithm)
-            record = encode_video(video)
+            records = encode_records(video, self._rgb_chunks[clip.subset])
         except ClipError as e:
             stage, error = e.stage, str(e)
         except Exception as e:  # reported per clip: one odd clip must not end a long job
             logging.exception("%s: unexpected error", clip.video_id)
             stage, error = STAGE_INTERNAL, f"{type(e).__name__}: {e}"
         else:
-            path = outputs.staged_record_path(self._output_dir, clip.subset, clip.video_id)
-            with tf.io.TFRecordWriter(path) as writer:
-                writer.write(record)
+            # Every file is written before any is emitted: a clip gets all its records or
+            # none (a write error fails the bundle, and its files are never sharded).
+            frame_hw = {m: tuple(int(n) for n in video.frame_hw(m)) for m in MODALITIES}
+            staged = [
+                self._stage(clip, modality, chunk, record, frame_hw[modality])
+                for modality in MODALITIES
+                for chunk, record in enumerate(records[modality])
+            ]
+            _count("clips_written")
             _count("rgb_frames", len(video.rgb))
             _count("flow_frames", len(video.flow_x))
             self._done += 1
             if self._done % _LOG_EVERY == 0:
                 logging.info("staged %d clips in this worker (last: %s)", self._done, clip.video_id)
-            num_bytes = len(record) + sharding.TFRECORD_FRAMING_BYTES
-            yield _Staged(clip.subset, clip.video_id, clip.class_name, path, num_bytes)
+            yield from staged
             return
         _count("clips_failed")
         logging.warning("%s (%s) failed at stage %s: %s", clip.video_id, clip.subset, stage, error)
         yield beam.pvalue.TaggedOutput(_FAILURES, Failure(clip.subset, clip.video_id, stage, error))
 
+    def _stage(
+        self, clip: ucf101.Clip, modality: str, chunk: int, record: bytes, hw: tuple[int, int]
+    ) -> _Staged:
+        path = outputs.staged_record_path(
+            self._output_dir, clip.subset, modality, clip.video_id, chunk
+        )
+        with tf.io.TFRecordWriter(path) as writer:
+            writer.write(record)
+        num_bytes = len(record) + sharding.TFRECORD_FRAMING_BYTES
+        return _Staged(
+            clip.subset, modality, clip.video_id, chunk, clip.class_name, path, num_bytes, hw
+        )
+
 
 class _WriteShard(beam.DoFn):
-    """((subset, index, num_shards), staged records) -> one temp shard file."""
+    """((subset, modality, index, num_shards), staged records) -> one temp shard file."""
 
     def __init__(self, output_dir: str):
         self._output_dir = output_dir
 
-    def process(self, element: tuple[tuple[str, int, int], list[_Staged]]):
-        (subset, index, num_shards), staged = element
-        records = sorted(staged, key=lambda s: sharding.record_order(s.video_id))
-        name = sharding.shard_name(subset, index, num_shards)
+    def process(self, element: tuple[tuple[str, str, int, int], list[_Staged]]):
+        (subset, modality, index, num_shards), staged = element
+        records = sorted(staged, key=lambda s: sharding.record_order(s.key))
+        name = shard_name(subset, modality, index, num_shards)
         path = outputs.temp_shard_path(self._output_dir, name)
         num_bytes = 0
         with tf.io.gfile.GFile(path, "wb") as out:
@@ -180,23 +234,51 @@ class _WriteShard(beam.DoFn):
                     data = f.read()
                 out.write(data)
                 num_bytes += len(data)
-        _count("clips_written", len(records))
+        _count(f"{modality}_records", len(records))
         _count("shard_bytes", num_bytes)
         per_class = collections.Counter(r.class_name for r in records)
+        max_hw = (max(r.frame_hw[0] for r in records), max(r.frame_hw[1] for r in records))
         logging.info("wrote %s: %d records, %d bytes", path, len(records), num_bytes)
         yield TempShard(
             subset,
+            modality,
             index,
             num_shards,
             path,
             len(records),
             num_bytes,
             tuple(sorted(per_class.items())),
+            max_hw,
         )
 
 
+def _videos_per_class(
+    subset: str, temp_shards: list[TempShard], class_names: list[str], rgb_chunks: int
+) -> dict[str, int]:
+    """Class name -> videos of `subset` in the shards, the same in every modality.
+
+    Raises:
+      RuntimeError: a modality's records are not `records_per_video` per video (an internal
+        error: a clip must have all its records or none).
+    """
+    records = {modality: collections.Counter() for modality in MODALITIES}
+    for temp in temp_shards:
+        if temp.subset == subset:
+            records[temp.modality].update(dict(temp.per_class))
+    videos = {name: records[FLOW_MODALITY][name] for name in class_names}
+    for modality, per_video in ((RGB_MODALITY, rgb_chunks), (FLOW_MODALITY, 1)):
+        expected = {name: count * per_video for name, count in videos.items() if count}
+        if dict(+records[modality]) != expected:
+            raise RuntimeError(
+                f"internal error: {subset}: {modality} shards hold {dict(+records[modality])} "
+                f"records per class, expected {per_video} per video {videos}; no manifest "
+                "written"
+            )
+    return videos
+
+
 class _Finalize(beam.DoFn):
-    """Moves shards into place and writes failures.jsonl, then manifest.json."""
+    """Checks the accounting, moves shards into place, writes failures.jsonl, manifest.json."""
 
     def __init__(self, config: JobConfig, class_names: list[str], listed: dict[str, int]):
         self._config = config
@@ -205,13 +287,13 @@ class _Finalize(beam.DoFn):
 
     def process(self, unused_element: None, temp_shards: list[TempShard], failures: list[Failure]):
         out = self._config.output_dir
-        written = {subset: 0 for subset in self._listed}
+        rgb_chunks = {subset: self._config.rgb_chunks_for(subset) for subset in self._listed}
+        per_class = {
+            subset: _videos_per_class(subset, temp_shards, self._class_names, rgb_chunks[subset])
+            for subset in self._listed
+        }
+        written = {subset: sum(counts.values()) for subset, counts in per_class.items()}
         failed = {subset: 0 for subset in self._listed}
-        per_class = {subset: dict.fromkeys(self._class_names, 0) for subset in self._listed}
-        for temp in temp_shards:
-            written[temp.subset] += temp.num_records
-            for name, count in temp.per_class:
-                per_class[temp.subset][name] += count
         for failure in failures:
             failed[failure.subset] += 1
         for subset, listed in self._listed.items():
@@ -220,6 +302,10 @@ class _Finalize(beam.DoFn):
                     f"internal error: {subset}: {listed} clips listed but {written[subset]} "
                     f"written and {failed[subset]} failed; no manifest written"
                 )
+        max_frame_hw = {modality: [0, 0] for modality in MODALITIES}
+        for temp in temp_shards:
+            hw = max_frame_hw[temp.modality]
+            hw[:] = [max(hw[0], temp.max_frame_hw[0]), max(hw[1], temp.max_frame_hw[1])]
         shards = outputs.publish_shards(out, temp_shards)
         outputs.delete_stale_shards(out, {shard.path for shard in shards})
         outputs.write_failures(out, failures)
@@ -233,6 +319,8 @@ class _Finalize(beam.DoFn):
             failed=failed,
             per_class=per_class,
             shards=shards,
+            rgb_chunks=rgb_chunks,
+            max_frame_hw=max_frame_hw,
             command_line=self._config.command_line,
         )
         write_manifest(out, manifest)
@@ -240,20 +328,22 @@ class _Finalize(beam.DoFn):
         logging.info("wrote %s: %s written, %s failed", out, written, failed)
 
 
-def _shards_per_subset(
-    subset_bytes: tuple[str, int], fixed: int | None, shard_bytes: int
-) -> tuple[str, int]:
-    subset, total_bytes = subset_bytes
+def _shards_per_set(
+    set_bytes: tuple[tuple[str, str], int], fixed: int | None, shard_bytes: int
+) -> tuple[tuple[str, str], int]:
+    """((subset, modality), bytes) -> ((subset, modality), shard count)."""
+    key, total_bytes = set_bytes
     if fixed is not None:
-        return subset, fixed
-    return subset, sharding.num_shards_for(total_bytes, shard_bytes)
+        return key, fixed
+    return key, sharding.num_shards_for(total_bytes, shard_bytes)
 
 
 def _key_by_shard(
-    staged: _Staged, num_shards: dict[str, int]
-) -> tuple[tuple[str, int, int], _Staged]:
-    count = num_shards[staged.subset]
-    return (staged.subset, sharding.shard_index(staged.video_id, count), count), staged
+    staged: _Staged, num_shards: dict[tuple[str, str], int]
+) -> tuple[tuple[str, str, int, int], _Staged]:
+    count = num_shards[staged.subset, staged.modality]
+    index = sharding.shard_index(staged.key, count)
+    return (staged.subset, staged.modality, index, count), staged
 
 
 def build_pipeline(
@@ -276,9 +366,9 @@ def build_pipeline(
     shard_bytes = round(config.shard_size_mb * 1e6)
     num_shards = (
         staged
-        | "RecordBytes" >> beam.Map(lambda s: (s.subset, s.num_bytes))
-        | "BytesPerSubset" >> beam.CombinePerKey(sum)
-        | "ShardsPerSubset" >> beam.Map(_shards_per_subset, config.num_shards, shard_bytes)
+        | "RecordBytes" >> beam.Map(lambda s: ((s.subset, s.modality), s.num_bytes))
+        | "BytesPerSet" >> beam.CombinePerKey(sum)
+        | "ShardsPerSet" >> beam.Map(_shards_per_set, config.num_shards, shard_bytes)
     )
     temp_shards = (
         staged
@@ -331,7 +421,13 @@ def run(config: JobConfig, options: PipelineOptions) -> JobResult:
     index = SourceIndex(config.layout)
     _check_layout(index, config)
     outputs.prepare(config.output_dir, config.subsets)
-    logging.info("%d clips listed (%s), source %s", len(clips), listed, config.source_name)
+    logging.info(
+        "%d clips listed (%s), source %s, RGB chunks %s",
+        len(clips),
+        listed,
+        config.source_name,
+        {subset: config.rgb_chunks_for(subset) for subset in config.subsets},
+    )
     pipeline = beam.Pipeline(options=options)
     build_pipeline(pipeline, config, clips, index, class_names, listed)
     result = pipeline.run()

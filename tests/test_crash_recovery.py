@@ -105,7 +105,8 @@ def test_killed_beam_job_rerun_is_identical_and_partial_output_never_read(synthe
     )
     staging = out / outputs.STAGING_DIR
     _Stderr(process)
-    _kill_when(process, lambda: any(staging.glob("*/*.tfrecord")), "a staged record")
+    # <subset>/<modality>/<id>-<chunk>.tfrecord: a staged record, not a temp shard.
+    _kill_when(process, lambda: any(staging.glob("*/*/*.tfrecord")), "a staged record")
     # Killed midway: no manifest, so no reader takes the old shards or the partial ones.
     with pytest.raises(manifest_lib.ManifestError, match="not found"):
         manifest_lib.read_manifest(str(out))
@@ -116,9 +117,18 @@ def test_killed_beam_job_rerun_is_identical_and_partial_output_never_read(synthe
     assert _shard_bytes(out) == clean_shards
     assert (out / manifest_lib.FAILURES_FILE).read_bytes() == failures
     assert not staging.exists()
+    assert rerun.manifest.rgb_chunks == {"train": pipeline.DEFAULT_RGB_CHUNKS, "test": 1}
+    assert {s.path for s in rerun.manifest.shards} == set(clean_shards)
+    assert len(clean_shards) == 2 * 2 * 2  # (train, test) x (rgb, flow) x --num_shards=2
     for subset, listed in rerun.manifest.listed.items():
-        written = sum(s.num_records for s in rerun.manifest.shards if s.subset == subset)
-        assert written == listed == rerun.manifest.written[subset]
+        for modality in ("rgb", "flow"):
+            records = sum(
+                s.num_records
+                for s in rerun.manifest.shards
+                if (s.subset, s.modality) == (subset, modality)
+            )
+            per_video = rerun.manifest.records_per_video(subset, modality)
+            assert records == listed * per_video == rerun.manifest.written[subset] * per_video
 
 
 def _train_config(workdir: pathlib.Path, data_dir: str, total: int, every: int):

@@ -84,19 +84,6 @@ def test_other_view_counts_are_rejected():
         crops.eval_crop_params([256, 340], 0.875, 3)
 
 
-def _coordinates(height, width):
-    """uint8 [H, W, 2]: row and column index of each pixel."""
-    rows, cols = np.mgrid[0:height, 0:width]
-    return np.stack([rows, cols], axis=-1).astype(np.uint8)
-
-
-def test_crop_and_flip_cut_the_right_window():
-    image = _coordinates(20, 30)
-    params = crops.CropParams(*(tf.constant(v) for v in (3, 5, 10, 12)), tf.constant(True))
-    cut = both(lambda im: crops.flip_left_right(crops.crop(im, params), params.flip), image)
-    np.testing.assert_array_equal(cut, image[3:13, 5:17][:, ::-1])
-
-
 def test_decode_crop_equals_crop_of_full_decode():
     rng = np.random.default_rng(0)
     gray = testdata.encode_jpeg(rng.integers(0, 255, (48, 64), dtype=np.uint8))
@@ -114,11 +101,12 @@ def test_decode_crop_equals_crop_of_full_decode():
             np.testing.assert_array_equal(window[:, :-1], expected[:, :-1])
 
 
-def test_resize_keeps_units_and_passes_model_size_crops_through():
-    image = _coordinates(16, 16)
-    same = both(lambda im: crops.resize(im, 16), image)
-    assert same.dtype == np.float32
-    np.testing.assert_array_equal(same, image.astype(np.float32))
-    flat = both(lambda im: crops.resize(im, 8), np.full([12, 20, 5], 77, np.uint8))
-    assert flat.shape == (8, 8, 5) and flat.dtype == np.float32
-    np.testing.assert_allclose(flat, 77.0)
+def test_max_window_side_bounds_every_training_window():
+    assert crops.max_window_side([256, 340], (1.0, 0.875, 0.75, 0.66)) == 256
+    assert crops.max_window_side([240, 320], (0.875, 0.75)) == 210
+    # Frames of several sizes: the bound is the largest short side any of them can have.
+    side = crops.max_window_side([300, 340], (1.0, 0.875))
+    for frame_hw in ([256, 340], [300, 200], [300, 340]):
+        for seed in range(50):
+            params = crops.random_crop_params(frame_hw, (1.0, 0.875), 1, True, [seed, 0])
+            assert int(params.height) <= side and int(params.width) <= side

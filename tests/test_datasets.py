@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from configs import base
-from input_pipeline import datasets, testdata
+from input_pipeline import datasets, resample, testdata
 from tfrecords import manifest as manifest_lib
 
 H, W = 48, 64
@@ -46,6 +46,28 @@ def _rgb_index(pixel: np.ndarray) -> int:
     return int(round(pixel[0] / 16) * 16 + round(pixel[1] / 16))
 
 
+def _images(windows: resample.Windows, config) -> np.ndarray:
+    """The device step on a batch of windows: float32 [b x V, S, S, C]."""
+    flow = config.stream == "temporal"
+    return resample.model_input(windows, config.data.image_size, flow).numpy()
+
+
+def _train_batch(config, data_dir: str, batch_size: int, context=None):
+    """First (images [b, S, S, C] float32, labels [b]) of train_dataset after the device step."""
+    windows, labels = next(iter(datasets.train_dataset(config, data_dir, batch_size, context)))
+    return _images(windows, config), labels.numpy()
+
+
+def _eval_views(config, data_dir: str, subset: str = "test"):
+    """Every view of an eval pass: (images [N, S, S, C], {'video_id', 'view', 'label'} [N])."""
+    images, meta = [], {"video_id": [], "view": [], "label": []}
+    for batch in datasets.eval_dataset(config, data_dir, subset):
+        images.append(_images(batch["windows"], config))
+        for key, values in meta.items():
+            values.extend(np.ravel(batch[key].numpy()).tolist())
+    return np.concatenate(images), meta
+
+
 def _config(stream: str, **data):
     config = base.get_config()
     config.stream = stream
@@ -63,28 +85,41 @@ def data_dir(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("data"))
     train = [_video(i, 20 + 10 * i, i % 3) for i in range(4)]
     test = [_video(i, n, i % 3) for i, n in enumerate([3, 30, 57])]
-    testdata.write_data_dir(path, {"train": train, "test": test}, num_classes=3, num_shards=2)
+    testdata.write_data_dir(
+        path,
+        {"train": train, "test": test},
+        num_classes=3,
+        num_shards=2,
+        rgb_chunks={"train": 3},
+    )
     return path
 
 
 def test_spatial_train_batches_hold_sampled_rgb_frames(data_dir):
-    dataset = datasets.train_dataset(_config("spatial"), data_dir, 8)
+    config = _config("spatial")
+    dataset = datasets.train_dataset(config, data_dir, 8)
+    side = 48  # the largest crop side on 48x64 frames: uint8 windows padded to it
     assert dataset.element_spec == (
-        tf.TensorSpec([8, 24, 24, 3], tf.float32),
+        resample.Windows(
+            tf.TensorSpec([8, 1, side, side, 3], tf.uint8),
+            tf.TensorSpec([8, 1, 4], tf.int32),
+            tf.TensorSpec([8, 1], tf.bool),
+        ),
         tf.TensorSpec([8], tf.int32),
     )
-    for images, labels in dataset.take(3).as_numpy_iterator():
-        for image, label in zip(images, labels, strict=True):
+    for windows, labels in dataset.take(3):
+        for image, label in zip(_images(windows, config), labels.numpy(), strict=True):
             assert 0 <= _rgb_index(image[12, 12]) < 50 and 0 <= label < 3
             np.testing.assert_allclose(image, np.broadcast_to(image[:1, :1], image.shape), atol=2)
 
 
 def test_temporal_train_samples_are_l_consecutive_flow_frames(data_dir):
-    dataset = datasets.train_dataset(_config("temporal"), data_dir, 8)
-    assert dataset.element_spec[0] == tf.TensorSpec([8, 24, 24, 20], tf.float32)
+    config = _config("temporal")
+    dataset = datasets.train_dataset(config, data_dir, 8)
+    assert dataset.element_spec[0].frames == tf.TensorSpec([8, 20, 48, 48, 1], tf.uint8)
     flips = set()
-    for images, _ in dataset.take(4).as_numpy_iterator():
-        for image in images:
+    for windows, _ in dataset.take(4):
+        for image in _images(windows, config):
             x, y = np.round(image[0, 0, 0::2]), np.round(image[0, 0, 1::2])
             expected = 255 - y[0] + np.arange(10)  # y_i = 255 - i
             flipped = x[0] != expected[0]
@@ -97,8 +132,8 @@ def test_temporal_train_samples_are_l_consecutive_flow_frames(data_dir):
 def test_three_frame_video_loops_in_a_flow_stack(tmp_path):
     testdata.write_data_dir(str(tmp_path), {"train": [_video(0, 3, 0)]}, num_classes=1)
     config = _config("temporal", random_flip=False)
-    images, _ = next(iter(datasets.train_dataset(config, str(tmp_path), 2)))
-    for image in images.numpy():  # 2 flow frames: 0 1 0 1 ... or 1 0 1 0 ...
+    images, _ = _train_batch(config, str(tmp_path), 2)
+    for image in images:  # 2 flow frames: 0 1 0 1 ... or 1 0 1 0 ...
         x = np.round(image[0, 0, 0::2])
         assert x.tolist() in ([0, 1] * 5, [1, 0] * 5)
 
@@ -106,11 +141,9 @@ def test_three_frame_video_loops_in_a_flow_stack(tmp_path):
 @pytest.mark.parametrize(("stream", "crops"), [("spatial", 10), ("temporal", 10), ("temporal", 1)])
 def test_eval_pass_yields_every_view_of_every_video_once(data_dir, stream, crops):
     config = _config(stream, eval_num_crops=crops)
-    views = {"video_id": [], "view": [], "label": []}
-    for batch in datasets.eval_dataset(config, data_dir, "test", 7).as_numpy_iterator():
-        assert batch["image"].shape[1:] == (24, 24, 3 if stream == "spatial" else 20)
-        for key, values in views.items():
-            values.extend(batch[key].tolist())
+    config.eval.batch_size = 7 * crops  # 7 samples a batch
+    images, views = _eval_views(config, data_dir)
+    assert images.shape[1:] == (24, 24, 3 if stream == "spatial" else 20)
     per_video = 4 * crops
     assert len(views["video_id"]) == 3 * per_video
     ids = [f"v_C{i % 3}_g{i + 1:02d}_c01".encode() for i in range(3)]
@@ -127,16 +160,36 @@ def test_eval_pass_yields_every_view_of_every_video_once(data_dir, stream, crops
 def test_eval_samples_are_uniformly_spaced_and_loop(data_dir):
     config = _config("spatial", eval_num_crops=1)
     frames = {}
-    for batch in datasets.eval_dataset(config, data_dir, "test", 100).as_numpy_iterator():
-        for video_id, image in zip(batch["video_id"], batch["image"], strict=True):
-            frames.setdefault(video_id, []).append(_rgb_index(image[12, 12]))
+    images, views = _eval_views(config, data_dir)
+    for video_id, image in zip(views["video_id"], images, strict=True):
+        frames.setdefault(video_id, []).append(_rgb_index(image[12, 12]))
     assert frames[b"v_C0_g01_c01"] == [0, 1, 1, 2]  # 3 frames, 4 samples: floor((2k+1)3/8)
     assert frames[b"v_C1_g02_c01"] == [3, 11, 18, 26]  # 30 frames
     temporal = _config("temporal", eval_num_crops=1, random_flip=False)
-    for batch in datasets.eval_dataset(temporal, data_dir, "test", 100).as_numpy_iterator():
-        for video_id, image in zip(batch["video_id"], batch["image"], strict=True):
-            if video_id == b"v_C0_g01_c01":  # 2 flow frames, L = 10: loops from 0
-                assert np.round(image[0, 0, 0::2]).tolist() == [0, 1] * 5
+    images, views = _eval_views(temporal, data_dir)
+    for video_id, image in zip(views["video_id"], images, strict=True):
+        if video_id == b"v_C0_g01_c01":  # 2 flow frames, L = 10: loops from 0
+            assert np.round(image[0, 0, 0::2]).tolist() == [0, 1] * 5
+
+
+def test_chunked_training_subset_evaluates_every_view_once_as_whole_videos_do(data_dir):
+    """Strided RGB chunks (train subset, K = 3) give the same views as whole-video records."""
+    config = _config("spatial", eval_num_crops=5)
+    chunked_images, chunked = _eval_views(config, data_dir, "train")
+    whole_dir = data_dir + "_whole"
+    train = [_video(i, 20 + 10 * i, i % 3) for i in range(4)]
+    testdata.write_data_dir(whole_dir, {"train": train}, num_classes=3, num_shards=2)
+    whole_images, whole = _eval_views(config, whole_dir, "train")
+
+    def by_view(images, meta):
+        keys = list(zip(meta["video_id"], meta["view"], strict=True))
+        assert len(set(keys)) == len(keys) == 4 * 4 * 5  # 4 videos x K = 4 x 5 crops
+        return dict(zip(keys, images, strict=True))
+
+    chunked_views, whole_views = by_view(chunked_images, chunked), by_view(whole_images, whole)
+    assert chunked_views.keys() == whole_views.keys()
+    for key, image in whole_views.items():
+        np.testing.assert_array_equal(chunked_views[key], image)
 
 
 @pytest.mark.parametrize("stream", ["spatial", "temporal"])
@@ -145,17 +198,17 @@ def test_only_sampled_frames_are_decoded(tmp_path, stream):
     config = _config(stream, shuffle_buffer=1)
     valid = str(tmp_path / "valid")
     testdata.write_data_dir(valid, {"train": [_video(0, 250, 0)]}, num_classes=1)
-    images, _ = next(iter(datasets.train_dataset(config, valid, 2)))
+    images, _ = _train_batch(config, valid, 2)
     if stream == "spatial":
-        used = {_rgb_index(image[12, 12]) for image in images.numpy()}
+        used = {_rgb_index(image[12, 12]) for image in images}
     else:
         used = set()
-        for image in images.numpy():  # y_i = 255 - i is never negated
+        for image in images:  # y_i = 255 - i is never negated
             used |= set((255 - np.round(image[0, 0, 1::2])).astype(int).tolist())
     corrupt = str(tmp_path / "corrupt")
     testdata.write_data_dir(corrupt, {"train": [_video(0, 250, 0, keep=used)]}, num_classes=1)
-    again, _ = next(iter(datasets.train_dataset(config, corrupt, 2)))
-    np.testing.assert_array_equal(again.numpy(), images.numpy())
+    again, _ = _train_batch(config, corrupt, 2)
+    np.testing.assert_array_equal(again, images)
     # Eval: a 1,000-frame video of which only the sampled frames are JPEGs. K = 4 starts
     # floor((2k + 1) P / 8) with P = 1000 RGB starts, or 999 - 10 + 1 = 990 flow starts.
     flow_starts = [(2 * k + 1) * 990 // 8 for k in range(4)]
@@ -163,19 +216,18 @@ def test_only_sampled_frames_are_decoded(tmp_path, stream):
         (2 * k + 1) * 1000 // 8 for k in range(4)
     }
     testdata.write_data_dir(corrupt, {"test": [_video(0, 1000, 0, keep=keep)]}, num_classes=1)
-    count = sum(b["image"].shape[0] for b in datasets.eval_dataset(config, corrupt, "test", 16))
-    assert count == 4 * 10
+    images, _ = _eval_views(config, corrupt)
+    assert len(images) == 4 * 10
 
 
 def test_input_context_shards_files_and_sizes_replica_batches(data_dir):
     context = tf.distribute.InputContext(
         num_input_pipelines=2, input_pipeline_id=1, num_replicas_in_sync=4
     )
-    dataset = datasets.train_dataset(_config("spatial"), data_dir, 16, context)
-    shard_1 = {1, 3}  # videos 1 and 3 (labels 1 and 0), 30 and 50 frames
-    images, labels = next(iter(dataset))
+    shard_1 = {1, 3}  # flow: videos 1 and 3 (labels 1 and 0), 30 and 50 frames
+    images, labels = _train_batch(_config("temporal"), data_dir, 16, context)
     assert images.shape[0] == 4
-    assert set(labels.numpy().tolist()) <= {v % 3 for v in shard_1}
+    assert set(labels.tolist()) <= {v % 3 for v in shard_1}
     three = tf.distribute.InputContext(num_input_pipelines=3, input_pipeline_id=0)
     with pytest.raises(ValueError, match="2 train shards cannot feed 3 input pipelines"):
         datasets.train_dataset(_config("spatial"), data_dir, 16, three)
@@ -183,9 +235,10 @@ def test_input_context_shards_files_and_sizes_replica_batches(data_dir):
 
 def test_deterministic_runs_repeat_exactly(data_dir):
     config = _config("temporal")
-    first = [b[0] for b in datasets.train_dataset(config, data_dir, 4).take(2).as_numpy_iterator()]
-    second = [b[0] for b in datasets.train_dataset(config, data_dir, 4).take(2).as_numpy_iterator()]
-    np.testing.assert_array_equal(first, second)
+    first = list(datasets.train_dataset(config, data_dir, 4).take(2).as_numpy_iterator())
+    second = list(datasets.train_dataset(config, data_dir, 4).take(2).as_numpy_iterator())
+    for a, b in zip(tf.nest.flatten(first), tf.nest.flatten(second), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize(
@@ -196,6 +249,7 @@ def test_deterministic_runs_repeat_exactly(data_dir):
         ("data.crop_scales", (1.0, 1.5), "config.data.crop_scales=1.5"),
         ("data.jpeg_dct_method", "FAST", "config.data.jpeg_dct_method='FAST'"),
         ("data.service_processing_mode", "epoch", "config.data.service_processing_mode"),
+        ("data.service_compression", "zstd", "config.data.service_compression='zstd'"),
         ("data.train_samples_per_video", 0, "config.data.train_samples_per_video=0"),
     ],
 )
@@ -212,5 +266,5 @@ def test_bad_config_values_are_named(data_dir, key, value, message):
 def test_missing_manifest_and_subset_are_reported(tmp_path, data_dir):
     with pytest.raises(manifest_lib.ManifestError, match="manifest.json: not found"):
         datasets.train_dataset(_config("spatial"), str(tmp_path), 8)
-    with pytest.raises(manifest_lib.ManifestError, match="no 'validation' shards"):
-        datasets.eval_dataset(_config("spatial"), data_dir, "validation", 8)
+    with pytest.raises(manifest_lib.ManifestError, match="no 'validation' rgb shards"):
+        datasets.eval_dataset(_config("spatial"), data_dir, "validation")

@@ -14,7 +14,7 @@ import tensorflow as tf
 import models
 from evaluation import evaluate, scores
 from evaluation.scores import VideoScores
-from input_pipeline import datasets, testdata
+from input_pipeline import datasets, resample, testdata
 from training import checkpoints
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -199,10 +199,19 @@ def test_eval_is_in_inference_mode_and_matches_the_restored_model(setup, cli):
     config_path, workdir, config = streams["temporal"]
     written = scores.load_scores(f"{workdir}/eval/scores.npz")
     model = checkpoints.restore_model(config, workdir, NUM_CLASSES)
-    batches = list(datasets.eval_dataset(config, data_dir, "test", 30))
-    assert all(len(b["label"]) == 30 for b in batches)  # a video per batch of 30 views
-    expected = [model(b["image"], training=False).numpy().mean(axis=0) for b in batches]
-    ids = [b["video_id"].numpy()[0].decode() for b in batches]
+    config.eval.batch_size = 30  # 3 samples of 10 views: a video per batch
+    batches = list(datasets.eval_dataset(config, data_dir, "test"))
+    assert all(np.size(b["label"]) == 30 for b in batches)
+    expected = [
+        model(
+            resample.model_input(b["windows"], config.data.image_size, flow=True),
+            training=False,
+        )
+        .numpy()
+        .mean(axis=0)
+        for b in batches
+    ]
+    ids = [b["video_id"].numpy()[0, 0].decode() for b in batches]
     order = np.argsort(ids)
     np.testing.assert_allclose(written.scores, np.array(expected)[order], rtol=1e-5, atol=1e-6)
 

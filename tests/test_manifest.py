@@ -5,9 +5,11 @@ import pytest
 from tfrecords import manifest as manifest_lib
 from tfrecords.schema import SCHEMA_VERSION
 
+SHARD = "train-flow-00000-of-00001.tfrecord"
+
 
 def _write(tmp_path, shard_bytes: bytes = b"0123456789") -> manifest_lib.Manifest:
-    (tmp_path / "train-00000-of-00001.tfrecord").write_bytes(shard_bytes)
+    (tmp_path / SHARD).write_bytes(shard_bytes)
     manifest = manifest_lib.Manifest(
         schema_version=SCHEMA_VERSION,
         split=1,
@@ -17,8 +19,10 @@ def _write(tmp_path, shard_bytes: bytes = b"0123456789") -> manifest_lib.Manifes
         written={"train": 2},
         failed={"train": 1},
         per_class={"train": {"ApplyEyeMakeup": 1, "YoYo": 1}},
-        shards=[manifest_lib.Shard("train-00000-of-00001.tfrecord", "train", 2, 10)],
-        command_line="python -m preprocessing ...",
+        shards=[manifest_lib.Shard(SHARD, "train", "flow", 2, 10)],
+        rgb_chunks={"train": 8},
+        max_frame_hw={"rgb": [256, 340], "flow": [256, 340]},
+        command_line="python -m preprocessing --root=/data/ucf101 --output_dir=OUT",
     )
     manifest_lib.write_manifest(str(tmp_path), manifest)
     return manifest
@@ -29,10 +33,24 @@ def test_round_trip_and_shard_paths(tmp_path):
     read = manifest_lib.read_manifest(str(tmp_path))
     assert read == written
     assert read.num_classes == 2
-    assert read.shard_paths(str(tmp_path), "train") == [f"{tmp_path}/train-00000-of-00001.tfrecord"]
+    assert read.shard_paths(str(tmp_path), "train", "flow") == [f"{tmp_path}/{SHARD}"]
+    assert read.records_per_video("train", "rgb") == 8
+    assert read.records_per_video("train", "flow") == 1
     assert not (tmp_path / "manifest.json.tmp").exists()
-    with pytest.raises(manifest_lib.ManifestError, match="no 'test' shards"):
-        read.shard_paths(str(tmp_path), "test")
+    with pytest.raises(manifest_lib.ManifestError, match="no 'test' flow shards"):
+        read.shard_paths(str(tmp_path), "test", "flow")
+    with pytest.raises(manifest_lib.ManifestError, match="no 'train' rgb shards"):
+        read.shard_paths(str(tmp_path), "train", "rgb")
+
+
+def test_shard_names_carry_subset_and_modality():
+    name = manifest_lib.shard_name("train", "rgb", 3, 12)
+    assert name == "train-rgb-00003-of-00012.tfrecord"
+    match = manifest_lib.SHARD_NAME.match(name)
+    assert match and match["subset"] == "train" and match["modality"] == "rgb"
+    assert manifest_lib.SHARD_NAME.match(name + ".tmp") is None
+    assert manifest_lib.SHARD_NAME.match("train-00003-of-00012.tfrecord") is None
+    assert manifest_lib.V1_SHARD_NAME.match("train-00003-of-00012.tfrecord")
 
 
 def test_missing_manifest_says_how_to_make_one(tmp_path):
@@ -42,10 +60,10 @@ def test_missing_manifest_says_how_to_make_one(tmp_path):
 
 def test_truncated_or_missing_shard_refused(tmp_path):
     _write(tmp_path)
-    (tmp_path / "train-00000-of-00001.tfrecord").write_bytes(b"01234")
+    (tmp_path / SHARD).write_bytes(b"01234")
     with pytest.raises(manifest_lib.ManifestError, match="5 bytes, .* records 10"):
         manifest_lib.read_manifest(str(tmp_path))
-    (tmp_path / "train-00000-of-00001.tfrecord").unlink()
+    (tmp_path / SHARD).unlink()
     with pytest.raises(manifest_lib.ManifestError, match="listed in .* but missing"):
         manifest_lib.read_manifest(str(tmp_path))
 
@@ -57,6 +75,22 @@ def test_other_schema_version_refused(tmp_path):
         path.read_text().replace(f'"schema_version": {SCHEMA_VERSION}', '"schema_version": 999')
     )
     with pytest.raises(manifest_lib.ManifestError, match="schema version 999"):
+        manifest_lib.read_manifest(str(tmp_path))
+
+
+def test_version_1_directory_names_the_command_that_rewrites_it(tmp_path):
+    """A schema-1 manifest (no modality, chunks or frame sizes) is refused with its command."""
+    (tmp_path / "manifest.json").write_text(
+        '{"schema_version": 1, "split": 1, "source": "frames", "class_names": ["A", "B"], '
+        '"shards": [{"path": "train-00000-of-00001.tfrecord", "subset": "train", '
+        '"num_records": 2, "num_bytes": 10}], '
+        '"command_line": "python -m preprocessing --root=/data/ucf101 --output_dir=OUT"}'
+    )
+    with pytest.raises(
+        manifest_lib.ManifestError,
+        match=r"schema version 1, this code reads 2 .* re-running `python -m preprocessing "
+        r"--root=/data/ucf101 --output_dir=OUT`",
+    ):
         manifest_lib.read_manifest(str(tmp_path))
 
 

@@ -1,11 +1,14 @@
 """End-to-end tests of the Beam job (DirectRunner, in-process) on generated UCF-format data.
 
-Every record is read back through `tfrecords.schema.parse_video` inside `tf.data`, and checked
-against the split lists and the source files.
+Every record is read back through `tfrecords.schema.parse_record` inside `tf.data`, and
+checked against the split lists and the source files (schema version 2: RGB chunk records
+and flow records in separate shards).
 """
 
+import collections
 import dataclasses
 import json
+import math
 import pathlib
 import shutil
 
@@ -17,8 +20,14 @@ from conftest import frames_job_config
 
 from preprocessing import outputs, pipeline, sharding, ucf101
 from preprocessing.errors import DatasetError
+from tfrecords import manifest as manifest_lib
 from tfrecords import schema
 from tfrecords.manifest import ManifestError, read_manifest
+
+RGB, FLOW = schema.RGB_MODALITY, schema.FLOW_MODALITY
+# Train clips of the synthetic tree have 7, 10 or 13 frames: with K = 8 chunks hold 1-2
+# frames, and a 7-frame clip's chunk 7 is the short-clip case (frame 0 again).
+RGB_CHUNKS = 8
 
 
 @pytest.fixture(scope="module")
@@ -31,15 +40,41 @@ def _run(config: pipeline.JobConfig) -> pipeline.JobResult:
     return pipeline.run(config, PipelineOptions(["--runner=DirectRunner"]))
 
 
-def _records(out: pathlib.Path, manifest, subset: str) -> list[dict]:
-    """Every record of `subset`, parsed with the schema's parser inside tf.data."""
-    paths = manifest.shard_paths(str(out), subset)
-    dataset = tf.data.TFRecordDataset(paths).map(schema.parse_video)
+def _parse(paths: list[str], modality: str) -> list[dict]:
+    """Every record of `paths`, parsed with the schema's parser inside tf.data."""
+    dataset = tf.data.TFRecordDataset(paths).map(lambda r: schema.parse_record(r, modality))
     return list(dataset.as_numpy_iterator())
+
+
+def _records(out: pathlib.Path, manifest, subset: str, modality: str) -> list[dict]:
+    return _parse(manifest.shard_paths(str(out), subset, modality), modality)
+
+
+def _by_video(records: list[dict]) -> dict[str, list[dict]]:
+    by_id = collections.defaultdict(list)
+    for record in records:
+        by_id[record[schema.VIDEO_ID].decode()].append(record)
+    return dict(by_id)
 
 
 def _files(folder: pathlib.Path) -> list[bytes]:
     return [path.read_bytes() for path in sorted(folder.glob("frame*.jpg"))]
+
+
+def _reassemble(chunks: list[dict], num_chunks: int) -> list[bytes]:
+    """A video's RGB frames from its K chunk records (frame p of chunk j is frame j + pK;
+    a chunk j >= N holds frame j - N), checking repeated frames agree."""
+    assert sorted(int(c[schema.CHUNK]) for c in chunks) == list(range(num_chunks))
+    num_frames = int(chunks[0][schema.VIDEO_FRAMES])
+    frames: dict[int, bytes] = {}
+    for chunk in chunks:
+        j = int(chunk[schema.CHUNK])
+        assert chunk[schema.NUM_CHUNKS] == num_chunks and chunk[schema.VIDEO_FRAMES] == num_frames
+        indices = [j - num_frames] if j >= num_frames else list(range(j, num_frames, num_chunks))
+        assert len(chunk[schema.RGB]) == len(indices)
+        for index, data in zip(indices, chunk[schema.RGB], strict=True):
+            assert frames.setdefault(index, data) == data
+    return [frames[i] for i in sorted(frames)]
 
 
 def _shard_bytes(out: pathlib.Path) -> dict[str, bytes]:
@@ -51,12 +86,16 @@ def _failures(out: pathlib.Path) -> dict[str, dict]:
     return {entry["video_id"]: entry for entry in map(json.loads, lines)}
 
 
+def _frame_hw(folder: pathlib.Path) -> tuple[int, int]:
+    return tuple(tf.io.decode_jpeg(_files(folder)[0]).shape[:2])
+
+
 @pytest.fixture(scope="module")
 def frames_run(dataset, tmp_path_factory):
-    """The frames source with shards sized to ~1 MB, so each subset gets several shards."""
+    """The frames source with shards sized to 0.3 MB, so the sets get several shards."""
     out = tmp_path_factory.mktemp("frames_run")
-    result = _run(frames_job_config(dataset, out, shard_size_mb=1.0))
-    return out, result
+    config = frames_job_config(dataset, out, shard_size_mb=0.3, rgb_chunks=RGB_CHUNKS)
+    return out, _run(config)
 
 
 def test_frames_source_writes_every_clip_byte_identical(dataset, frames_run):
@@ -64,18 +103,25 @@ def test_frames_source_writes_every_clip_byte_identical(dataset, frames_run):
     manifest = result.manifest
     splits = ucf101.read_splits(str(dataset / "ucfTrainTestlist"), 1)
     for subset, clips in splits.items():
-        records = _records(out, manifest, subset)
-        by_id = {r[schema.VIDEO_ID].decode(): r for r in records}
-        assert len(by_id) == len(records) == len(clips)
+        num_chunks = RGB_CHUNKS if subset == "train" else 1
+        rgb = _by_video(_records(out, manifest, subset, RGB))
+        flow = _by_video(_records(out, manifest, subset, FLOW))
+        assert sorted(rgb) == sorted(flow) == sorted(c.video_id for c in clips)
         for clip in clips:
-            record = by_id[clip.video_id]
-            assert record[schema.LABEL] == clip.label
-            assert record[schema.CLASS_NAME].decode() == clip.class_name
-            rgb = _files(dataset / "jpegs_256" / clip.video_id)
+            source = _files(dataset / "jpegs_256" / clip.video_id)
             flow_x = _files(dataset / "tvl1_flow" / "u" / clip.video_id)
             flow_y = _files(dataset / "tvl1_flow" / "v" / clip.video_id)
-            assert record[schema.NUM_RGB] == len(rgb) and record[schema.NUM_FLOW] == len(flow_x)
-            assert list(record[schema.RGB]) == rgb
+            assert len(flow_x) == len(source) - 1
+            chunks = rgb[clip.video_id]
+            assert len(chunks) == num_chunks
+            for record in chunks + flow[clip.video_id]:
+                assert record[schema.LABEL] == clip.label
+                assert record[schema.CLASS_NAME].decode() == clip.class_name
+            assert chunks[0][schema.VIDEO_FRAMES] == len(source)
+            assert _reassemble(chunks, num_chunks) == source
+            (record,) = flow[clip.video_id]
+            assert (record[schema.CHUNK], record[schema.NUM_CHUNKS]) == (0, 1)
+            assert record[schema.VIDEO_FRAMES] == len(flow_x)
             assert list(record[schema.FLOW_X]) == flow_x
             assert list(record[schema.FLOW_Y]) == flow_y
     assert (out / "failures.jsonl").read_text() == ""
@@ -86,12 +132,22 @@ def test_frames_manifest_accounts_for_every_clip(dataset, frames_run):
     out, result = frames_run
     manifest = read_manifest(str(out))
     assert manifest == result.manifest
+    manifest_lib.check_records(str(out), manifest, "train")
     splits_dir = str(dataset / "ucfTrainTestlist")
     splits = ucf101.read_splits(splits_dir, 1)
     assert manifest.class_names == ucf101.read_class_index(splits_dir)
     assert (manifest.split, manifest.source) == (1, "frames")
     assert manifest.schema_version == schema.SCHEMA_VERSION
     assert manifest.command_line == "python -m preprocessing (test)"
+    assert manifest.rgb_chunks == {"train": RGB_CHUNKS, "test": 1}
+    ids = [c.video_id for clips in splits.values() for c in clips]
+    rgb_hw = [_frame_hw(dataset / "jpegs_256" / i) for i in ids]
+    flow_hw = [_frame_hw(dataset / "tvl1_flow" / "u" / i) for i in ids]
+    assert manifest.max_frame_hw == {
+        RGB: [max(h for h, _ in rgb_hw), max(w for _, w in rgb_hw)],
+        FLOW: [max(h for h, _ in flow_hw), max(w for _, w in flow_hw)],
+    }
+    several = 0
     for subset, clips in splits.items():
         assert manifest.listed[subset] == manifest.written[subset] == len(clips)
         assert manifest.failed[subset] == 0
@@ -99,24 +155,36 @@ def test_frames_manifest_accounts_for_every_clip(dataset, frames_run):
         for clip in clips:
             expected[clip.class_name] += 1
         assert manifest.per_class[subset] == expected
-        shards = [s for s in manifest.shards if s.subset == subset]
-        assert len(shards) > 1, "shard_size_mb=1 should split each subset"
-        for index, shard in enumerate(shards):
-            assert shard.path == sharding.shard_name(subset, index, len(shards))
-            ids = [
-                r[schema.VIDEO_ID].decode()
-                for r in tf.data.TFRecordDataset(str(out / shard.path))
-                .map(schema.parse_video)
-                .as_numpy_iterator()
-            ]
-            assert shard.num_records == len(ids)
-            assert shard.num_bytes == (out / shard.path).stat().st_size
-            assert all(sharding.shard_index(i, len(shards)) == index for i in ids)
-            assert ids == sorted(ids, key=sharding.record_order)
+        for modality, per_video in ((RGB, manifest.rgb_chunks[subset]), (FLOW, 1)):
+            shards = [s for s in manifest.shards if (s.subset, s.modality) == (subset, modality)]
+            total = sum(s.num_bytes for s in shards)
+            assert len(shards) == max(1, math.ceil(total / 0.3e6))
+            several += len(shards) > 1
+            assert sum(s.num_records for s in shards) == len(clips) * per_video
+            for index, shard in enumerate(shards):
+                assert shard.path == manifest_lib.shard_name(subset, modality, index, len(shards))
+                keys = [
+                    sharding.record_key(r[schema.VIDEO_ID].decode(), r[schema.CHUNK])
+                    for r in _parse([str(out / shard.path)], modality)
+                ]
+                assert shard.num_records == len(keys)
+                assert shard.num_bytes == (out / shard.path).stat().st_size
+                assert all(sharding.shard_index(k, len(shards)) == index for k in keys)
+                assert keys == sorted(keys, key=sharding.record_order)
+    assert several >= 2, "shard_size_mb=0.3 should split some subsets' modalities"
+    # The K chunks of a video are spread over several shards.
+    train_rgb = [s for s in manifest.shards if (s.subset, s.modality) == ("train", RGB)]
+    per_video = collections.defaultdict(set)
+    for shard in train_rgb:
+        for record in _parse([str(out / shard.path)], RGB):
+            per_video[record[schema.VIDEO_ID]].add(shard.path)
+    assert all(len(paths) > 1 for paths in per_video.values())
     counters = result.counters
     total = sum(len(clips) for clips in splits.values())
     assert counters["clips_read"] == counters["clips_written"] == total
     assert "clips_failed" not in counters or counters["clips_failed"] == 0
+    assert counters["flow_records"] == total
+    assert counters["rgb_records"] == len(splits["train"]) * RGB_CHUNKS + len(splits["test"])
     assert counters["shard_bytes"] == sum(s.num_bytes for s in manifest.shards)
     assert counters["rgb_frames"] == len(list((dataset / "jpegs_256").glob("*/*.jpg")))
 
@@ -124,10 +192,15 @@ def test_frames_manifest_accounts_for_every_clip(dataset, frames_run):
 def test_rerun_is_byte_identical_crash_safe_and_replaces_stale_shards(
     dataset, tmp_path, monkeypatch
 ):
-    config = frames_job_config(dataset, tmp_path, subsets=("test",), num_shards=3)
+    # A schema-v1 directory being converted: its shards must go.
+    tmp_path.joinpath("train-00000-of-00002.tfrecord").write_bytes(b"v1 shard")
+    tmp_path.joinpath("test-00001-of-00002.tfrecord").write_bytes(b"v1 shard")
+    config = frames_job_config(dataset, tmp_path, subsets=("train",), num_shards=3, rgb_chunks=3)
     _run(config)
     first = _shard_bytes(tmp_path)
-    assert sorted(first) == [f"test-0000{i}-of-00003.tfrecord" for i in range(3)]
+    assert sorted(first) == [
+        f"train-{m}-0000{i}-of-00003.tfrecord" for m in ("flow", "rgb") for i in range(3)
+    ]
     _run(config)
     assert _shard_bytes(tmp_path) == first
 
@@ -141,37 +214,111 @@ def test_rerun_is_byte_identical_crash_safe_and_replaces_stale_shards(
         read_manifest(str(tmp_path))
     monkeypatch.undo()
 
-    # More shards than clips: the old 3 shards go, some new ones stay empty.
-    clips = _test_clips(dataset)
-    num_shards = len(clips) + 8
+    # More shards than records: the old 3 shards go, some new ones stay empty.
+    clips = ucf101.read_split(str(dataset / "ucfTrainTestlist"), 1, "train")
+    num_shards = 3 * len(clips) + 8
     manifest = _run(dataclasses.replace(config, num_shards=num_shards)).manifest
-    names = [sharding.shard_name("test", i, num_shards) for i in range(num_shards)]
+    names = [
+        manifest_lib.shard_name("train", m, i, num_shards)
+        for m in ("flow", "rgb")
+        for i in range(num_shards)
+    ]
     assert sorted(_shard_bytes(tmp_path)) == names == [s.path for s in manifest.shards]
-    assert sum(s.num_records for s in manifest.shards) == len(clips)
+    for modality, per_video in ((RGB, 3), (FLOW, 1)):
+        shards = [s for s in manifest.shards if s.modality == modality]
+        assert sum(s.num_records for s in shards) == per_video * len(clips)
+        assert len(_records(tmp_path, manifest, "train", modality)) == per_video * len(clips)
     empty = [s for s in manifest.shards if s.num_records == 0]
     assert empty and all((tmp_path / s.path).stat().st_size == 0 for s in empty)
-    assert len(_records(tmp_path, manifest, "test")) == len(clips)
     assert not (tmp_path / outputs.STAGING_DIR).exists()
 
 
-def _test_clips(root: pathlib.Path) -> list[ucf101.Clip]:
-    return ucf101.read_split(str(root / "ucfTrainTestlist"), 1, "test")
+def test_clip_whose_flow_fails_to_encode_gets_no_rgb_records(dataset, tmp_path, monkeypatch):
+    clips = ucf101.read_split(str(dataset / "ucfTrainTestlist"), 1, "train")
+    victim = clips[0].video_id
+    encode_flow = schema.encode_flow
+
+    def failing_flow(video):
+        if video.video_id == victim:  # after its RGB chunks were encoded
+            raise RuntimeError("flow encoder broke")
+        return encode_flow(video)
+
+    monkeypatch.setattr(schema, "encode_flow", failing_flow)
+    config = frames_job_config(dataset, tmp_path, subsets=("train",), rgb_chunks=4)
+    manifest = _run(config).manifest
+    failure = _failures(tmp_path)[victim]
+    assert failure["stage"] == pipeline.STAGE_INTERNAL and "flow encoder broke" in failure["error"]
+    assert (manifest.written["train"], manifest.failed["train"]) == (len(clips) - 1, 1)
+    expected = sorted(c.video_id for c in clips if c.video_id != victim)
+    for modality, per_video in ((RGB, 4), (FLOW, 1)):
+        records = _by_video(_records(tmp_path, manifest, "train", modality))
+        assert sorted(records) == expected
+        assert all(len(r) == per_video for r in records.values())
 
 
 def test_videos_source_decodes_and_computes_flow(dataset, tmp_path):
     result = _run(frames_job_config(dataset, tmp_path, source="videos", subsets=("test",)))
-    assert result.manifest.source == "videos/dis"
-    records = _records(tmp_path, result.manifest, "test")
+    manifest = result.manifest
+    assert manifest.source == "videos/dis"
+    assert manifest.rgb_chunks == {"test": 1}
+    assert manifest.max_frame_hw == {RGB: [256, 340], FLOW: [256, 340]}
     clips = {c.video_id: c for c in _test_clips(dataset)}
-    assert sorted(r[schema.VIDEO_ID].decode() for r in records) == sorted(clips)
-    for record in records:
-        clip = clips[record[schema.VIDEO_ID].decode()]
-        num_frames = len(list((dataset / "jpegs_256" / clip.video_id).glob("*.jpg")))
-        assert record[schema.LABEL] == clip.label
-        assert record[schema.NUM_RGB] == len(record[schema.RGB]) == num_frames
-        assert record[schema.NUM_FLOW] == len(record[schema.FLOW_X]) == num_frames - 1
-        assert tf.io.decode_jpeg(record[schema.RGB][-1]).shape == (256, 340, 3)
-        assert tf.io.decode_jpeg(record[schema.FLOW_Y][0]).shape == (256, 340, 1)
+    rgb = _by_video(_records(tmp_path, manifest, "test", RGB))
+    flow = _by_video(_records(tmp_path, manifest, "test", FLOW))
+    assert sorted(rgb) == sorted(flow) == sorted(clips)
+    for video_id, clip in clips.items():
+        num_frames = len(list((dataset / "jpegs_256" / video_id).glob("*.jpg")))
+        (rgb_record,) = rgb[video_id]
+        (flow_record,) = flow[video_id]
+        assert rgb_record[schema.LABEL] == flow_record[schema.LABEL] == clip.label
+        assert rgb_record[schema.VIDEO_FRAMES] == len(rgb_record[schema.RGB]) == num_frames
+        assert flow_record[schema.VIDEO_FRAMES] == len(flow_record[schema.FLOW_X]) == num_frames - 1
+        assert tf.io.decode_jpeg(rgb_record[schema.RGB][-1]).shape == (256, 340, 3)
+        assert tf.io.decode_jpeg(flow_record[schema.FLOW_Y][0]).shape == (256, 340, 1)
+
+
+def _temp(modality: str, index: int, per_class: dict[str, int]) -> outputs.TempShard:
+    records = sum(per_class.values())
+    return outputs.TempShard(
+        "train", modality, index, 2, f"{index}", records, 0, tuple(per_class.items()), (1, 1)
+    )
+
+
+def test_accounting_counts_videos_and_checks_every_modality():
+    temps = [
+        _temp(RGB, 0, {"A": 4, "B": 1}),
+        _temp(RGB, 1, {"A": 2, "B": 2}),
+        _temp(FLOW, 0, {"A": 2}),
+        _temp(FLOW, 1, {"A": 0, "B": 1}),
+    ]
+    videos = pipeline._videos_per_class("train", temps, ["A", "B", "C"], rgb_chunks=3)
+    assert videos == {"A": 2, "B": 1, "C": 0}
+    with pytest.raises(RuntimeError, match="internal error: train: rgb shards hold"):
+        pipeline._videos_per_class("train", temps[1:], ["A", "B", "C"], rgb_chunks=3)
+    with pytest.raises(RuntimeError, match="internal error: train: rgb shards hold"):
+        pipeline._videos_per_class("train", temps[:3], ["A", "B", "C"], rgb_chunks=3)
+
+
+def _resize_frames(folder: pathlib.Path, height: int, width: int) -> None:
+    for path in sorted(folder.glob("frame*.jpg")):
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        cv2.imwrite(str(path), cv2.resize(image, (width, height)))
+
+
+def test_max_frame_hw_is_the_largest_height_and_width_per_modality(dataset, tmp_path):
+    root = tmp_path / "root"
+    shutil.copytree(dataset, root, ignore=shutil.ignore_patterns("UCF-101"))
+    first, second = sorted(c.video_id for c in _test_clips(root))[:2]
+    _resize_frames(root / "jpegs_256" / first, 300, 200)  # taller, narrower than 256x340
+    for axis in ("u", "v"):
+        _resize_frames(root / "tvl1_flow" / axis / second, 100, 400)  # wider
+    manifest = _run(frames_job_config(root, tmp_path / "out", subsets=("test",))).manifest
+    assert manifest.written["test"] == len(_test_clips(root))
+    assert manifest.max_frame_hw == {RGB: [300, 340], FLOW: [256, 400]}
+
+
+def _test_clips(root: pathlib.Path) -> list[ucf101.Clip]:
+    return ucf101.read_split(str(root / "ucfTrainTestlist"), 1, "test")
 
 
 @pytest.fixture
@@ -211,8 +358,9 @@ def test_bad_clips_are_reported_and_good_clips_written(damaged_root, tmp_path, s
     assert {i: f["stage"] for i, f in failures.items()} == broken
     assert all(f["subset"] == "test" and i in f["error"] for i, f in failures.items())
     good = {c.video_id for c in _test_clips(root)} - set(broken)
-    written = {r[schema.VIDEO_ID].decode() for r in _records(out, result.manifest, "test")}
-    assert written == good
+    for modality in (RGB, FLOW):
+        records = _records(out, result.manifest, "test", modality)
+        assert sorted(r[schema.VIDEO_ID].decode() for r in records) == sorted(good)
     manifest = result.manifest
     assert manifest.failed == {"test": len(broken)}
     assert manifest.written["test"] == manifest.listed["test"] - len(broken)
@@ -239,6 +387,8 @@ def test_missing_source_folder_names_the_flag(dataset, tmp_path):
         ({"num_shards": 0}, "--num_shards"),
         ({"shard_size_mb": 0.0}, "--shard_size_mb"),
         ({"output_dir": ""}, "--output_dir"),
+        ({"rgb_chunks": 0}, "--rgb_chunks"),
+        ({"rgb_chunks": 2.5}, "--rgb_chunks"),
     ],
 )
 def test_config_check_names_the_flag(tmp_path, changes, flag):

@@ -56,15 +56,20 @@ def test_cli_within_max_failures_writes_the_same_shards_as_the_library(damaged_r
         f"--output_dir={out}",
         "--subsets=test",
         "--num_shards=2",
+        "--rgb_chunks=3",  # test records are whole videos whatever K is
         "--max_failures=1",
         "--runner=DirectRunner",  # Beam's own flags pass through
         "--direct_running_mode=in_memory",
     )
     assert result.returncode == 0, result.stderr
     listed = len(ucf101.read_split(str(root / "ucfTrainTestlist"), 1, "test"))
-    assert f"test: {listed - 1} written, 1 failed of {listed} listed, 2 shards" in result.stdout
+    assert (
+        f"test: {listed - 1} written, 1 failed of {listed} listed, 1 RGB records per video, "
+        "shards: 2 rgb, 2 flow"
+    ) in result.stdout
     manifest = read_manifest(str(out))
-    assert "--num_shards=2" in manifest.command_line
+    assert manifest.rgb_chunks == {"test": 1}
+    assert "--num_shards=2 --rgb_chunks=3" in manifest.command_line
     assert manifest.command_line.startswith("python -m preprocessing --root=")
     failures = [json.loads(line) for line in (out / "failures.jsonl").read_text().splitlines()]
     assert [(f["video_id"], f["stage"]) for f in failures] == [(broken, "jpeg")]
@@ -82,10 +87,12 @@ def test_cli_within_max_failures_writes_the_same_shards_as_the_library(damaged_r
         num_shards=2,
         shard_size_mb=150.0,
         command_line="in-process",
+        rgb_chunks=3,
     )
     pipeline.run(config, PipelineOptions(["--runner=DirectRunner"]))
     shards = sorted(p.name for p in out.glob("*.tfrecord"))
-    assert shards == ["test-00000-of-00002.tfrecord", "test-00001-of-00002.tfrecord"]
+    names = [f"test-{m}-0000{i}-of-00002.tfrecord" for m in ("flow", "rgb") for i in (0, 1)]
+    assert shards == names
     for name in shards:
         assert (out / name).read_bytes() == (library / name).read_bytes()
 
@@ -105,3 +112,18 @@ def test_cli_bad_input_is_a_message_with_status_2(tmp_path):
     result = _cli("--root=/nonexistent", f"--output_dir={tmp_path}")
     assert result.returncode == 2
     assert "classInd.txt: file not found" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_train_chunks_and_bad_rgb_chunks(damaged_root, tmp_path):
+    root, _ = damaged_root
+    bad = _cli(f"--root={root}", f"--output_dir={tmp_path / 'bad'}", "--rgb_chunks=0")
+    assert bad.returncode == 2
+    assert "--rgb_chunks=0" in bad.stderr and "Traceback" not in bad.stderr
+    out = tmp_path / "train"
+    result = _cli(f"--root={root}", f"--output_dir={out}", "--subsets=train", "--rgb_chunks=5")
+    assert result.returncode == 0, result.stderr
+    manifest = read_manifest(str(out))
+    assert manifest.rgb_chunks == {"train": 5}
+    rgb = sum(s.num_records for s in manifest.shards if s.modality == "rgb")
+    flow = sum(s.num_records for s in manifest.shards if s.modality == "flow")
+    assert rgb == 5 * flow == 5 * manifest.written["train"] > 0

@@ -84,9 +84,10 @@ def _failures(out: pathlib.Path) -> dict[str, dict]:
     return {entry["video_id"]: entry for entry in map(json.loads, lines)}
 
 
-def _records(out: pathlib.Path, manifest, subset: str) -> list[dict]:
-    paths = manifest.shard_paths(str(out), subset)
-    return list(tf.data.TFRecordDataset(paths).map(schema.parse_video).as_numpy_iterator())
+def _records(out: pathlib.Path, manifest, subset: str, modality: str) -> list[dict]:
+    paths = manifest.shard_paths(str(out), subset, modality)
+    dataset = tf.data.TFRecordDataset(paths).map(lambda r: schema.parse_record(r, modality))
+    return list(dataset.as_numpy_iterator())
 
 
 def test_damaged_clips_are_reported_and_the_rest_written_intact(damaged_run):
@@ -98,13 +99,22 @@ def test_damaged_clips_are_reported_and_the_rest_written_intact(damaged_run):
     splits = ucf101.read_splits(str(root / "ucfTrainTestlist"), 1)
     for subset, clips in splits.items():
         expected = {c.video_id for c in clips} - set(broken)
-        records = _records(out, result.manifest, subset)
-        assert sorted(r[schema.VIDEO_ID].decode() for r in records) == sorted(expected)
-        for record in records:  # byte-identical to the source files
+        num_chunks = result.manifest.rgb_chunks[subset]
+        rgb: dict[str, dict[int, bytes]] = {}
+        for record in _records(out, result.manifest, subset, schema.RGB_MODALITY):
+            video_id, j = record[schema.VIDEO_ID].decode(), int(record[schema.CHUNK])
+            num_frames = int(record[schema.VIDEO_FRAMES])
+            indices = [j - num_frames] if j >= num_frames else range(j, num_frames, num_chunks)
+            frames = rgb.setdefault(video_id, {})
+            for index, data in zip(indices, record[schema.RGB], strict=True):
+                assert frames.setdefault(index, data) == data
+        flow = _records(out, result.manifest, subset, schema.FLOW_MODALITY)
+        assert sorted(rgb) == sorted(r[schema.VIDEO_ID].decode() for r in flow) == sorted(expected)
+        for record in flow:  # byte-identical to the source files
             video_id = record[schema.VIDEO_ID].decode()
             source = [p.read_bytes() for p in _frames(root / "jpegs_256" / video_id)]
             flow_y = [p.read_bytes() for p in _frames(root / "tvl1_flow" / "v" / video_id)]
-            assert list(record[schema.RGB]) == source
+            assert [rgb[video_id][i] for i in sorted(rgb[video_id])] == source
             assert list(record[schema.FLOW_Y]) == flow_y
 
 
@@ -120,8 +130,10 @@ def test_manifest_reconciles_with_the_split_lists(damaged_run):
         assert manifest.failed[subset] == len(failed) > 0
         assert manifest.written[subset] + manifest.failed[subset] == manifest.listed[subset]
         assert sum(manifest.per_class[subset].values()) == manifest.written[subset]
-        shards = [s for s in manifest.shards if s.subset == subset]
-        assert sum(s.num_records for s in shards) == manifest.written[subset]
+        for modality in schema.MODALITIES:
+            shards = [s for s in manifest.shards if (s.subset, s.modality) == (subset, modality)]
+            per_video = manifest.records_per_video(subset, modality)
+            assert sum(s.num_records for s in shards) == manifest.written[subset] * per_video
     assert result.counters["clips_read"] == sum(manifest.listed.values())
     assert result.counters["clips_failed"] == len(broken)
 
@@ -139,9 +151,9 @@ def _tiny(config, num_flow_frames: int):
 def test_every_written_test_clip_is_evaluated_once_even_shorter_than_l(damaged_run, tmp_path):
     _, out, result, _ = damaged_run
     manifest = result.manifest
-    records = _records(out, manifest, "test")
+    records = _records(out, manifest, "test", schema.FLOW_MODALITY)
     config = _tiny(demo_temporal.get_config(), num_flow_frames=10)
-    assert any(r[schema.NUM_FLOW] < config.data.num_flow_frames for r in records)
+    assert any(r[schema.VIDEO_FRAMES] < config.data.num_flow_frames for r in records)
     model = models.build_model(config, manifest.num_classes)
     report = tmp_path / "eval"
     metrics = evaluate.evaluate_model(
@@ -209,9 +221,9 @@ def _train_config(widths: tuple[int, ...] = (4,)):
 
 def test_same_size_corrupt_shard_is_named_by_train_and_eval(data_dir, tmp_path):
     for subset in ("train", "test"):
-        _corrupt_in_place(pathlib.Path(data_dir) / f"{subset}-00001-of-00002.tfrecord")
+        _corrupt_in_place(pathlib.Path(data_dir) / f"{subset}-rgb-00001-of-00002.tfrecord")
     manifest_lib.read_manifest(data_dir)  # sizes match: only reading the records finds it
-    message = r"train-00001-of-00002.tfrecord: corrupt record .*Re-run `python -m preprocessing"
+    message = r"train-rgb-00001-of-00002.tfrecord: corrupt record .*Re-run `python -m preprocessing"
     config = _train_config()
     config.data.train_samples_per_video = 1
     config.train.num_steps = 12  # 48 samples: every record is read
@@ -221,7 +233,9 @@ def test_same_size_corrupt_shard_is_named_by_train_and_eval(data_dir, tmp_path):
         )
     config = _tiny(demo_spatial.get_config(), num_flow_frames=2)
     model = models.build_model(config, 2)
-    with pytest.raises(manifest_lib.ManifestError, match="test-00001-of-00002.tfrecord: corrupt"):
+    with pytest.raises(
+        manifest_lib.ManifestError, match="test-rgb-00001-of-00002.tfrecord: corrupt"
+    ):
         evaluate.evaluate_model(
             model, config, data_dir, "test", str(tmp_path / "eval"), "untrained", progress=False
         )
@@ -242,16 +256,18 @@ def test_record_count_disagreeing_with_the_manifest_is_named(data_dir):
     manifest = manifest_lib.read_manifest(data_dir)
     shards = [dataclasses.replace(s, num_records=s.num_records + 1) for s in manifest.shards]
     wrong = dataclasses.replace(manifest, shards=shards)
-    with pytest.raises(manifest_lib.ManifestError, match="train-00000-of-00002.tfrecord: 3 rec"):
+    with pytest.raises(
+        manifest_lib.ManifestError, match="train-rgb-00000-of-00002.tfrecord: 3 rec"
+    ):
         manifest_lib.check_records(data_dir, wrong, "train")
     manifest_lib.check_records(data_dir, manifest, "train")  # the real one passes
 
 
 def test_unlisted_stale_shard_is_never_read(data_dir):
-    stale = pathlib.Path(data_dir) / "train-00002-of-00003.tfrecord"
+    stale = pathlib.Path(data_dir) / "train-rgb-00002-of-00003.tfrecord"
     stale.write_bytes(b"partial shard of a crashed run")
     manifest = manifest_lib.read_manifest(data_dir)
-    assert all(str(stale) != path for path in manifest.shard_paths(data_dir, "train"))
+    assert all(str(stale) != path for path in manifest.shard_paths(data_dir, "train", "rgb"))
 
 
 def test_resume_with_another_config_is_refused_and_keeps_the_saved_config(data_dir, tmp_path):

@@ -5,7 +5,7 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from input_pipeline import samples, testdata
+from input_pipeline import crops, resample, samples, testdata
 from tfrecords import schema
 
 H, W = 48, 64
@@ -31,12 +31,23 @@ def _pattern() -> np.ndarray:
     return (40 + 20 * rows + 3 * cols).astype(np.uint8)
 
 
-def _record(num_frames: int, x: list[bytes] | None = None, y: list[bytes] | None = None) -> bytes:
+def _video(num_frames: int, x: list[bytes] | None = None, y: list[bytes] | None = None):
     """RGB frame i painted 5i (grey); flow x_i painted i, y_i painted 200 - i, unless given."""
     rgb = [testdata.painted_jpeg(5 * i, H, W, 3) for i in range(num_frames)]
     x = x or [testdata.painted_jpeg(i, H, W, 1) for i in range(num_frames - 1)]
     y = y or [testdata.painted_jpeg(200 - i, H, W, 1) for i in range(num_frames - 1)]
-    return schema.encode_video(testdata.make_video("v_A_g01_c01", 3, rgb, x, y, (H, W)))
+    return testdata.make_video("v_A_g01_c01", 3, rgb, x, y, (H, W))
+
+
+def _record(num_frames: int, x: list[bytes] | None = None, y: list[bytes] | None = None) -> bytes:
+    """The flow record of `_video`."""
+    return schema.encode_flow(_video(num_frames, x, y))
+
+
+def _model_input(windows: resample.Windows, spec: samples.SampleSpec) -> np.ndarray:
+    """One sample's Windows (no batch axis) through the device step: [V, S, S, C] float32."""
+    batched = resample.Windows(*(t[tf.newaxis] for t in windows))
+    return resample.model_input(batched, spec.image_size, spec.temporal).numpy()
 
 
 def _decode_values(strings) -> np.ndarray:
@@ -65,12 +76,17 @@ def test_gather_train_takes_m_samples_of_l_consecutive_frames():
 
 
 def _decode_train(sample, spec):
+    """decode_train eagerly and in tf.data (equal), then the device step: [S, S, C]."""
     eager = samples.decode_train(sample, spec)
     mapped = next(
         iter(tf.data.Dataset.from_tensors(sample).map(lambda s: samples.decode_train(s, spec)))
     )
-    np.testing.assert_array_equal(eager[0].numpy(), mapped[0].numpy())
-    return eager[0].numpy()
+    for a, b in zip(tf.nest.flatten(eager), tf.nest.flatten(mapped), strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    windows = eager[0]
+    assert windows.frames.dtype == tf.uint8 and windows.frames.shape[0] == spec.num_frames
+    assert windows.boxes.numpy().tolist() == [[0, 0, *windows.frames.shape[1:3]]]
+    return _model_input(windows, spec)[0]
 
 
 def test_one_crop_and_flip_for_all_channels_and_x_negated_on_flip():
@@ -81,13 +97,14 @@ def test_one_crop_and_flip_for_all_channels_and_x_negated_on_flip():
     first = samples.gather_train(record, tf.constant([0, 5], tf.int64), spec)
     _decode_train(samples.TrainSample(*(tf.nest.map_structure(lambda t: t[0], first))), spec)
     seeds = tf.data.Dataset.from_tensor_slices(tf.constant([[s, 5] for s in range(3)], tf.int64))
-    images = (
+    windows = (
         seeds.map(lambda s: samples.gather_train(record, s, spec))
         .unbatch()
         .map(lambda sample: samples.decode_train(sample, spec)[0])
     )
     flips = set()
-    for image in images.as_numpy_iterator():
+    for window in windows:
+        image = _model_input(window, spec)[0]
         assert image.shape == (24, 24, 20) and image.dtype == np.float32
         xs, ys = image[..., 0::2], image[..., 1::2]
         np.testing.assert_array_equal(xs, np.repeat(xs[..., :1], 10, axis=-1))
@@ -107,7 +124,7 @@ def test_rgb_sample_is_one_frame_in_rgb_order():
     red = testdata.encode_jpeg(np.tile(np.array([200, 30, 60], np.uint8), (H, W, 1)), quality=100)
     video = testdata.make_video("v_A_g01_c01", 1, [red] * 3, [red] * 2, [red] * 2, (H, W))
     sample = samples.gather_train(
-        schema.encode_video(video), tf.constant([0, 1], tf.int64), RGB_SPEC
+        schema.encode_rgb_chunks(video, 1)[0], tf.constant([0, 1], tf.int64), RGB_SPEC
     )
     image = _decode_train(
         samples.TrainSample(*(tf.nest.map_structure(lambda t: t[0], sample))), RGB_SPEC
@@ -127,12 +144,14 @@ def test_eval_views_are_corners_centre_and_their_mirrors():
     mapped = next(
         iter(tf.data.Dataset.from_tensors(one).map(lambda s: samples.decode_eval(s, spec)))
     )
-    np.testing.assert_array_equal(views["image"].numpy(), mapped["image"].numpy())
+    for a, b in zip(tf.nest.flatten(views), tf.nest.flatten(mapped), strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert views["windows"].frames.shape == (20, H, W, 1)  # whole frames, decoded once
     assert views["view"].numpy().tolist() == list(range(10, 20))
     assert views["video_id"].numpy().tolist() == [b"v_A_g01_c01"] * 10
     full = tf.io.decode_jpeg(frame).numpy()[..., 0].astype(np.float32)
     windows = [(3, 11), (0, 0), (0, 22), (6, 0), (6, 22)]  # centre, TL, TR, BL, BR of 48x64
-    images = views["image"].numpy()
+    images = _model_input(views["windows"], spec)
     for v, (oy, ox) in enumerate(windows * 2):
         expected = full[oy : oy + 42, ox : ox + 42]
         if v >= 5:
@@ -155,3 +174,67 @@ def test_integer_fast_idct_is_within_a_level_or_two_of_accurate():
     accurate = tf.io.decode_jpeg(frame, dct_method="INTEGER_ACCURATE").numpy().astype(int)
     difference = np.abs(fast - accurate)
     assert difference.mean() < 1.5 and difference.max() <= 12
+
+
+def _reference_train_image(sample, spec) -> np.ndarray:
+    """The schema-1 host path: window decode, interleave, flip (255 - x), float resize."""
+    frame_hw = tf.io.extract_jpeg_shape(sample.frames[0][0])[:2]
+    params = crops.random_crop_params(
+        frame_hw, spec.crop_scales, spec.max_scale_jitter, spec.random_flip, sample.seed
+    )
+    planes = [
+        crops.decode_crop(frames[t], params, spec.frame_channels, spec.dct_method)
+        for t in range(spec.length)
+        for frames in sample.frames
+    ]
+    stack = tf.concat(planes, axis=-1).numpy()
+    if bool(params.flip):
+        stack = stack[:, ::-1]
+        if spec.temporal:
+            stack[..., 0::2] = 255 - stack[..., 0::2]
+    image = tf.image.resize(stack.astype(np.float32), [spec.image_size] * 2, method="bilinear")
+    return image.numpy()
+
+
+def test_device_step_gives_the_host_float_path_output_for_the_same_seeds():
+    """Known answer: same seeds -> same crop corners, scales, flips and x inversion."""
+    rng = np.random.default_rng(3)
+    texture = [testdata.encode_jpeg(rng.integers(0, 255, (H, W), np.uint8)) for _ in range(14)]
+    colour = [testdata.encode_jpeg(rng.integers(0, 255, (H, W, 3), np.uint8)) for _ in range(6)]
+    flow_record = _record(8, x=texture[:7], y=texture[7:])
+    video = testdata.make_video("v_A_g01_c01", 1, colour, colour[:5], colour[:5], (H, W))
+    rgb_record = schema.encode_rgb_chunks(video, 1)[0]
+    for spec, record in ((SPEC, flow_record), (RGB_SPEC, rgb_record)):
+        spec = dataclasses.replace(spec, length=min(spec.length, 4), image_size=28)
+        flips, corners = set(), set()
+        for seed in range(12):
+            gathered = samples.gather_train(record, tf.constant([seed, 9], tf.int64), spec)
+            for m in range(spec.samples_per_video):
+                one = samples.TrainSample(*(tf.nest.map_structure(lambda t, m=m: t[m], gathered)))
+                windows, _ = samples.decode_train(one, spec)
+                flips.add(bool(windows.flips[0]))
+                corners.add(tuple(windows.boxes.numpy()[0, 2:]))
+                np.testing.assert_allclose(
+                    _model_input(windows, spec)[0], _reference_train_image(one, spec), atol=2e-3
+                )
+        assert flips == {True, False} and len(corners) > 3
+
+
+def test_strided_chunks_sample_their_own_frames_and_eval_takes_each_sample_once():
+    video = _video(30)
+    records = schema.encode_rgb_chunks(video, 4)
+    spec = dataclasses.replace(RGB_SPEC, samples_per_video=16, eval_num_samples=7)
+    for j, record in enumerate(records):
+        gathered = samples.gather_train(record, tf.constant([j, 1], tf.int64), spec)
+        frames = _decode_values(gathered.frames[0]) // 5  # RGB frame i painted 5i
+        assert set(frames.tolist()) <= set(range(j, 30, 4)) and len(set(frames.tolist())) > 1
+    whole = samples.gather_eval(schema.encode_rgb_chunks(video, 1)[0], spec)
+    expected = dict(zip(whole.sample.numpy().tolist(), _decode_values(whole.frames[0]) // 5))
+    assert sorted(expected) == list(range(7))
+    found = {}
+    for record in records:
+        part = samples.gather_eval(record, spec)
+        for k, frame in zip(part.sample.numpy().tolist(), _decode_values(part.frames[0]) // 5):
+            assert k not in found
+            found[k] = frame
+    assert found == expected  # every sample once, the same frame as from the whole video

@@ -25,40 +25,86 @@ def _video(num_rgb: int = 4, num_flow: int = 3) -> schema.Video:
     )
 
 
-def test_round_trip_eager_and_in_tf_data():
-    serialized = schema.encode_video(_video())
-    eager = schema.parse_video(tf.constant(serialized))
-    mapped = next(iter(tf.data.Dataset.from_tensors(serialized).map(schema.parse_video)))
-    for parsed in (eager, mapped):
+def _parse_both(serialized: bytes, modality: str) -> list[dict]:
+    eager = schema.parse_record(tf.constant(serialized), modality)
+    mapped = next(
+        iter(
+            tf.data.Dataset.from_tensors(serialized).map(lambda r: schema.parse_record(r, modality))
+        )
+    )
+    return [eager, mapped]
+
+
+def test_flow_record_round_trip_eager_and_in_tf_data():
+    for parsed in _parse_both(schema.encode_flow(_video()), schema.FLOW_MODALITY):
         assert parsed[schema.VIDEO_ID].numpy() == b"v_YoYo_g01_c02"
         assert parsed[schema.LABEL].numpy() == 100
         assert parsed[schema.CLASS_NAME].numpy() == b"YoYo"
-        assert parsed[schema.NUM_RGB].numpy() == 4
-        assert parsed[schema.NUM_FLOW].numpy() == 3
-        assert list(parsed[schema.RGB].numpy()) == [b"rgb0", b"rgb1", b"rgb2", b"rgb3"]
+        assert parsed[schema.CHUNK].numpy() == 0 and parsed[schema.NUM_CHUNKS].numpy() == 1
+        assert parsed[schema.VIDEO_FRAMES].numpy() == 3
         assert list(parsed[schema.FLOW_X].numpy()) == [b"x0", b"x1", b"x2"]
         assert list(parsed[schema.FLOW_Y].numpy()) == [b"y0", b"y1", b"y2"]
+        assert schema.RGB not in parsed
 
 
-def test_parse_only_the_stream_needed():
-    serialized = tf.constant(schema.encode_video(_video()))
-    spatial = schema.parse_video(serialized, flow=False)
-    temporal = schema.parse_video(serialized, rgb=False)
-    assert schema.RGB in spatial and schema.FLOW_X not in spatial
-    assert schema.RGB not in temporal and schema.FLOW_Y in temporal
+def test_rgb_chunks_are_strided_and_hold_every_frame_once():
+    video = _video(num_rgb=10, num_flow=9)
+    records = schema.encode_rgb_chunks(video, 4)
+    assert len(records) == 4
+    held = []
+    for j, record in enumerate(records):
+        for parsed in _parse_both(record, schema.RGB_MODALITY):
+            assert parsed[schema.CHUNK].numpy() == j and parsed[schema.NUM_CHUNKS].numpy() == 4
+            assert parsed[schema.VIDEO_FRAMES].numpy() == 10
+            assert schema.FLOW_X not in parsed
+        frames = [f.decode() for f in parsed[schema.RGB].numpy()]
+        assert frames == [f"rgb{i}" for i in range(j, 10, 4)]  # j, j+4, j+8
+        held.extend(frames)
+    assert sorted(held, key=lambda f: int(f[3:])) == [f"rgb{i}" for i in range(10)]
+    whole = schema.parse_record(tf.constant(schema.encode_rgb_chunks(video, 1)[0]), "rgb")
+    assert len(whole[schema.RGB].numpy()) == 10
+
+
+def test_more_chunks_than_frames_still_gives_k_records():
+    assert [schema.chunk_frame_indices(3, 5, j) for j in range(5)] == [[0], [1], [2], [0], [1]]
+    assert schema.chunk_frame_indices(10, 4, 2) == [2, 6]
+    assert len(schema.encode_rgb_chunks(_video(num_rgb=3, num_flow=2), 5)) == 5
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="--rgb_chunks"):
+            schema.encode_rgb_chunks(_video(), bad)
+
+
+def test_unknown_modality_refused():
+    with pytest.raises(ValueError, match="modality 'depth'"):
+        schema.parse_record(tf.constant(schema.encode_flow(_video())), "depth")
 
 
 def test_mediasequence_keys_readable_by_plain_parsers():
     """DMVR / Model Garden style readers find the RGB stream and labels under MediaSequence keys."""
-    example = tf.train.SequenceExample.FromString(schema.encode_video(_video()))
+    example = tf.train.SequenceExample.FromString(schema.encode_rgb_chunks(_video(), 1)[0])
     context = example.context.feature
     assert context["clip/media_id"].bytes_list.value == [b"v_YoYo_g01_c02"]
     assert context["clip/label/index"].int64_list.value == [100]
     assert context["clip/label/string"].bytes_list.value == [b"YoYo"]
     assert context["image/height"].int64_list.value == [256]
-    assert context["FORWARD_FLOW/quantization_bound"].float_list.value == [20.0]
-    frames = example.feature_lists.feature_list["image/encoded"].feature
+    assert context["image/format"].bytes_list.value == [b"JPEG"]
+    lists = example.feature_lists.feature_list
+    frames = lists["image/encoded"].feature
     assert [f.bytes_list.value[0] for f in frames] == [b"rgb0", b"rgb1", b"rgb2", b"rgb3"]
+    # 25 fps: frame i at i * 40,000 microseconds.
+    assert [f.int64_list.value[0] for f in lists["image/timestamp"].feature] == [
+        0,
+        40000,
+        80000,
+        120000,
+    ]
+    flow = tf.train.SequenceExample.FromString(schema.encode_flow(_video()))
+    assert flow.context.feature["FORWARD_FLOW/quantization_bound"].float_list.value == [20.0]
+    assert "image/encoded" not in flow.feature_lists.feature_list
+
+
+def test_records_are_byte_stable():
+    assert schema.encode_records(_video(), 2) == schema.encode_records(_video(), 2)
 
 
 @pytest.mark.parametrize(

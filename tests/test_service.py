@@ -18,7 +18,7 @@ import tensorflow as tf
 from conftest import free_ports
 
 from configs import base
-from input_pipeline import datasets, service, testdata
+from input_pipeline import datasets, resample, service, testdata
 from training import checkpoints
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -48,9 +48,34 @@ def test_train_batches_come_from_the_service(data_dir, service_processes, mode):
     config.data.service_processing_mode = mode
     dataset = datasets.train_dataset(config, data_dir, 4)
     assert b"DataServiceDataset" in dataset._as_serialized_graph().numpy()
-    for images, labels in dataset.take(3):
+    for windows, labels in dataset.take(3):
+        # uint8 windows cross the service; the step resizes them on the device.
+        assert windows.frames.dtype == tf.uint8 and windows.frames.shape == (4, 20, 32, 32, 1)
+        images = resample.model_input(windows, 16, flow=True)
         assert images.shape == (4, 16, 16, 20) and labels.shape == (4,)
         assert float(tf.reduce_max(tf.abs(images[..., 1::2] - 90.0))) <= 1.0
+
+
+@pytest.mark.parametrize(("setting", "expected"), [("none", None), ("auto", "AUTO")])
+def test_compression_setting_reaches_the_service(monkeypatch, setting, expected):
+    calls = []
+
+    def distribute(**kwargs):
+        calls.append(kwargs)
+        return lambda dataset: dataset
+
+    monkeypatch.setattr(tf.data.experimental.service, "distribute", distribute)
+    config = base.get_config().data
+    config.service_address = "grpc://localhost:1"
+    config.service_compression = setting
+    service.distribute(tf.data.Dataset.range(3), config)
+    assert calls == [
+        {
+            "processing_mode": "distributed_epoch",
+            "service": "grpc://localhost:1",
+            "compression": expected,
+        }
+    ]
 
 
 def test_no_address_leaves_the_dataset_in_process():

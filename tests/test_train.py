@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from configs import demo_temporal
-from tfrecords import manifest as manifest_lib
+from input_pipeline import testdata
 from tfrecords import schema
 from training import checkpoints, experiment, summaries
 
@@ -54,31 +54,12 @@ def _video(label: int, group: int, rng: np.random.Generator) -> schema.Video:
 
 
 def write_data_dir(path: str, groups: int = 4) -> str:
-    """A manifest and two train shards holding `groups` videos per class."""
+    """A manifest and two train shards per modality holding `groups` videos per class."""
     rng = np.random.default_rng(0)
     videos = [_video(label, g + 1, rng) for g in range(groups) for label in range(2)]
-    shards = []
-    for index in range(2):
-        shard_path = f"train-{index:05d}-of-00002.tfrecord"
-        records = videos[index::2]
-        with tf.io.TFRecordWriter(os.path.join(path, shard_path)) as writer:
-            for video in records:
-                writer.write(schema.encode_video(video))
-        size = os.path.getsize(os.path.join(path, shard_path))
-        shards.append(manifest_lib.Shard(shard_path, "train", len(records), size))
-    manifest = manifest_lib.Manifest(
-        schema_version=schema.SCHEMA_VERSION,
-        split=1,
-        source="frames",
-        class_names=list(CLASSES),
-        listed={"train": len(videos)},
-        written={"train": len(videos)},
-        failed={"train": 0},
-        per_class={"train": {name: groups for name in CLASSES}},
-        shards=shards,
-        command_line="tests/test_train.py",
+    testdata.write_data_dir(
+        path, {"train": videos}, len(CLASSES), num_shards=2, rgb_chunks={"train": 2}
     )
-    manifest_lib.write_manifest(path, manifest)
     return path
 
 

@@ -8,7 +8,7 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
-from input_pipeline import datasets
+from input_pipeline import datasets, resample
 from tfrecords import manifest as manifest_lib
 from training import loop
 
@@ -45,8 +45,9 @@ def train_on_data_dir(
     """Trains on the train subset of a Beam job's output directory (see `loop.train`).
 
     The number of classes and of training videos (for epoch durations) come from
-    `data_dir/manifest.json`; each input pipeline reads its share of the train shards
-    through the strategy's input context.
+    `data_dir/manifest.json`; each input pipeline reads its share of the stream's train
+    shards through the strategy's input context and ships uint8 windows, which the step
+    cuts, flips and resizes on the device (`input_pipeline.resample.model_input`).
 
     Raises:
       tfrecords.manifest.ManifestError: no usable manifest, no train shards, or a train
@@ -55,7 +56,8 @@ def train_on_data_dir(
         `loop.train`.
     """
     manifest = manifest_lib.read_manifest(data_dir)
-    manifest.shard_paths(data_dir, datasets.TRAIN_SUBSET)  # raises if there are none
+    spec = datasets.sample_spec(config)
+    manifest.shard_paths(data_dir, datasets.TRAIN_SUBSET, spec.modality)  # raises if none
     try:
         return loop.train(
             config,
@@ -64,6 +66,7 @@ def train_on_data_dir(
             functools.partial(_dataset_fn, config, data_dir),
             manifest.num_classes,
             manifest.written[datasets.TRAIN_SUBSET],
+            functools.partial(resample.model_input, size=spec.image_size, flow=spec.temporal),
         )
     except tf.errors.DataLossError:
         # tf.data does not name the damaged file; find it (raises ManifestError if a shard is).

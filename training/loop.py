@@ -21,6 +21,7 @@ import dataclasses
 import signal
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import keras
 import ml_collections
@@ -35,8 +36,10 @@ from training import strategy as strategy_lib
 DTYPE_POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 
 # (input context, global step to start from) -> this input pipeline's per-replica batches
-# (images [b, S, S, C], labels int32 [b]), repeating forever.
+# (inputs, labels int32 [b]), repeating forever; `PreprocessFn` turns inputs into the model's
+# images [b, S, S, C] inside the step, on the device.
 DatasetFn = Callable[[tf.distribute.InputContext, int], tf.data.Dataset]
+PreprocessFn = Callable[[Any], tf.Tensor]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -125,11 +128,13 @@ def _make_train_fn(
     strategy: tf.distribute.Strategy,
     step: tf.Variable,
     global_batch_size: int,
+    preprocess_fn: PreprocessFn,
 ) -> Callable[[Iterator, tf.Tensor], tuple[tf.Tensor, tf.Tensor, tf.Tensor]]:
     """Compiles `num_steps` training steps on the model's current trainable variables."""
     variables = model.trainable_variables
 
-    def replica_step(images: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def replica_step(inputs: Any, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        images = preprocess_fn(inputs)
         with tf.GradientTape() as tape:
             probabilities = model(images, training=True)
             per_example = keras.losses.sparse_categorical_crossentropy(labels, probabilities)
@@ -148,8 +153,8 @@ def _make_train_fn(
         learning_rate = tf.constant(0.0)
         for i in tf.range(num_steps):
             learning_rate = tf.cast(optimizer.learning_rate, tf.float32)
-            images, labels = next(iterator)
-            replica_loss, replica_correct = strategy.run(replica_step, args=(images, labels))
+            inputs, labels = next(iterator)
+            replica_loss, replica_correct = strategy.run(replica_step, args=(inputs, labels))
             loss = strategy.reduce(tf.distribute.ReduceOp.SUM, replica_loss, axis=None)
             correct += strategy.reduce(tf.distribute.ReduceOp.SUM, replica_correct, axis=None)
             step.assign_add(1)
@@ -187,6 +192,7 @@ class _Run:
     optimizer: keras.optimizers.Optimizer
     step: tf.Variable
     iterator: Iterator
+    preprocess_fn: PreprocessFn
     checkpointer: checkpoints.Checkpointer
     writer: summaries.Summaries
     total: int
@@ -208,7 +214,12 @@ def _host_loop(run: _Run, start: int, stop: threading.Event) -> tuple[int, bool,
             phase = current < run.head
             _set_phase(run.model, config, phase)
             train_fn = _make_train_fn(
-                run.model, run.optimizer, run.strategy, run.step, config.batch_size
+                run.model,
+                run.optimizer,
+                run.strategy,
+                run.step,
+                config.batch_size,
+                run.preprocess_fn,
             )
         stop_at = _next_stop(current, run.total, run.head, periods)
         count = min(config.steps_per_loop, stop_at - current)
@@ -241,6 +252,7 @@ def train(
     dataset_fn: DatasetFn,
     num_classes: int,
     examples_per_epoch: int,
+    preprocess_fn: PreprocessFn | None = None,
 ) -> TrainResult:
     """Trains `config`'s model in `workdir`, resuming from its latest checkpoint.
 
@@ -252,6 +264,8 @@ def train(
         context and the global step training starts from (0, or the restored step).
       num_classes: classes of the data (model output size).
       examples_per_epoch: training videos, to convert epochs to steps.
+      preprocess_fn: per-replica inputs -> the model's images, run inside the compiled step
+        (e.g. `input_pipeline.resample.model_input`); None: the inputs are the images.
 
     Returns:
       Where training ended (see `TrainResult`).
@@ -304,7 +318,17 @@ def train(
     )
     writer = summaries.Summaries(workdir, enabled=chief)
     run = _Run(
-        train_config, strategy, model, optimizer, step, iterator, checkpointer, writer, total, head
+        train_config,
+        strategy,
+        model,
+        optimizer,
+        step,
+        iterator,
+        preprocess_fn or tf.identity,
+        checkpointer,
+        writer,
+        total,
+        head,
     )
     try:
         with _stop_requests(not strategy_lib.is_multi_worker(strategy)) as stop:
