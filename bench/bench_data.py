@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from input_pipeline import testdata
+from preprocessing.pipeline import DEFAULT_RGB_CHUNKS
 
 HEIGHT, WIDTH = 256, 340
 POOL_SIZE = 24
@@ -28,7 +29,8 @@ class BenchData:
     """Where the benchmark data is and what it holds.
 
     Attributes:
-      data_dir: manifest + 'train' shards.
+      data_dir: manifest + 'train' shards (RGB in the Beam job's default number of strided
+        chunks per video, flow whole).
       frames_dir: per-file frames in the archives' layout.
       video_ids: the videos, in order.
       num_frames: RGB frames per video (flow: one fewer).
@@ -100,7 +102,13 @@ def write(root: str, num_videos: int, mean_frames: int, num_shards: int, seed: i
         _write_files(frames_dir, ("jpegs_256", video_id), rgb)
         _write_files(frames_dir, ("tvl1_flow", "u", video_id), flow_x)
         _write_files(frames_dir, ("tvl1_flow", "v", video_id), flow_y)
-    testdata.write_data_dir(data_dir, {"train": videos}, num_classes=2, num_shards=num_shards)
+    testdata.write_data_dir(
+        data_dir,
+        {"train": videos},
+        num_classes=2,
+        num_shards=num_shards,
+        rgb_chunks={"train": DEFAULT_RGB_CHUNKS},
+    )
     return BenchData(
         data_dir,
         frames_dir,

@@ -1,18 +1,27 @@
-"""Input pipeline throughput against the JPEG decode limit and the seed's Python generator.
+"""Input pipeline throughput against the JPEG decode limit, the seed's generator and the service.
 
-    python -m bench.input_pipeline            # or `make bench`; ~2 minutes on 2 cores
+    python -m bench.input_pipeline            # or `make bench`; ~3 minutes on 2 cores
 
-Writes realistic shards and the same JPEGs as per-file frames to a temp dir, restricts the
-process to `--cores` CPUs, then measures in interleaved rounds (best round reported):
-  - the train pipeline of each stream (`configs/base.py` settings, batch `--batch_size`),
+Writes realistic shards (schema 2: RGB as the Beam job's default strided chunks, flow whole)
+and the same JPEGs as per-file frames to a temp dir, restricts the process to `--cores`
+CPUs, then measures in interleaved rounds (best round reported):
+  - the train pipeline of each stream (`configs/base.py` settings, batch `--batch_size`):
+    what the host does, up to the uint8 batches the accelerator receives,
   - the decode limit: the same JPEG bytes decoded with the pipeline's decoder and IDCT in a
     tight in-graph loop on one thread per core; full frames (the limit the issue asks for)
     and, for reference, the training crop windows (`decode_and_crop_jpeg`),
-  - the seed-style generator (bench/seed_generator.py) on the per-file copy.
+  - the seed-style generator (bench/seed_generator.py) on the per-file copy,
+  - the temporal pipeline through a tf.data service with one worker in this process
+    (`config.data.service_compression` as configured; loopback gRPC).
 Each figure is samples/s (wall clock) and CPU ms per sample (process CPU time: what a
 sample costs whatever else runs on the machine). The last line is
-`input_pipeline: spatial_vs_limit=... temporal_vs_limit=... temporal_vs_generator=...`
-from the wall-clock figures.
+
+    input_pipeline: spatial_vs_limit=0.NN temporal_vs_limit=0.NN temporal_vs_generator=N.Nx
+        spatial_vs_generator=N.Nx service_overhead=N.Nx
+
+(one line) where `*_vs_limit` = full-frame decode-only CPU ms / pipeline CPU ms per sample,
+`*_vs_generator` = pipeline / generator samples per wall-clock second, and
+`service_overhead` = temporal CPU ms per sample through the service / in-process.
 """
 
 from __future__ import annotations
@@ -81,7 +90,7 @@ def _measure_iterator(make: Callable[[], Iterator], seconds: float) -> Rate:
         next(batches)
 
     def step() -> int:
-        return len(next(batches)[0])
+        return len(next(batches)[1])  # (inputs, labels): count labels
 
     try:
         return _timed(step, seconds)
@@ -140,24 +149,31 @@ def _report(best: dict[str, Rate], cores: int) -> None:
     print(f"{'':44s} {'samples/s':>10s} {'CPU ms/sample':>14s}")
     for key, rate in best.items():
         print(f"{key:44s} {rate.per_second:10.1f} {rate.cpu_ms:14.3f}")
-    ratios = {}
+    vs_limit, vs_generator = {}, {}
     for stream in ("spatial", "temporal"):
         pipe = best[f"{stream} pipeline"]
         for limit in ("full frames", "crop windows"):
             bound = best[f"{stream} decode limit ({limit})"]
             wall, cpu = pipe.per_second / bound.per_second, bound.cpu_ms / pipe.cpu_ms
             print(f"{stream} pipeline / decode limit ({limit}): wall {wall:.2f}, CPU {cpu:.2f}")
-        ratios[stream] = pipe.per_second / best[f"{stream} decode limit (full frames)"].per_second
+        vs_limit[stream] = best[f"{stream} decode limit (full frames)"].cpu_ms / pipe.cpu_ms
         generator = best[f"{stream} seed-style generator"]
-        wall, cpu = pipe.per_second / generator.per_second, generator.cpu_ms / pipe.cpu_ms
-        print(f"{stream} pipeline / seed-style generator: wall {wall:.1f}x, CPU {cpu:.1f}x")
-    vs_generator = (
-        best["temporal pipeline"].per_second / best["temporal seed-style generator"].per_second
-    )
+        vs_generator[stream] = pipe.per_second / generator.per_second
+        print(
+            f"{stream} pipeline / seed-style generator: wall {vs_generator[stream]:.1f}x, "
+            f"CPU {generator.cpu_ms / pipe.cpu_ms:.1f}x"
+        )
+    service = best["temporal pipeline via tf.data service"]
+    overhead = service.cpu_ms / best["temporal pipeline"].cpu_ms
+    wall = service.per_second / best["temporal pipeline"].per_second
+    print(f"temporal via tf.data service / in-process: CPU {overhead:.2f}x, wall {wall:.2f}x")
     print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {cores} cores")
     print(
-        f"input_pipeline: spatial_vs_limit={ratios['spatial']:.2f} "
-        f"temporal_vs_limit={ratios['temporal']:.2f} temporal_vs_generator={vs_generator:.1f}x"
+        f"input_pipeline: spatial_vs_limit={vs_limit['spatial']:.2f} "
+        f"temporal_vs_limit={vs_limit['temporal']:.2f} "
+        f"temporal_vs_generator={vs_generator['temporal']:.1f}x "
+        f"spatial_vs_generator={vs_generator['spatial']:.1f}x "
+        f"service_overhead={overhead:.1f}x"
     )
 
 
@@ -172,9 +188,10 @@ def run(argv: list[str]) -> None:
 
     from bench import bench_data, seed_generator
     from configs import base
-    from input_pipeline import datasets
+    from input_pipeline import datasets, service
 
     root = FLAGS.work_dir or tempfile.mkdtemp(prefix="bench_input_pipeline_")
+    service_address, servers = service.start_local_service(1)
     try:
         data = bench_data.write(root, FLAGS.num_videos, FLAGS.mean_frames, FLAGS.num_shards)
         configs = {}
@@ -191,13 +208,16 @@ def run(argv: list[str]) -> None:
             f"RGB JPEG {rgb_kb:.1f} KB, flow JPEG {flow_kb:.1f} KB, {FLAGS.num_shards} shards; "
             f"CPUs {cpus}; load average {os.getloadavg()[0]:.1f}; batch {FLAGS.batch_size}; "
             f"{settings.jpeg_dct_method}; {settings.train_samples_per_video} samples per record; "
-            f"TF_CPU_ALLOCATOR_USE_BFC={os.environ.get('TF_CPU_ALLOCATOR_USE_BFC', '')}"
+            f"TF_CPU_ALLOCATOR_USE_BFC={os.environ.get('TF_CPU_ALLOCATOR_USE_BFC', '')}; "
+            f"service compression {settings.service_compression!r}"
         )
         options = tf.data.Options()
         options.threading.private_threadpool_size = len(cpus)
 
-        def pipeline(stream: str) -> Callable[[], Iterator]:
-            dataset = datasets.train_dataset(configs[stream], data.data_dir, FLAGS.batch_size)
+        def pipeline(stream: str, address: str = "") -> Callable[[], Iterator]:
+            config = configs[stream].copy_and_resolve_references()
+            config.data.service_address = address
+            dataset = datasets.train_dataset(config, data.data_dir, FLAGS.batch_size)
             return lambda: iter(dataset.with_options(options))
 
         def generator(stream: str) -> Callable[[], Iterator]:
@@ -236,12 +256,18 @@ def run(argv: list[str]) -> None:
                 figures["seed-style generator"] = _measure_iterator(
                     generator(stream), FLAGS.seconds
                 )
+                if stream == "temporal":
+                    figures["pipeline via tf.data service"] = _measure_iterator(
+                        pipeline(stream, service_address), FLAGS.seconds
+                    )
                 for name, rate in figures.items():
                     key = f"{stream} {name}"
                     best[key] = rate.best(best.get(key))
                     logging.info("round %d: %s %s", r, key, rate)
         _report(best, len(cpus))
     finally:
+        for server in reversed(servers):
+            server.stop()
         if not FLAGS.work_dir:
             shutil.rmtree(root, ignore_errors=True)
 

@@ -9,11 +9,14 @@ measures the `--stream` train pipeline of `configs/base.py` (`input_pipeline.dat
 interleaved rounds, reading:
   - in_process: no service (`config.data.service_address = ''`),
   - one_worker / two_workers: `config.data.service_address` = that dispatcher,
-    `distributed_epoch` (the default mode).
+    `distributed_epoch` (the default mode), `config.data.service_compression` = 'none',
+  - one_worker_auto: one worker with `service_compression` = 'auto' (the service
+    compresses every element on the worker and decompresses it on the trainer).
 Each figure is samples/s (wall clock, best round) and CPU ms per sample (this process: the
 trainer side and the workers together, lowest round). The workers share the `--cores` CPUs
 with the trainer side, so this measures the service's cost on one host, not a scale-out.
-The last line is `service: in_process=N one_worker=N two_workers=N (samples/s)`.
+The last line is
+`service: in_process=N one_worker=N one_worker_auto=N two_workers=N (samples/s)`.
 """
 
 from __future__ import annotations
@@ -38,7 +41,13 @@ flags.DEFINE_integer("rounds", 2, "Interleaved measurement rounds; the best is r
 flags.DEFINE_float("warmup", 3.0, "Untimed seconds before each measurement.")
 flags.DEFINE_string("work_dir", "", "Where data is written; '' = a temp dir, deleted after.")
 
-READERS = ("in_process", "one_worker", "two_workers")
+# reader -> (workers behind its dispatcher, config.data.service_compression)
+READERS = {
+    "in_process": (0, "none"),
+    "one_worker": (1, "none"),
+    "one_worker_auto": (1, "auto"),
+    "two_workers": (2, "none"),
+}
 
 
 def _measure(make_iterator: Callable, seconds: float, warmup: float) -> tuple[float, float]:
@@ -49,7 +58,7 @@ def _measure(make_iterator: Callable, seconds: float, warmup: float) -> tuple[fl
         next(batches)
     count, start, cpu = 0, time.perf_counter(), time.process_time()
     while time.perf_counter() - start < seconds:
-        count += len(next(batches)[0])
+        count += len(next(batches)[1])  # (inputs, labels): count labels
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     return count / wall, 1e3 * cpu / count
 
@@ -67,13 +76,12 @@ def run(argv: list[str]) -> None:
 
     if FLAGS.num_shards < 2:
         raise ValueError(f"--num_shards={FLAGS.num_shards}: use at least 2 (one per worker)")
-    servers, addresses = [], {"in_process": ""}
-    for reader, workers in (("one_worker", 1), ("two_workers", 2)):
-        dispatcher = service.start_server("dispatcher", 0)
-        address = dispatcher.target.removeprefix("grpc://")
-        servers.append(dispatcher)
-        servers.extend(service.start_server("worker", 0, address) for _ in range(workers))
-        addresses[reader] = dispatcher.target
+    servers, addresses = [], {}
+    for reader, (workers, _) in READERS.items():
+        addresses[reader] = ""
+        if workers:
+            addresses[reader], started = service.start_local_service(workers)
+            servers.extend(started)
 
     root = FLAGS.work_dir or tempfile.mkdtemp(prefix="bench_service_")
     try:
@@ -90,6 +98,7 @@ def run(argv: list[str]) -> None:
         def make_iterator(reader: str) -> Callable:
             reader_config = config.copy_and_resolve_references()
             reader_config.data.service_address = addresses[reader]
+            reader_config.data.service_compression = READERS[reader][1]
             return lambda: iter(
                 datasets.train_dataset(reader_config, data.data_dir, FLAGS.batch_size)
             )
@@ -101,9 +110,9 @@ def run(argv: list[str]) -> None:
                 logging.info("round %d: %s %.1f samples/s %.2f CPU ms", r, reader, rate, cpu_ms)
                 old_rate, old_cpu = best.get(reader, (0.0, float("inf")))
                 best[reader] = (max(rate, old_rate), min(cpu_ms, old_cpu))
-        print(f"{'':12s} {'samples/s':>10s} {'CPU ms/sample':>14s}")
+        print(f"{'':16s} {'samples/s':>10s} {'CPU ms/sample':>14s}")
         for reader, (rate, cpu_ms) in best.items():
-            print(f"{reader:12s} {rate:10.1f} {cpu_ms:14.2f}")
+            print(f"{reader:16s} {rate:10.1f} {cpu_ms:14.2f}")
         print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {len(cpus)} cores")
         figures = " ".join(f"{reader}={best[reader][0]:.0f}" for reader in READERS)
         print(f"service: {figures} (samples/s)")

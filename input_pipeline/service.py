@@ -109,6 +109,18 @@ def start_server(
     )
 
 
+def start_local_service(num_workers: int) -> tuple[str, list]:
+    """A dispatcher and `num_workers` workers in this process, on loopback (benchmarks, tests).
+
+    Returns:
+      (the dispatcher's grpc:// address, the servers, dispatcher first; stop them in reverse).
+    """
+    dispatcher = start_server("dispatcher", 0)
+    address = dispatcher.target.removeprefix("grpc://")
+    workers = [start_server("worker", 0, address) for _ in range(num_workers)]
+    return dispatcher.target, [dispatcher, *workers]
+
+
 def main(argv: list[str]) -> None:
     """Runs one server until the process is stopped."""
     if len(argv) > 1:

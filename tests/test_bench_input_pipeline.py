@@ -50,4 +50,5 @@ def test_bench_prints_the_summary_line(tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
     summary = result.stdout.strip().splitlines()[-1]
     pattern = r"input_pipeline: spatial_vs_limit=\d+\.\d\d temporal_vs_limit=\d+\.\d\d "
-    assert re.fullmatch(pattern + r"temporal_vs_generator=\d+\.\dx", summary), summary
+    pattern += r"temporal_vs_generator=\d+\.\dx spatial_vs_generator=\d+\.\dx "
+    assert re.fullmatch(pattern + r"service_overhead=\d+\.\dx", summary), summary

@@ -25,6 +25,7 @@ def test_bench_prints_the_summary_line(tmp_path):
     ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
     summary = result.stdout.strip().splitlines()[-1]
-    pattern = r"service: in_process=\d+ one_worker=\d+ two_workers=\d+ \(samples/s\)"
+    pattern = r"service: in_process=\d+ one_worker=\d+ one_worker_auto=\d+ two_workers=\d+ "
+    pattern += r"\(samples/s\)"
     assert re.fullmatch(pattern, summary), summary
     assert re.search(r"^in_process +\d+\.\d +\d+\.\d\d$", result.stdout, re.MULTILINE)

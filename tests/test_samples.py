@@ -229,12 +229,15 @@ def test_strided_chunks_sample_their_own_frames_and_eval_takes_each_sample_once(
         frames = _decode_values(gathered.frames[0]) // 5  # RGB frame i painted 5i
         assert set(frames.tolist()) <= set(range(j, 30, 4)) and len(set(frames.tolist())) > 1
     whole = samples.gather_eval(schema.encode_rgb_chunks(video, 1)[0], spec)
-    expected = dict(zip(whole.sample.numpy().tolist(), _decode_values(whole.frames[0]) // 5))
+    expected = dict(
+        zip(whole.sample.numpy().tolist(), _decode_values(whole.frames[0]) // 5, strict=True)
+    )
     assert sorted(expected) == list(range(7))
     found = {}
     for record in records:
         part = samples.gather_eval(record, spec)
-        for k, frame in zip(part.sample.numpy().tolist(), _decode_values(part.frames[0]) // 5):
+        values = _decode_values(part.frames[0]) // 5
+        for k, frame in zip(part.sample.numpy().tolist(), values, strict=True):
             assert k not in found
             found[k] = frame
     assert found == expected  # every sample once, the same frame as from the whole video
