@@ -1,11 +1,12 @@
 r"""Optional tf.data service: run the input pipeline on remote workers instead of the trainer.
 
-With `config.data.service_address = 'grpc://host:port'` (a dispatcher), the dataset built up
-to batching is sent to the dispatcher and its workers run it; the trainer only receives
-batches. `config.data.service_processing_mode` is 'distributed_epoch' (workers split the
-shards between them, each example once per epoch; a worker that dies loses the rest of its
-split, so at most once then) or 'parallel_epochs' (every worker runs the whole dataset;
-examples repeat once per worker).
+With `config.data.service_address = 'grpc://host:port'` (a dispatcher), the train dataset up
+to the decoded uint8 windows is sent to the dispatcher and its workers run it (read, parse,
+gather, decode); the trainer only receives windows and pads them into batches, and its
+accelerator does the float work. `config.data.service_processing_mode` is
+'distributed_epoch' (workers split the shards between them, each example once per epoch; a
+worker that dies loses the rest of its split, so at most once then) or 'parallel_epochs'
+(every worker runs the whole dataset; examples repeat once per worker).
 
 The servers are this module's binary, one process per role and host::
 
