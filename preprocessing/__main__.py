@@ -1,4 +1,12 @@
-r"""`python -m preprocessing`: UCF-101 (frames + flow, or raw videos) -> sharded TFRecords.
+r"""`python -m preprocessing`: a dataset (frames + flow, or raw videos) -> sharded TFRecords.
+
+Datasets (`--dataset`, see preprocessing/datasets.py): ucf101 (default), hmdb51 (split files
+in ROOT/testTrainMulti_7030_splits, videos in ROOT/hmdb51), folder (your own videos,
+ROOT/<class>/<file>, split by --split_csv or by a hash with --test_fraction)::
+
+    .venv/bin/python -m preprocessing --dataset=hmdb51 --root=ROOT --split=1 --output_dir=OUT
+    .venv/bin/python -m preprocessing --dataset=folder --root=ROOT --source=videos \
+        --flow_algorithm=farneback --output_dir=OUT [--split_csv=split.csv]
 
 Local run on the public archives (jpegs_256/, tvl1_flow/ under ROOT)::
 
@@ -39,26 +47,47 @@ from collections.abc import Sequence
 from absl import app, flags, logging
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from preprocessing import pipeline
+from preprocessing import datasets, folder, pipeline
 from preprocessing.clip_sources import SOURCES
-from preprocessing.layout import SPLITS_DIR, Layout
 from preprocessing.optical_flow import FLOW_ALGORITHMS
 from tfrecords.manifest import FAILURES_FILE
 from tfrecords.schema import MODALITIES
 
+_DATASET = flags.DEFINE_enum(
+    "dataset",
+    datasets.DEFAULT_DATASET,
+    list(datasets.DATASETS),
+    "Which dataset's conventions (class list, splits, clip ids, folders) to use.",
+)
 _ROOT = flags.DEFINE_string(
     "root",
     None,
-    f"UCF-101 root holding {SPLITS_DIR}/ and UCF-101/, jpegs_256/, tvl1_flow/ (see "
-    "WORKSPACE.md); each folder can be overridden below.",
+    "Dataset root: ucf101: ucfTrainTestlist/, UCF-101/; hmdb51: testTrainMulti_7030_splits/, "
+    "hmdb51/; folder: one folder of videos per class; all: jpegs_256/, tvl1_flow/ (see "
+    "WORKSPACE.md). Each folder can be overridden below.",
 )
 _SPLITS_DIR = flags.DEFINE_string(
-    "splits_dir", None, f"Overrides ROOT/{SPLITS_DIR} (classInd.txt, lists)."
+    "splits_dir",
+    None,
+    "Overrides ROOT/ucfTrainTestlist (ucf101) or ROOT/testTrainMulti_7030_splits (hmdb51).",
 )
 _FRAMES_DIR = flags.DEFINE_string("frames_dir", None, "Overrides ROOT/jpegs_256.")
 _FLOW_DIR = flags.DEFINE_string("flow_dir", None, "Overrides ROOT/tvl1_flow.")
-_VIDEOS_DIR = flags.DEFINE_string("videos_dir", None, "Overrides ROOT/UCF-101.")
-_SPLIT = flags.DEFINE_enum("split", "1", ["1", "2", "3"], "Official split whose lists to write.")
+_VIDEOS_DIR = flags.DEFINE_string(
+    "videos_dir", None, "Overrides ROOT/UCF-101 (ucf101), ROOT/hmdb51 (hmdb51), ROOT (folder)."
+)
+_SPLIT_CSV = flags.DEFINE_string(
+    "split_csv",
+    None,
+    "--dataset=folder: CSV of 'path,subset' or 'path,label,subset' rows (path relative to "
+    "ROOT); without it the split is a stable hash of the paths (--test_fraction).",
+)
+_TEST_FRACTION = flags.DEFINE_float(
+    "test_fraction",
+    folder.DEFAULT_TEST_FRACTION,
+    "--dataset=folder without --split_csv: fraction of each class's videos in test.",
+)
+_SPLIT = flags.DEFINE_enum("split", "1", ["1", "2", "3"], "Split whose lists to write.")
 _SUBSETS = flags.DEFINE_list("subsets", ["train", "test"], "Subsets to write.")
 _SOURCE = flags.DEFINE_enum(
     "source",
@@ -110,17 +139,23 @@ def _parse_flags(argv: list[str]) -> list[str]:
 
 def _config() -> pipeline.JobConfig:
     """The job config from the flags; UsageError when a needed folder has no flag."""
-    root = _ROOT.value
+    root, dataset = _ROOT.value, _DATASET.value
     needed = {
         "frames": [("--frames_dir", _FRAMES_DIR.value), ("--flow_dir", _FLOW_DIR.value)],
         "videos": [("--videos_dir", _VIDEOS_DIR.value)],
     }[_SOURCE.value]
-    missing = [name for name, value in [("--splits_dir", _SPLITS_DIR.value), *needed] if not value]
+    if dataset == "folder" and _SOURCE.value == "frames":  # class folders = videos folder
+        needed = [("--videos_dir", _VIDEOS_DIR.value), *needed]
+    if datasets.needs_splits_dir(dataset):
+        needed = [("--splits_dir", _SPLITS_DIR.value), *needed]
+    missing = [name for name, value in needed if not value]
     if root is None and missing:
         raise app.UsageError(f"give --root, or all of {', '.join(missing)}", exitcode=2)
-    layout = Layout.under(root or "", _VIDEOS_DIR.value, _FRAMES_DIR.value, _FLOW_DIR.value)
+    layout = datasets.default_layout(
+        dataset, root or "", _VIDEOS_DIR.value, _FRAMES_DIR.value, _FLOW_DIR.value
+    )
     return pipeline.JobConfig(
-        splits_dir=_SPLITS_DIR.value or posixpath.join(root, SPLITS_DIR),
+        splits_dir=_SPLITS_DIR.value or datasets.default_splits_dir(dataset, root or ""),
         layout=layout,
         split=int(_SPLIT.value),
         subsets=tuple(_SUBSETS.value),
@@ -131,6 +166,9 @@ def _config() -> pipeline.JobConfig:
         shard_size_mb=_SHARD_SIZE_MB.value,
         command_line=shlex.join(["python", "-m", "preprocessing", *sys.argv[1:]]),
         rgb_chunks=_RGB_CHUNKS.value,
+        dataset=dataset,
+        split_csv=_SPLIT_CSV.value,
+        test_fraction=_TEST_FRACTION.value,
     )
 
 

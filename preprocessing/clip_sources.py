@@ -18,9 +18,9 @@ from __future__ import annotations
 import tensorflow as tf
 
 from preprocessing import optical_flow
+from preprocessing.dataset import Clip
 from preprocessing.errors import DatasetError
 from preprocessing.layout import SourceIndex, list_frames
-from preprocessing.ucf101 import Clip
 from tfrecords.schema import Video, check_frame_counts
 
 SOURCES = ("frames", "videos")

@@ -1,4 +1,4 @@
-"""Where a UCF-101 clip's sources live on disk (or in a bucket), found case-insensitively.
+"""Where a clip's sources live on disk (or in a bucket), found case-insensitively.
 
 Three layouts are accepted, each rooted at its own folder (defaults under one `--root`):
 
@@ -25,7 +25,7 @@ import tensorflow as tf
 from preprocessing.errors import DatasetError
 
 if TYPE_CHECKING:
-    from preprocessing.ucf101 import Clip
+    from preprocessing.dataset import Clip
 
 SPLITS_DIR = "ucfTrainTestlist"  # official split files, ROOT/ucfTrainTestlist by default
 VIDEOS_DIR = "UCF-101"

@@ -1,4 +1,4 @@
-"""The Beam job: listed UCF-101 clips -> deterministic TFRecord shards + failures + manifest.
+"""The Beam job: a dataset's listed clips -> deterministic TFRecord shards + failures + manifest.
 
 Writes schema version 2 (tfrecords/schema.py): per clip, K strided RGB chunk records (K =
 `--rgb_chunks` for train, 1 for test: evaluation reads whole videos) and one flow record, in
@@ -41,9 +41,11 @@ from absl import logging
 from apache_beam.metrics.metric import Metrics, MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from preprocessing import outputs, sharding, ucf101
+from preprocessing import datasets, outputs, sharding, ucf101
 from preprocessing.clip_sources import SOURCES, ClipError, read_clip
+from preprocessing.dataset import Clip, Dataset, write_class_index
 from preprocessing.errors import DatasetError
+from preprocessing.folder import DEFAULT_TEST_FRACTION
 from preprocessing.layout import Layout, SourceIndex
 from preprocessing.optical_flow import FLOW_ALGORITHMS
 from preprocessing.outputs import Failure, TempShard
@@ -72,9 +74,10 @@ class JobConfig:
     """What the job reads and writes (Beam's own options travel separately).
 
     Attributes:
-      splits_dir: the `ucfTrainTestlist` folder.
-      layout: where videos, frames and flow are.
-      split: official split, 1-3.
+      splits_dir: the dataset's split-files folder (ucf101: `ucfTrainTestlist`, hmdb51:
+        `testTrainMulti_7030_splits`; unused by folder).
+      layout: where videos, frames and flow are (folder: class folders in `videos_dir`).
+      split: split number, 1-3 (the dataset says which it has).
       subsets: subsets to write, from ('train', 'test').
       source: 'frames' (archives, bytes kept) or 'videos' (decode + compute flow).
       flow_algorithm: one of FLOW_ALGORITHMS (videos source only).
@@ -83,6 +86,9 @@ class JobConfig:
       shard_size_mb: target shard size in MB (10^6 bytes) when `num_shards` is None.
       command_line: recorded in the manifest.
       rgb_chunks: K, RGB records per train video (`rgb_chunks_for` gives a subset's).
+      dataset: one of `preprocessing.datasets.DATASETS`.
+      split_csv: folder only: CSV with the split (None: hash split).
+      test_fraction: folder only, hash split: test fraction per class.
     """
 
     splits_dir: str
@@ -96,6 +102,9 @@ class JobConfig:
     shard_size_mb: float
     command_line: str
     rgb_chunks: int = DEFAULT_RGB_CHUNKS
+    dataset: str = datasets.DEFAULT_DATASET
+    split_csv: str | None = None
+    test_fraction: float = DEFAULT_TEST_FRACTION
 
     def check(self) -> None:
         """Raises ValueError naming the flag of the first bad value."""
@@ -119,6 +128,13 @@ class JobConfig:
         if not self.shard_size_mb > 0:
             raise ValueError(f"--shard_size_mb must be positive, got {self.shard_size_mb}")
         check_num_chunks(self.rgb_chunks)
+        self.open_dataset()  # checks --dataset, --split_csv, --test_fraction
+
+    def open_dataset(self) -> Dataset:
+        """The dataset to read (`preprocessing.datasets.create`); ValueError on bad flags."""
+        return datasets.create(
+            self.dataset, self.splits_dir, self.layout, self.split_csv, self.test_fraction
+        )
 
     def rgb_chunks_for(self, subset: str) -> int:
         """RGB records per video of `subset`: `rgb_chunks` for train, 1 (whole) otherwise."""
@@ -171,7 +187,7 @@ class _StageClip(beam.DoFn):
         self._rgb_chunks = {subset: config.rgb_chunks_for(subset) for subset in config.subsets}
         self._done = 0
 
-    def process(self, clip: ucf101.Clip):
+    def process(self, clip: Clip):
         _count("clips_read")
         try:
             video = read_clip(clip, self._index, self._source, self._flow_algorithm)
@@ -203,7 +219,7 @@ class _StageClip(beam.DoFn):
         yield beam.pvalue.TaggedOutput(_FAILURES, Failure(clip.subset, clip.video_id, stage, error))
 
     def _stage(
-        self, clip: ucf101.Clip, modality: str, chunk: int, record: bytes, hw: tuple[int, int]
+        self, clip: Clip, modality: str, chunk: int, record: bytes, hw: tuple[int, int]
     ) -> _Staged:
         path = outputs.staged_record_path(
             self._output_dir, clip.subset, modality, clip.video_id, chunk
@@ -309,6 +325,7 @@ class _Finalize(beam.DoFn):
         shards = outputs.publish_shards(out, temp_shards)
         outputs.delete_stale_shards(out, {shard.path for shard in shards})
         outputs.write_failures(out, failures)
+        write_class_index(out, self._class_names)
         manifest = Manifest(
             schema_version=SCHEMA_VERSION,
             split=self._config.split,
@@ -322,6 +339,7 @@ class _Finalize(beam.DoFn):
             rgb_chunks=rgb_chunks,
             max_frame_hw=max_frame_hw,
             command_line=self._config.command_line,
+            dataset=self._config.dataset,
         )
         write_manifest(out, manifest)
         outputs.remove_staging(out)
@@ -349,7 +367,7 @@ def _key_by_shard(
 def build_pipeline(
     pipeline: beam.Pipeline,
     config: JobConfig,
-    clips: list[ucf101.Clip],
+    clips: list[Clip],
     index: SourceIndex,
     class_names: list[str],
     listed: dict[str, int],
@@ -397,11 +415,13 @@ def _check_layout(index: SourceIndex, config: JobConfig) -> None:
         ],
         "videos": [(index.has_videos, f"--videos_dir={layout.videos_dir}")],
     }[config.source]
+    other = " or use --source=videos for raw videos" if config.source == "frames" else ""
     for present, where in needed:
         if not present:
             raise DatasetError(
                 f"{where}: folder not found, and --source={config.source} needs it; pass "
-                "--root (or the folder flag) pointing at your UCF-101 copy (see WORKSPACE.md)"
+                f"--root (or the folder flag) pointing at your {config.dataset} copy{other} "
+                "(see WORKSPACE.md)"
             )
 
 
@@ -414,8 +434,10 @@ def run(config: JobConfig, options: PipelineOptions) -> JobResult:
       RuntimeError: the pipeline did not finish.
     """
     config.check()
-    class_names = ucf101.read_class_index(config.splits_dir)
-    subsets = ucf101.read_splits(config.splits_dir, config.split)
+    dataset = config.open_dataset()
+    dataset.check_split(config.split)
+    class_names = dataset.class_names()
+    subsets = dataset.read_splits(config.split)
     clips = sorted((c for s in config.subsets for c in subsets[s]), key=lambda c: c.video_id)
     listed = {s: len(subsets[s]) for s in config.subsets}
     index = SourceIndex(config.layout)

@@ -261,13 +261,15 @@ def write_lists(
 
 
 def write_video(path: str, rgb: np.ndarray) -> None:
-    """Writes uint8 [N, H, W, 3] RGB frames as a 320x240, 25 fps XVID .avi at `path`.
+    """Writes uint8 [N, H, W, 3] RGB frames as a 320x240, 25 fps XVID video at `path`.
+
+    The container follows `path`'s extension (.avi, .mp4, .mkv, .mov).
 
     Raises:
       RuntimeError: OpenCV cannot open an XVID writer (an OpenCV build without FFmpeg).
     """
     with tempfile.TemporaryDirectory() as tmp:
-        local = posixpath.join(tmp, "clip.avi")
+        local = posixpath.join(tmp, "clip" + (posixpath.splitext(path)[1] or ".avi"))
         writer = cv2.VideoWriter(local, cv2.VideoWriter_fourcc(*"XVID"), FRAME_RATE, VIDEO_SIZE)
         if not writer.isOpened():
             raise RuntimeError(

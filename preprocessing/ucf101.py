@@ -21,6 +21,7 @@ Accepted source layouts (each folder overridable), see WORKSPACE.md:
 * TV-L1 flow: `tvl1_flow/u/v_<Class>_gGG_cCC/frame000001.jpg` and `tvl1_flow/v/...`
 
 All file access goes through `tf.io.gfile`, so the same code reads local disks and `gs://`.
+`Ucf101` is this module as a `preprocessing.dataset.Dataset` (`--dataset=ucf101`).
 """
 
 from __future__ import annotations
@@ -35,37 +36,15 @@ from collections.abc import Iterator, Sequence
 import tensorflow as tf
 from absl import app, flags
 
+from preprocessing.dataset import CLASS_INDEX_FILE, SUBSETS, Clip, Dataset
 from preprocessing.errors import DatasetError
+from preprocessing.layout import SPLITS_DIR as SPLITS_DIR  # re-exported: default folders
+from preprocessing.layout import VIDEOS_DIR as VIDEOS_DIR
 from preprocessing.layout import Layout, SourceIndex, list_frames
 
 SPLITS = (1, 2, 3)
-SUBSETS = ("train", "test")
 NUM_CLASSES = 101
-CLASS_INDEX_FILE = "classInd.txt"
 _CLIP_FILE = re.compile(r"^v_(?P<cls>[A-Za-z0-9]+)_g(?P<group>\d+)_c(?P<clip>\d+)\.avi$")
-
-
-@dataclasses.dataclass(frozen=True)
-class Clip:
-    """One listed UCF-101 clip.
-
-    Attributes:
-      video_id: canonical id `v_<Class>_gGG_cCC`, class spelled as in classInd.txt.
-      class_name: class name as in classInd.txt.
-      label: 0-based class index (classInd number - 1).
-      group: group number (1-25 in UCF-101; clips of a group share actor and scene).
-      clip: clip number within the group.
-      subset: 'train' or 'test'.
-      list_entry: the path exactly as the list file spells it (e.g. with `HandStand`).
-    """
-
-    video_id: str
-    class_name: str
-    label: int
-    group: int
-    clip: int
-    subset: str
-    list_entry: str
 
 
 def canonical_video_id(class_name: str, group: int, clip: int) -> str:
@@ -230,6 +209,27 @@ def read_splits(splits_dir: str, split: int) -> dict[str, list[Clip]]:
     return subsets
 
 
+@dataclasses.dataclass(frozen=True)
+class Ucf101(Dataset):
+    """UCF-101 as a `Dataset`: the official lists in `splits_dir` (`ucfTrainTestlist`)."""
+
+    splits_dir: str
+    name = "ucf101"
+
+    @property
+    def splits(self) -> tuple[int, ...]:
+        """Splits 1-3 of the official lists."""
+        return SPLITS
+
+    def class_names(self) -> list[str]:
+        """classInd.txt order (`read_class_index`)."""
+        return read_class_index(self.splits_dir)
+
+    def read_splits(self, split: int) -> dict[str, list[Clip]]:
+        """The official train/test lists of `split` (`read_splits`)."""
+        return read_splits(self.splits_dir, split)
+
+
 def split_summary(splits_dir: str, split: int) -> dict:
     """Clip and group counts of one split, and whether train and test groups are disjoint.
 
@@ -314,7 +314,11 @@ def summary_ok(summary: dict) -> bool:
     """True when groups are disjoint and every present layout holds every listed clip."""
     if not all(s["groups_disjoint"] for s in summary["splits"].values()):
         return False
-    sources = summary.get("sources", {})
+    return sources_ok(summary.get("sources", {}))
+
+
+def sources_ok(sources: dict) -> bool:
+    """True when every present layout of a `sources_summary` holds every listed clip."""
     for name in ("videos", "frames", "flow"):
         if name in sources and sources[name]["present"] and sources[name]["missing"]:
             return False

@@ -82,6 +82,8 @@ class Manifest:
       max_frame_hw: modality -> [height, width], the largest frame height and width of the
         written videos (readers size their fixed buffers from it).
       command_line: the command that wrote this directory.
+      dataset: the dataset the records come from (`python -m preprocessing --dataset`);
+        manifests written before the field existed read as 'ucf101'.
     """
 
     schema_version: int
@@ -96,6 +98,7 @@ class Manifest:
     rgb_chunks: dict[str, int]
     max_frame_hw: dict[str, list[int]]
     command_line: str
+    dataset: str = "ucf101"
 
     @property
     def num_classes(self) -> int:
