@@ -12,6 +12,9 @@ Stages, each the real command a user would type (printed before it runs):
 5. `eval.py` on each stream (demo protocol: `data.eval_num_samples` x `data.eval_num_crops`
    views per test video, 25 x 10 by default as Simonyan & Zisserman).
 6. `eval.py --fuse`: average fusion, and the results table (Spatial / Temporal / Fused).
+7. `eval.py --export` of each stream, then `predict.py` on one held-out test video (the
+   shortest with a full flow stack): the raw .avi decoded, its TV-L1 flow computed (the
+   archives' algorithm the temporal stream was trained on), top classes per stream and fused.
 
 Re-running skips a stage whose outputs are complete and valid and whose command (and every
 upstream stage's command) is unchanged; an interrupted training run resumes from its last
@@ -33,7 +36,9 @@ from collections.abc import Callable, Sequence
 import tensorflow as tf
 from absl import app, flags
 
-from evaluation import reports
+from configs import demo_temporal
+from evaluation import export, reports
+from preprocessing import synthetic
 from tfrecords import manifest as manifest_lib
 from training import checkpoints
 
@@ -48,6 +53,8 @@ _OVERRIDES = flags.DEFINE_multi_string(
 )
 
 STREAMS = ("spatial", "temporal")
+PREDICTION_FILE = "prediction.json"
+PREDICTION_SHEET = "prediction.png"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,6 +145,23 @@ def _evaluated(eval_dir: str, workdir: str, data_dir: str) -> bool:
     return metrics["num_videos"] == written and evaluated == checkpoints.latest_checkpoint(workdir)
 
 
+def held_out_clip() -> synthetic.SyntheticClip:
+    """The split-1 test clip `predict.py` classifies: the shortest with a full flow stack."""
+    low, high = (int(n) for n in _NUM_FRAMES.value.split(","))
+    spec = synthetic.SyntheticSpec(
+        num_appearances=_NUM_APPEARANCES.value,
+        num_motions=_NUM_MOTIONS.value,
+        groups=_GROUPS.value,
+        clips_per_group=_CLIPS_PER_GROUP.value,
+        num_frames=(low, high),
+    )
+    test_groups = synthetic.split_test_groups(spec.groups, 1)
+    stack = demo_temporal.get_config().data.num_flow_frames + 1  # L flow frames: L + 1 RGB
+    clips = [c for c in synthetic.plan(spec) if c.group in test_groups]
+    long_enough = [c for c in clips if c.num_frames >= stack] or clips
+    return min(long_enough, key=lambda c: (c.num_frames, c.video_id))
+
+
 def build_stages(workspace: str) -> list[Stage]:
     """The demo's stages for the flags given (see the module docstring)."""
     python = sys.executable
@@ -203,6 +227,37 @@ def build_stages(workspace: str) -> list[Stage]:
             lambda: tf.io.gfile.exists(posixpath.join(fused, reports.METRICS_FILE)),
         )
     )
+    exports = posixpath.join(workspace, "export")
+    for stream in STREAMS:
+        config = f"configs/demo_{stream}.py"
+        workdir = posixpath.join(workspace, "runs", stream)
+        written_last = posixpath.join(exports, stream, export.METADATA_FILE)
+        stages.append(
+            Stage(
+                f"export {stream}",
+                [
+                    python, "eval.py", f"--config={config}", f"--workdir={workdir}",
+                    f"--data_dir={records}", f"--export={exports}", *overrides,
+                ],
+                lambda written_last=written_last: tf.io.gfile.exists(written_last),
+            )
+        )  # fmt: skip
+    clip = held_out_clip()
+    video = posixpath.join(root, "UCF-101", clip.class_name, f"{clip.video_id}.avi")
+    prediction = posixpath.join(workspace, PREDICTION_FILE)
+    stages.append(
+        Stage(
+            f"predict {clip.video_id}.avi",
+            [
+                python, "predict.py", f"--video={video}",
+                f"--spatial_model={posixpath.join(exports, 'spatial')}",
+                f"--temporal_model={posixpath.join(exports, 'temporal')}",
+                f"--output_json={prediction}",
+                f"--sheet={posixpath.join(workspace, PREDICTION_SHEET)}",
+            ],
+            lambda: tf.io.gfile.exists(prediction),
+        )
+    )  # fmt: skip
     return stages
 
 
@@ -217,8 +272,17 @@ def summary(workspace: str, timings: dict[str, float]) -> str:
         rows.append((name, json.loads(_read(posixpath.join(folder, reports.METRICS_FILE)))))
     times = "\n".join(f"  {seconds:7.1f} s  {name}" for name, seconds in timings.items())
     runs = posixpath.join(workspace, "runs")
+    (predicted,) = json.loads(_read(posixpath.join(workspace, PREDICTION_FILE)))
+    clip = held_out_clip()
+    guesses = ", ".join(
+        f"{stream} {predicted[stream][0]['class']} ({predicted[stream][0]['probability']:.0%})"
+        for stream in (*STREAMS, "fused")
+    )
     return f"""
 {reports.metrics_table(rows)}
+
+Held-out test video {predicted["video"]} (class {clip.class_name}), predict.py top-1:
+{guesses}
 
 Stage wall times (0.0 = up to date, skipped):
 {times}
@@ -231,6 +295,8 @@ Artifacts:
   per-stream reports        {runs}/<stream>/eval/ (scores.npz, metrics.json, confusion.png,
                             results.md)
   fused report              {workspace}/fused/ (metrics.json, confusion.png, results.md)
+  exported models           {workspace}/export/spatial/, {workspace}/export/temporal/
+  prediction                {workspace}/{PREDICTION_FILE}, {workspace}/{PREDICTION_SHEET}
 """
 
 

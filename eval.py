@@ -10,7 +10,8 @@ Fuse two streams' test scores (writes F/)::
         [--fusion=average | --fusion=weighted --fusion_weights=1,1.5 |
          --fusion=learned --fuse_train=W1/eval_train/scores.npz,W2/eval_train/scores.npz]
 
-Export a stream as a SavedModel taking uint8 frames (writes DIR/<stream>/)::
+Export a stream as a SavedModel taking frames in stored units, with the export.json that
+`predict.py` reads to classify new videos as this evaluation would (writes DIR/<stream>/)::
 
     python eval.py --config=configs/temporal.py --workdir=W --data_dir=OUT --export=DIR
 """

@@ -12,6 +12,9 @@ medium preset; ~10-16 ms) and `farneback` (~30 ms). Flow follows OpenCV's conven
 `next(x + u, y + v) ~ prev(x, y)`, so content moving right gives positive `u`.
 
 The video is decoded as a stream: only two frames are held at a time, never the whole clip.
+The steps are separate functions so that `evaluation.predictor` turns a user's video into the
+same bytes for the frames it samples: `open_video` (decode), `resize_frame` + `encode_jpeg`
+(an RGB frame), `to_gray` + `pair_flow_jpegs` (the flow of one pair of consecutive frames).
 """
 
 from __future__ import annotations
@@ -82,9 +85,22 @@ def flow_function(algorithm: str) -> FlowFunction:
     raise ValueError(f"--flow_algorithm must be one of {FLOW_ALGORITHMS}, got {algorithm!r}")
 
 
-def resize_frame(frame: np.ndarray) -> np.ndarray:
-    """[h, w, C] or [h, w] uint8 -> [FRAME_HEIGHT, FRAME_WIDTH, C] or [...] (bilinear)."""
-    return cv2.resize(frame, (FRAME_WIDTH, FRAME_HEIGHT), interpolation=cv2.INTER_LINEAR)
+def resize_frame(
+    frame: np.ndarray, size: tuple[int, int] = (FRAME_HEIGHT, FRAME_WIDTH)
+) -> np.ndarray:
+    """[h, w, C] or [h, w] uint8 -> [height, width, C] or [height, width] (bilinear).
+
+    Args:
+      frame: a decoded frame.
+      size: (height, width); the archives' 340x256 by default.
+    """
+    height, width = size
+    return cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def to_gray(frame: np.ndarray) -> np.ndarray:
+    """[H, W, 3] BGR uint8 (a resized frame) -> [H, W] uint8, the flow algorithms' input."""
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
 
 
 def encode_jpeg(image: np.ndarray) -> bytes:
@@ -99,6 +115,22 @@ def encode_flow(flow: np.ndarray) -> tuple[bytes, bytes]:
     """[H, W, 2] float32 pixels -> (x JPEG, y JPEG) of flow quantized as the archives store it."""
     quantized = quantize_flow(flow)
     return encode_jpeg(quantized[..., 0]), encode_jpeg(quantized[..., 1])
+
+
+def pair_flow_jpegs(
+    flow: FlowFunction, previous: np.ndarray, current: np.ndarray
+) -> tuple[bytes, bytes]:
+    """Flow of one pair of consecutive frames, as stored: (x JPEG, y JPEG).
+
+    Args:
+      flow: from `flow_function`.
+      previous: [H, W] uint8, `to_gray` of frame i.
+      current: [H, W] uint8, `to_gray` of frame i + 1.
+
+    Returns:
+      Flow frame i (motion from frame i to i + 1), quantized and encoded by `encode_flow`.
+    """
+    return encode_flow(flow(previous, current))
 
 
 @contextlib.contextmanager
@@ -123,11 +155,14 @@ class VideoStream:
 
     Attributes:
       frame_rate: frames per second the container declares.
+      declared_frames: frames the container declares (0 if it does not say); decoding
+        yields at least this many (fewer raise VideoError), possibly more.
       frames: yields [h, w, 3] uint8 BGR frames in order; after the last one it raises
         VideoError if the file decoded fewer frames than its header declares (truncated).
     """
 
     frame_rate: float
+    declared_frames: int
     frames: Iterator[np.ndarray]
 
 
@@ -152,13 +187,13 @@ def open_video(path: str) -> Iterator[VideoStream]:
                 raise VideoError(
                     f"{path}: declares no frame rate; re-download or re-encode the video"
                 )
-            yield VideoStream(float(fps), _frames(path, capture))
+            declared = max(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)), 0)
+            yield VideoStream(float(fps), declared, _frames(path, capture, declared))
         finally:
             capture.release()
 
 
-def _frames(path: str, capture: cv2.VideoCapture) -> Iterator[np.ndarray]:
-    declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+def _frames(path: str, capture: cv2.VideoCapture, declared: int) -> Iterator[np.ndarray]:
     count = 0
     while True:
         ok, frame = capture.read()
@@ -198,9 +233,9 @@ def video_to_frames(path: str, algorithm: str) -> EncodedFrames:
         for frame in video.frames:
             resized = resize_frame(frame)
             rgb.append(encode_jpeg(resized))
-            gray = cv2.cvtColor(resized, cv2.COLOR_BGR2GRAY)
+            gray = to_gray(resized)
             if previous is not None:
-                x, y = encode_flow(flow(previous, gray))
+                x, y = pair_flow_jpegs(flow, previous, gray)
                 flow_x.append(x)
                 flow_y.append(y)
             previous = gray

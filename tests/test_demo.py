@@ -70,6 +70,18 @@ def test_demo_end_to_end_and_rerun_skips(tmp_path):
     assert fused >= 0.75
     assert "| Fused (average) |" in result.stdout
 
+    # The exported models classify one raw held-out .avi through predict.py.
+    for stream in ("spatial", "temporal"):
+        assert (workspace / "export" / stream / "saved_model.pb").exists()
+    (prediction,) = json.loads((workspace / "prediction.json").read_text())
+    assert prediction["video"].endswith(".avi") and "/UCF-101/" in prediction["video"]
+    for stream in ("spatial", "temporal", "fused"):
+        total = sum(entry["probability"] for entry in prediction[stream])
+        assert abs(total - 1.0) < 1e-4
+    assert (workspace / "prediction.png").stat().st_size > 1000
+    assert "Held-out test video" in result.stdout
+
     rerun = _demo(workspace)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert len(re.findall(r"^\[\d/8\] .*: up to date, skipped$", rerun.stdout, re.M)) == 8
+    skipped = re.findall(r"^\[\d+/11\] .*: up to date, skipped$", rerun.stdout, re.M)
+    assert len(skipped) == 11

@@ -157,3 +157,28 @@ def test_unknown_algorithm_names_the_flag():
 def test_resize_frame_is_340x256():
     assert optical_flow.resize_frame(np.zeros((240, 320, 3), np.uint8)).shape == (256, 340, 3)
     assert optical_flow.resize_frame(np.zeros((272, 640), np.uint8)).shape == (256, 340)
+
+
+def test_the_steps_rebuild_video_to_frames_byte_for_byte(tmp_path):
+    """Decode, resize + encode, gray + one pair's flow: what the predictor composes."""
+    path = _write_avi(tmp_path / "five.avi", _noise_frames(5))
+    expected = optical_flow.video_to_frames(path, "dis")
+    flow = optical_flow.flow_function("dis")
+    with optical_flow.open_video(path) as video:
+        assert video.declared_frames == 5 and video.frame_rate == 25.0
+        frames = list(video.frames)
+    resized = [optical_flow.resize_frame(f) for f in frames]
+    assert [optical_flow.encode_jpeg(r) for r in resized] == expected.rgb
+    gray = [optical_flow.to_gray(r) for r in resized]
+    # One pair alone (no state carried from earlier pairs) gives the stored bytes.
+    for i in (3, 0):
+        assert optical_flow.pair_flow_jpegs(flow, gray[i], gray[i + 1]) == (
+            expected.flow_x[i],
+            expected.flow_y[i],
+        )
+
+
+def test_resize_frame_to_another_size():
+    resized = optical_flow.resize_frame(np.zeros((240, 320, 3), np.uint8), (128, 170))
+    assert resized.shape == (128, 170, 3)
+    assert optical_flow.to_gray(resized).shape == (128, 170)

@@ -1,0 +1,442 @@
+"""Classify video files with exported streams, through the evaluation's own sampling and cuts.
+
+`Predictor(spatial_model=DIR, temporal_model=DIR).predict(path)` (either model alone works;
+DIRs are what `eval.py --export` writes, read with their `export.json`)::
+
+    video file -> video_sampling.read_video: decoded with OpenCV, resized to the training
+       frame size; only the RGB frames and flow pairs the K samples read are encoded and
+       computed, with the temporal model's flow algorithm -> a schema.Video
+    -> schema.encode_records (the records the Beam job's videos source writes for the file)
+    -> per stream, as eval.py: samples.gather_eval -> samples.decode_eval (K x V views)
+       -> resample.model_input -> the export's `serving_float` signature
+       -> scores.aggregate_views (mean softmax over the K x V views)
+    -> fusion.weighted of the streams' scores (1:1 = eval.py's average fusion)
+
+So a video's scores are eval.py's scores of the records the Beam job writes for it, bit for
+bit in the tests (tests/test_predict.py compares every test video of a trained pair): same
+frames and flow bytes, same sampling, decoding, cutting and model, only fewer frames encoded.
+
+`predict_files` is what predict.py runs: every video, a table each, JSON, contact sheets.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import posixpath
+import time
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import tensorflow as tf
+from absl import logging
+
+from evaluation import contact_sheet, export, fusion, video_sampling
+from evaluation.scores import aggregate_views
+from input_pipeline import resample, samples
+from preprocessing import optical_flow
+from tfrecords import schema
+
+STREAMS = ("spatial", "temporal")
+FUSED = "fused"
+SECONDS = ("decode", "flow", "model")
+# Views per model call unless told otherwise: configs/base.py's eval batch.
+DEFAULT_BATCH_VIEWS = 50
+# Positions a contact sheet shows.
+SHEET_PREVIEWS = 4
+
+
+class PredictError(ValueError):
+    """An input the predictor cannot use; the message names it and what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class _Stream:
+    """A loaded export: its metadata, the views it scores and its serving function."""
+
+    name: str
+    directory: str
+    metadata: export.ExportMetadata
+    spec: samples.SampleSpec
+    loaded: object  # the SavedModel object; keeps the signature's variables alive
+    predict: Callable[[Mapping[str, object]], tf.Tensor]
+
+
+@dataclasses.dataclass(frozen=True)
+class Prediction:
+    """One video's class probabilities per stream and fused.
+
+    Attributes:
+      video: the file.
+      class_names: C class names in label order.
+      scores: 'spatial' and/or 'temporal' (the models given) and 'fused' -> float32 [C],
+        the mean softmax over the stream's K x V views; fused = the weighted average of the
+        streams (one stream: itself).
+      frames: N, frames decoded.
+      seconds: 'decode' (decode, resize, JPEG), 'flow' (optical flow), 'model' (views, model).
+      flow_algorithm: the flow computed, or None without a temporal model.
+      flow_pairs: frame pairs whose flow was computed (of N - 1).
+      num_views: stream -> K x V views averaged.
+      previews: sampled frames and flow for a contact sheet (empty unless asked for).
+    """
+
+    video: str
+    class_names: tuple[str, ...]
+    scores: Mapping[str, np.ndarray]
+    frames: int
+    seconds: Mapping[str, float]
+    flow_algorithm: str | None
+    flow_pairs: int
+    num_views: Mapping[str, int]
+    previews: tuple[contact_sheet.Preview, ...] = ()
+
+    def ranking(self, name: str, top_k: int | None = None) -> list[tuple[str, float]]:
+        """[(class name, probability)] of 'spatial', 'temporal' or 'fused', most probable first.
+
+        Ties keep label order. `top_k` None lists every class.
+        """
+        probabilities = self.scores[name]
+        order = np.argsort(-probabilities, kind="stable")[:top_k]
+        return [(self.class_names[i], float(probabilities[i])) for i in order]
+
+    def to_json(self) -> dict[str, object]:
+        """The JSON object of this video: every class per stream, most probable first.
+
+        `spatial` or `temporal` is null when that model was not given.
+        """
+        result: dict[str, object] = {"video": self.video}
+        for name in (*STREAMS, FUSED):
+            result[name] = (
+                [{"class": c, "probability": p} for c, p in self.ranking(name)]
+                if name in self.scores
+                else None
+            )
+        result["frames"] = self.frames
+        result["seconds"] = {k: round(self.seconds[k], 4) for k in SECONDS}
+        return result
+
+
+def _predict_fn(signature: Callable, spec: samples.SampleSpec) -> Callable:
+    """A batch of decode_eval views -> probabilities [b x V, C], as eval.py's step."""
+
+    @tf.function(reduce_retracing=True)
+    def predict(batch: Mapping[str, object]) -> tf.Tensor:
+        images = resample.model_input(batch["windows"], spec.image_size, spec.temporal)
+        return signature(**{export.SERVING_INPUT: images})[export.SERVING_OUTPUT]
+
+    return predict
+
+
+def load_stream(
+    name: str, directory: str, num_samples: int | None, num_crops: int | None
+) -> _Stream:
+    """Loads the export `directory` of stream `name` ('spatial' or 'temporal').
+
+    Raises:
+      ExportError: `directory` is not an export (see `export.read_metadata`), or lacks the
+        float signature.
+      PredictError: it is an export of the other stream, or `num_samples` or `num_crops`
+        cannot be used.
+    """
+    flag = f"--{name}_model={directory}"
+    try:
+        metadata = export.read_metadata(directory)
+    except export.ExportError as e:
+        raise export.ExportError(f"--{name}_model: {e}") from e
+    if metadata.stream != name:
+        raise PredictError(
+            f"{flag}: this is a {metadata.stream} export; give it as --{metadata.stream}_model"
+        )
+    try:
+        spec = metadata.sample_spec(num_samples, num_crops)
+    except ValueError as e:
+        raise PredictError(f"--{e}") from e
+    loaded = tf.saved_model.load(directory)
+    if export.FLOAT_SIGNATURE not in loaded.signatures:
+        raise export.ExportError(
+            f"{directory}: no '{export.FLOAT_SIGNATURE}' signature (an older export); "
+            "export it again with `eval.py --export`"
+        )
+    signature = loaded.signatures[export.FLOAT_SIGNATURE]
+    return _Stream(name, directory, metadata, spec, loaded, _predict_fn(signature, spec))
+
+
+def _check_same_classes(first: _Stream, other: _Stream) -> None:
+    """Raises PredictError naming the first class where two exports' lists differ."""
+    a, b = first.metadata.class_names, other.metadata.class_names
+    if a == b:
+        return
+    index = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), None)
+    where = (
+        f"{len(a)} vs {len(b)} classes"
+        if index is None
+        else f"class {index} is {a[index]!r} vs {b[index]!r}"
+    )
+    raise PredictError(
+        f"{first.directory} and {other.directory} have different class lists ({where}); "
+        "fused scores need the same classes in the same order: export both streams with "
+        "the same --data_dir"
+    )
+
+
+class Predictor:
+    """Exported streams, loaded once, that classify video files (see the module docstring).
+
+    Args:
+      spatial_model: export directory of the spatial stream, or '' for none.
+      temporal_model: export directory of the temporal stream, or '' for none.
+      fusion_weights: (spatial, temporal) weights of the fused average, >= 0, not both 0.
+      num_samples: K, samples per video; None = each export's evaluation protocol.
+      num_crops: V, crop views per sample (1, 5 or 10); None = the export's.
+      flow_algorithm: flow to compute; '' = the one the temporal model was trained on
+        (another one is faster or slower, but the scores then differ from eval.py's).
+      batch_views: views per model call (whole samples; memory, not results).
+      progress: show a progress bar over the flow pairs.
+
+    Raises:
+      ExportError: a directory that is not an export.
+      PredictError: no model, a model of the other stream, class lists that differ, or
+        another argument that cannot be used (named as its predict.py flag).
+    """
+
+    def __init__(
+        self,
+        spatial_model: str = "",
+        temporal_model: str = "",
+        fusion_weights: Sequence[float] = (1.0, 1.0),
+        num_samples: int | None = None,
+        num_crops: int | None = None,
+        flow_algorithm: str = "",
+        batch_views: int = DEFAULT_BATCH_VIEWS,
+        progress: bool = True,
+    ):
+        if not (spatial_model or temporal_model):
+            raise PredictError("give --spatial_model, --temporal_model or both")
+        if not isinstance(batch_views, int) or batch_views < 1:
+            raise PredictError(f"--batch_size={batch_views!r}: use a positive number of views")
+        directories = {"spatial": spatial_model, "temporal": temporal_model}
+        self._streams = [
+            load_stream(name, directory, num_samples, num_crops)
+            for name, directory in directories.items()
+            if directory
+        ]
+        first = self._streams[0]
+        for other in self._streams[1:]:
+            _check_same_classes(first, other)
+        self.class_names = first.metadata.class_names
+        weights = [float(w) for w in fusion_weights]
+        if len(weights) != len(STREAMS) or min(weights) < 0 or sum(weights) <= 0:
+            raise PredictError(
+                f"--fusion_weights={list(fusion_weights)}: give two weights (spatial, temporal), "
+                ">= 0 and not both zero"
+            )
+        self._weights = dict(zip(STREAMS, weights, strict=True))
+        self._batch_views = batch_views
+        self._progress = progress
+        self._inputs = [
+            video_sampling.StreamInput(s.spec, s.metadata.frame_size) for s in self._streams
+        ]
+        temporal = next((s for s in self._streams if s.name == "temporal"), None)
+        self.flow_algorithm = None
+        if temporal is not None:
+            trained = temporal.metadata.flow_algorithm
+            self.flow_algorithm = flow_algorithm or trained
+            if self.flow_algorithm not in optical_flow.FLOW_ALGORITHMS:
+                raise PredictError(
+                    f"--flow_algorithm={self.flow_algorithm}: use one of "
+                    f"{optical_flow.FLOW_ALGORITHMS}"
+                )
+            if self.flow_algorithm != trained:
+                logging.warning(
+                    "%s was trained on %s flow; computing %s instead: its scores will differ "
+                    "from eval.py's",
+                    temporal.directory,
+                    trained,
+                    self.flow_algorithm,
+                )
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        """The streams loaded: 'spatial' and/or 'temporal'."""
+        return tuple(s.name for s in self._streams)
+
+    def _stream_scores(self, stream: _Stream, record: bytes) -> np.ndarray:
+        """float32 [C]: the mean softmax over the stream's K x V views of one record."""
+        spec = stream.spec
+        dataset = (
+            tf.data.Dataset.from_tensors(record)
+            .map(functools.partial(samples.gather_eval, spec=spec))
+            .unbatch()
+            .map(functools.partial(samples.decode_eval, spec=spec))
+            .batch(max(1, self._batch_views // spec.eval_num_crops))
+        )
+        _, _, scores, _ = aggregate_views(
+            stream.predict,
+            dataset,
+            len(self.class_names),
+            spec.eval_num_samples * spec.eval_num_crops,
+            progress=False,
+        )
+        return scores[0]
+
+    def predict(self, path: str, num_previews: int = 0) -> Prediction:
+        """Classifies the video file `path` (any container OpenCV reads; local or gs://).
+
+        Args:
+          path: the video.
+          num_previews: sampled positions to keep for a contact sheet (0: none).
+
+        Returns:
+          Its Prediction.
+
+        Raises:
+          VideoError: no such file, a directory, unreadable, not a video OpenCV opens,
+            truncated, or fewer than 2 frames (see `video_sampling.read_video`).
+        """
+        sampled = video_sampling.read_video(
+            path, self._inputs, self.flow_algorithm, num_previews, self._progress
+        )
+        start = time.perf_counter()
+        records = schema.encode_records(sampled.video, 1)
+        scores = {
+            s.name: self._stream_scores(s, records[s.spec.modality][0]) for s in self._streams
+        }
+        names = list(scores)
+        fused = scores[names[0]]
+        if len(names) > 1:
+            fused = fusion.weighted([scores[n] for n in names], [self._weights[n] for n in names])
+        scores[FUSED] = np.asarray(fused, np.float32)
+        model_seconds = time.perf_counter() - start
+        return Prediction(
+            video=path,
+            class_names=self.class_names,
+            scores=scores,
+            frames=sampled.num_frames,
+            seconds={
+                "decode": sampled.decode_seconds,
+                "flow": sampled.flow_seconds,
+                "model": model_seconds,
+            },
+            flow_algorithm=self.flow_algorithm,
+            flow_pairs=sampled.flow_pairs,
+            num_views={
+                s.name: s.spec.eval_num_samples * s.spec.eval_num_crops for s in self._streams
+            },
+            previews=sampled.previews,
+        )
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def format_table(prediction: Prediction, top_k: int) -> str:
+    """A heading line and a Markdown table of the top-k classes per stream and fused."""
+    names = [n for n in (*STREAMS, FUSED) if n in prediction.scores]
+    rankings = {n: prediction.ranking(n, top_k) for n in names}
+    seconds = prediction.seconds
+    flow = ""
+    if prediction.flow_algorithm is not None and "temporal" in prediction.scores:
+        flow = (
+            f", {prediction.flow_algorithm} flow {seconds['flow']:.2f} s "
+            f"({prediction.flow_pairs} of {prediction.frames - 1} pairs)"
+        )
+    views = ", ".join(f"{n} {v}" for n, v in prediction.num_views.items())
+    lines = [
+        f"{prediction.video}: {prediction.frames} frames; decode {seconds['decode']:.2f} s"
+        f"{flow}, model {seconds['model']:.2f} s (views: {views})",
+        "| # | " + " | ".join(n.capitalize() for n in names) + " |",
+        "|---:|" + "---|" * len(names),
+    ]
+    for rank in range(len(rankings[FUSED])):
+        cells = [f"{rankings[n][rank][0]} {_percent(rankings[n][rank][1])}" for n in names]
+        lines.append(f"| {rank + 1} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def expand_videos(patterns: Sequence[str]) -> list[str]:
+    """Paths and glob patterns (`*`, `?`, `[`) -> paths, patterns expanded in sorted order.
+
+    Raises:
+      PredictError: a pattern that matches no file, or no path at all.
+    """
+    paths = []
+    for pattern in patterns:
+        if not any(c in pattern for c in "*?["):
+            paths.append(pattern)
+            continue
+        matches = sorted(tf.io.gfile.glob(pattern))
+        if not matches:
+            raise PredictError(f"--video={pattern}: matches no file")
+        paths.extend(matches)
+    if not paths:
+        raise PredictError("--video is empty: give video files or glob patterns")
+    return paths
+
+
+def sheet_path(sheet: str, video: str, several: bool) -> str:
+    """Where a video's contact sheet goes: `sheet`, or `<sheet stem>_<video stem>.png`."""
+    if not several:
+        return sheet
+    stem = posixpath.splitext(posixpath.basename(video))[0]
+    return f"{posixpath.splitext(sheet)[0]}_{stem}.png"
+
+
+def write_sheet(prediction: Prediction, path: str, top_k: int) -> str:
+    """Writes the prediction's contact sheet (evaluation/contact_sheet.py) to `path`."""
+    names = [n for n in (*STREAMS, FUSED) if n in prediction.scores]
+    rankings = [(n.capitalize(), prediction.ranking(n, top_k)) for n in names]
+    flow = f", {prediction.flow_algorithm} flow" if prediction.flow_algorithm else ""
+    title = f"{posixpath.basename(prediction.video)}: {prediction.frames} frames{flow}"
+    return contact_sheet.write_sheet(path, title, prediction.previews, rankings)
+
+
+def predict_files(
+    predictor: Predictor,
+    videos: Sequence[str],
+    top_k: int,
+    output_json: str = "",
+    sheet: str = "",
+    echo: Callable[[str], None] = print,
+) -> int:
+    """Classifies each video: echoes its table, writes the JSON list and contact sheets.
+
+    A video that fails is logged as one line (its error) and skipped; the JSON holds the
+    others.
+
+    Args:
+      predictor: the loaded models.
+      videos: video files.
+      top_k: classes per stream in the tables and sheets (the JSON lists every class).
+      output_json: file for the JSON list, one object per video ('' = none).
+      sheet: PNG path of the contact sheet ('' = none); with several videos each gets
+        `sheet_path(sheet, video, True)`.
+      echo: where the tables go.
+
+    Returns:
+      The number of videos that failed.
+
+    Raises:
+      PredictError: `top_k` is not a positive integer.
+    """
+    if not isinstance(top_k, int) or top_k < 1:
+        raise PredictError(f"--top_k={top_k!r}: use a positive integer")
+    results, failed = [], 0
+    for video in videos:
+        try:
+            prediction = predictor.predict(video, SHEET_PREVIEWS if sheet else 0)
+        except optical_flow.VideoError as e:
+            logging.error("%s", e)
+            failed += 1
+            continue
+        echo(format_table(prediction, top_k) + "\n")
+        if sheet:
+            path = write_sheet(prediction, sheet_path(sheet, video, len(videos) > 1), top_k)
+            logging.info("contact sheet: %s", path)
+        results.append(prediction.to_json())
+    if output_json:
+        with tf.io.gfile.GFile(output_json, "w") as f:
+            f.write(json.dumps(results, indent=2))
+        logging.info("%d predictions written to %s", len(results), output_json)
+    return failed

