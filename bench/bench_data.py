@@ -73,6 +73,14 @@ def _flow_frame(rng: np.random.Generator) -> bytes:
     return testdata.encode_jpeg(np.clip(field + noise, 0, 255).astype(np.uint8), quality=90)
 
 
+def frame_pools(seed: int = 0) -> tuple[list[bytes], list[bytes]]:
+    """(RGB pool, flow pool): POOL_SIZE distinct realistic JPEGs of each kind."""
+    rng = np.random.default_rng(seed)
+    rgb_pool = [_rgb_frame(rng) for _ in range(POOL_SIZE)]
+    flow_pool = [_flow_frame(rng) for _ in range(POOL_SIZE)]
+    return rgb_pool, flow_pool
+
+
 def _write_files(frames_dir: str, parts: tuple[str, ...], frames: list[bytes]) -> None:
     directory = posixpath.join(frames_dir, *parts)
     tf.io.gfile.makedirs(directory)
@@ -87,9 +95,7 @@ def write(root: str, num_videos: int, mean_frames: int, num_shards: int, seed: i
     Returns:
       BenchData describing what was written under `root`.
     """
-    rng = np.random.default_rng(seed)
-    rgb_pool = [_rgb_frame(rng) for _ in range(POOL_SIZE)]
-    flow_pool = [_flow_frame(rng) for _ in range(POOL_SIZE)]
+    rgb_pool, flow_pool = frame_pools(seed)
     data_dir, frames_dir = posixpath.join(root, "records"), posixpath.join(root, "frames")
     counts = np.linspace(mean_frames // 2, mean_frames * 3 // 2, num_videos).astype(int).tolist()
     videos = []

@@ -89,6 +89,8 @@ class JobConfig:
       dataset: one of `preprocessing.datasets.DATASETS`.
       split_csv: folder only: CSV with the split (None: hash split).
       test_fraction: folder only, hash split: test fraction per class.
+      verify_jpeg_decode: frames source: fully decode every JPEG at ingest, so scan-data
+        damage is a `jpeg` failure (`preprocessing.clip_sources`); False checks markers only.
     """
 
     splits_dir: str
@@ -105,6 +107,7 @@ class JobConfig:
     dataset: str = datasets.DEFAULT_DATASET
     split_csv: str | None = None
     test_fraction: float = DEFAULT_TEST_FRACTION
+    verify_jpeg_decode: bool = True
 
     def check(self) -> None:
         """Raises ValueError naming the flag of the first bad value."""
@@ -183,6 +186,7 @@ class _StageClip(beam.DoFn):
         self._index = index
         self._source = config.source
         self._flow_algorithm = config.flow_algorithm
+        self._verify_jpeg_decode = config.verify_jpeg_decode
         self._output_dir = config.output_dir
         self._rgb_chunks = {subset: config.rgb_chunks_for(subset) for subset in config.subsets}
         self._done = 0
@@ -190,7 +194,9 @@ class _StageClip(beam.DoFn):
     def process(self, clip: Clip):
         _count("clips_read")
         try:
-            video = read_clip(clip, self._index, self._source, self._flow_algorithm)
+            video = read_clip(
+                clip, self._index, self._source, self._flow_algorithm, self._verify_jpeg_decode
+            )
             records = encode_records(video, self._rgb_chunks[clip.subset])
         except ClipError as e:
             stage, error = e.stage, str(e)

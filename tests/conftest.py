@@ -69,6 +69,19 @@ def job_config():
     return frames_job_config
 
 
+def damage_jpeg_scan(data: bytes) -> bytes:
+    """`data` with the middle half of its entropy-coded scan zeroed, every marker intact.
+
+    The markers pass `clip_sources.jpeg_shape`; libjpeg decodes the result with a "Corrupt
+    JPEG data" warning (grey blocks), which only the full decode check turns into a failure.
+    """
+    sos = data.index(b"\xff\xda")
+    start = sos + 2 + int.from_bytes(data[sos + 2 : sos + 4], "big")
+    end = len(data) - 2  # the EOI marker
+    quarter = (end - start) // 4
+    return data[: start + quarter] + bytes(end - start - 2 * quarter) + data[end - quarter :]
+
+
 def free_ports(count: int) -> list[int]:
     """`count` distinct loopback ports free right now (for servers the tests start)."""
     sockets = [socket.socket() for _ in range(count)]

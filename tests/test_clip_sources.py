@@ -5,9 +5,11 @@ import pathlib
 import cv2
 import numpy as np
 import pytest
+import tensorflow as tf
+from conftest import damage_jpeg_scan
 
 from preprocessing import clip_sources
-from preprocessing.clip_sources import ClipError, jpeg_shape
+from preprocessing.clip_sources import ClipError, check_jpeg_decodes, jpeg_shape
 from preprocessing.layout import Layout, SourceIndex
 from preprocessing.ucf101 import Clip
 
@@ -143,6 +145,51 @@ def test_frame_of_another_size_is_a_jpeg_failure(archives):
     with pytest.raises(ClipError, match="must share one size") as error:
         clip_sources.read_frames_clip(CLIP, SourceIndex(archives))
     assert error.value.stage == "jpeg"
+
+
+@pytest.mark.parametrize("shape", [(256, 340, 3), (256, 340)])
+def test_decode_check_passes_intact_and_rejects_scan_damage(shape):
+    data = _jpeg(np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8))
+    channels = jpeg_shape(data)[2]
+    check_jpeg_decodes(data, channels)
+    damaged = damage_jpeg_scan(data)
+    assert jpeg_shape(damaged) == jpeg_shape(data)  # the markers cannot tell
+    assert tf.io.decode_jpeg(damaged).shape == (256, 340, channels)  # libjpeg only warns
+    with pytest.raises(ValueError, match="does not decode cleanly .*Corrupt JPEG data"):
+        check_jpeg_decodes(damaged, channels)
+
+
+def test_decode_check_names_unsupported_channel_counts():
+    with pytest.raises(ValueError, match="2 colour channels"):
+        check_jpeg_decodes(_jpeg(np.zeros((8, 8, 3), np.uint8)), 2)
+
+
+@pytest.mark.parametrize("stream, what", [("rgb", "RGB"), ("flow_x", "flow"), ("flow_y", "flow")])
+def test_scan_damage_is_a_jpeg_failure_unless_the_check_is_off(archives, stream, what):
+    folder = {
+        "rgb": pathlib.Path(archives.frames_dir),
+        "flow_x": pathlib.Path(archives.flow_dir, "u"),
+        "flow_y": pathlib.Path(archives.flow_dir, "v"),
+    }[stream]
+    path = folder / "v_HandstandPushups_g01_c01" / "frame000003.jpg"
+    path.write_bytes(damage_jpeg_scan(path.read_bytes()))
+    index = SourceIndex(archives)
+    with pytest.raises(ClipError) as error:
+        clip_sources.read_clip(CLIP, index, "frames", "dis")
+    assert error.value.stage == "jpeg"
+    message = str(error.value)
+    assert message.startswith(f"{path}: corrupt JPEG, does not decode cleanly (Corrupt JPEG")
+    assert f"re-extract this clip's {what} frames" in message
+
+    video = clip_sources.read_clip(CLIP, index, "frames", "dis", verify_jpeg_decode=False)
+    assert getattr(video, stream)[2] == path.read_bytes()  # kept as it is, grey blocks and all
+
+
+def test_decode_check_keeps_intact_clips_byte_for_byte(archives):
+    index = SourceIndex(archives)
+    checked = clip_sources.read_frames_clip(CLIP, index)
+    unchecked = clip_sources.read_frames_clip(CLIP, index, verify_jpeg_decode=False)
+    assert checked == unchecked
 
 
 def _write_video(path: pathlib.Path, count: int) -> None:

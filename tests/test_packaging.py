@@ -31,7 +31,12 @@ WORKER_MODULES = [
     "preprocessing.layout",
 ]
 # What Dataflow workers must pip-install next to the package for those modules to import.
-WORKER_REQUIREMENTS = ["apache-beam", "opencv-contrib-python-headless", "tensorflow-cpu"]
+WORKER_REQUIREMENTS = [
+    "apache-beam",
+    "opencv-contrib-python-headless",
+    "simplejpeg",
+    "tensorflow-cpu",
+]
 
 
 def test_setup_file_builds_an_sdist_holding_the_beam_job(tmp_path):

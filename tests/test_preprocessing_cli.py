@@ -12,6 +12,7 @@ import sys
 
 import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
+from conftest import damage_jpeg_scan
 
 from preprocessing import pipeline, ucf101
 from preprocessing.layout import Layout
@@ -39,12 +40,16 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def damaged_root(dataset, tmp_path_factory) -> tuple[pathlib.Path, str]:
-    """A copy of the frame archives with one corrupt JPEG; returns (root, the clip's id)."""
+    """A copy of the frame archives with one corrupt test JPEG and one train JPEG whose scan
+    data is damaged (markers intact); returns (root, the test clip's id)."""
     root = tmp_path_factory.mktemp("damaged") / "root"
     shutil.copytree(dataset, root, ignore=shutil.ignore_patterns("UCF-101"))
     test_ids = [c.video_id for c in ucf101.read_split(str(root / "ucfTrainTestlist"), 1, "test")]
     broken = sorted(test_ids)[0]
     (root / "jpegs_256" / broken / "frame000001.jpg").write_bytes(b"\xff\xd8 not a JPEG")
+    train_ids = [c.video_id for c in ucf101.read_split(str(root / "ucfTrainTestlist"), 1, "train")]
+    scan = root / "jpegs_256" / sorted(train_ids)[0] / "frame000002.jpg"
+    scan.write_bytes(damage_jpeg_scan(scan.read_bytes()))
     return root, broken
 
 
@@ -120,10 +125,17 @@ def test_cli_train_chunks_and_bad_rgb_chunks(damaged_root, tmp_path):
     assert bad.returncode == 2
     assert "--rgb_chunks=0" in bad.stderr and "Traceback" not in bad.stderr
     out = tmp_path / "train"
-    result = _cli(f"--root={root}", f"--output_dir={out}", "--subsets=train", "--rgb_chunks=5")
+    result = _cli(
+        f"--root={root}",
+        f"--output_dir={out}",
+        "--subsets=train",
+        "--rgb_chunks=5",
+        "--noverify_jpeg_decode",  # markers only: the scan-damaged train frame goes through
+    )
     assert result.returncode == 0, result.stderr
     manifest = read_manifest(str(out))
     assert manifest.rgb_chunks == {"train": 5}
+    assert manifest.written == manifest.listed and manifest.failed == {"train": 0}
     rgb = sum(s.num_records for s in manifest.shards if s.modality == "rgb")
     flow = sum(s.num_records for s in manifest.shards if s.modality == "flow")
     assert rgb == 5 * flow == 5 * manifest.written["train"] > 0

@@ -2,7 +2,8 @@
 
 Cases already proven elsewhere are not repeated here (WORKSPACE.md, "Bad input and crashes:
 what happens", maps every case to its test). This module adds: corrupt flow JPEG, missing `u`
-folder, RGB/flow count mismatch, 1-frame clip, non-ASCII paths and names, clips shorter than
+folder, RGB/flow count mismatch, 1-frame clip, an RGB JPEG whose scan data is damaged behind
+intact markers (with the decode check on and off), non-ASCII paths and names, clips shorter than
 L through evaluation, exactly-once accounting from the split lists to the eval report, a
 same-size corrupt shard at read time (train and eval), a manifest that is not its
 directory's, a resume with another config, and no unpickling or `eval` of files.
@@ -18,7 +19,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from apache_beam.options.pipeline_options import PipelineOptions
-from conftest import frames_job_config
+from conftest import damage_jpeg_scan, frames_job_config
 
 import models
 from configs import demo_spatial, demo_temporal
@@ -38,13 +39,25 @@ def _frames(folder: pathlib.Path) -> list[pathlib.Path]:
     return sorted(folder.glob("frame*.jpg"))
 
 
-def _damage(root: pathlib.Path) -> dict[str, tuple[str, str]]:
-    """Breaks five clips of split 1 (both subsets); returns id -> (stage, file named)."""
+def _split_ids(root: pathlib.Path) -> tuple[list[str], list[str]]:
+    """Split 1's (train, test) clip ids, sorted."""
     splits = ucf101.read_splits(str(root / "ucfTrainTestlist"), 1)
-    train = sorted(c.video_id for c in splits["train"])
-    test = sorted(c.video_id for c in splits["test"])
+    return tuple(sorted(c.video_id for c in splits[subset]) for subset in ("train", "test"))
+
+
+def _scan_damaged(root: pathlib.Path) -> pathlib.Path:
+    """The RGB frame whose scan data `_damage` zeroes (markers intact)."""
+    return _frames(root / "jpegs_256" / _split_ids(root)[0][2])[1]
+
+
+def _damage(root: pathlib.Path) -> dict[str, tuple[str, str]]:
+    """Breaks six clips of split 1 (both subsets); returns id -> (stage, file named)."""
+    train, test = _split_ids(root)
     rgb, flow = root / "jpegs_256", root / "tvl1_flow"
     broken = {}
+    bad_scan = _scan_damaged(root)  # caught by the full decode check only
+    bad_scan.write_bytes(damage_jpeg_scan(bad_scan.read_bytes()))
+    broken[train[2]] = ("jpeg", str(bad_scan))
     # A flow JPEG overwritten with other bytes of the same length (no EOI marker).
     bad_flow = _frames(flow / "u" / test[0])[2]
     bad_flow.write_bytes(b"\xff\xd8" + b"\x00" * (bad_flow.stat().st_size - 2))
@@ -116,6 +129,46 @@ def test_damaged_clips_are_reported_and_the_rest_written_intact(damaged_run):
             flow_y = [p.read_bytes() for p in _frames(root / "tvl1_flow" / "v" / video_id)]
             assert [rgb[video_id][i] for i in sorted(rgb[video_id])] == source
             assert list(record[schema.FLOW_Y]) == flow_y
+
+
+def _records_by_key(out: pathlib.Path, manifest) -> dict[tuple, bytes]:
+    """(subset, modality, video id, chunk) -> serialized record, over every shard."""
+    records = {}
+    for subset in manifest.listed:
+        for modality in schema.MODALITIES:
+            paths = manifest.shard_paths(str(out), subset, modality)
+            for serialized in tf.data.TFRecordDataset(paths).as_numpy_iterator():
+                record = schema.parse_record(serialized, modality)
+                video_id = record[schema.VIDEO_ID].numpy().decode()
+                chunk = int(record[schema.CHUNK])
+                records[subset, modality, video_id, chunk] = serialized
+    return records
+
+
+def test_scan_damage_is_written_as_is_with_the_decode_check_off(damaged_run, tmp_path):
+    root, out, result, broken = damaged_run
+    bad_scan = _scan_damaged(root)
+    scan_id = bad_scan.parent.name
+    unchecked = pipeline.run(
+        frames_job_config(root, tmp_path, num_shards=2, verify_jpeg_decode=False),
+        PipelineOptions(["--runner=DirectRunner"]),
+    )
+    assert set(_failures(tmp_path)) == set(broken) - {scan_id}
+    assert unchecked.counters["clips_failed"] == len(broken) - 1
+    checked_records = _records_by_key(out, result.manifest)
+    unchecked_records = _records_by_key(tmp_path, unchecked.manifest)
+    assert {k: v for k, v in unchecked_records.items() if k[2] != scan_id} == checked_records
+    stored = [  # the clip's RGB frames across its train chunks
+        frame
+        for key, serialized in unchecked_records.items()
+        if key[2] == scan_id and key[1] == schema.RGB_MODALITY
+        for frame in schema.parse_record(serialized, schema.RGB_MODALITY)[schema.RGB].numpy()
+    ]
+    frames = _frames(bad_scan.parent)
+    assert set(stored) == {p.read_bytes() for p in frames}  # the damaged bytes as they are
+    # What training would get: a full-size frame, decoded with a libjpeg warning.
+    intact_shape = tf.io.decode_jpeg(frames[0].read_bytes()).shape
+    assert tf.io.decode_jpeg(bad_scan.read_bytes()).shape == intact_shape
 
 
 def test_manifest_reconciles_with_the_split_lists(damaged_run):
