@@ -33,10 +33,9 @@ import re
 import sys
 from collections.abc import Iterator, Sequence
 
-import tensorflow as tf
 from absl import app, flags
 
-from preprocessing.dataset import CLASS_INDEX_FILE, SUBSETS, Clip, Dataset
+from preprocessing.dataset import CLASS_INDEX_FILE, SUBSETS, Clip, Dataset, read_text_lines
 from preprocessing.errors import DatasetError
 from preprocessing.layout import SPLITS_DIR as SPLITS_DIR  # re-exported: default folders
 from preprocessing.layout import VIDEOS_DIR as VIDEOS_DIR
@@ -62,22 +61,12 @@ def list_file(splits_dir: str, split: int, subset: str) -> str:
 
 
 def _read_lines(path: str) -> Iterator[tuple[int, str]]:
-    """Yields (1-based line number, stripped text) of the non-blank lines of `path`."""
-    if not tf.io.gfile.exists(path):
-        raise DatasetError(
-            f"{path}: file not found. Point --splits_dir at the `ucfTrainTestlist` folder of "
-            "UCF-101 (it holds classInd.txt, trainlist0N.txt and testlist0N.txt)."
-        )
-    with tf.io.gfile.GFile(path, "rb") as f:
-        raw = f.read()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise DatasetError(f"{path}: not UTF-8 text ({e}); is this a UCF-101 list file?") from e
-    for number, line in enumerate(text.splitlines(), start=1):
-        line = line.strip()
-        if line:
-            yield number, line
+    """Yields (1-based line number, stripped text) of the non-blank lines of a UCF-101 list."""
+    return read_text_lines(
+        path,
+        "Point --splits_dir at the `ucfTrainTestlist` folder of UCF-101 (it holds "
+        "classInd.txt, trainlist0N.txt and testlist0N.txt).",
+    )
 
 
 def read_class_index(splits_dir: str) -> list[str]:
