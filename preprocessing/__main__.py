@@ -12,9 +12,12 @@ Local run on the public archives (jpegs_256/, tvl1_flow/ under ROOT)::
 
     .venv/bin/python -m preprocessing --root=ROOT --split=1 --output_dir=workspace/records
 
-Raw videos with flow computed on the fly (`--flow_algorithm=tvl1|dis|farneback`)::
+Raw videos with flow computed on the fly (`--flow_algorithm=tvl1|dis|farneback`); with
+`--flow_cache_dir=DIR` each clip's frames and flow are kept as soon as it is done, and a re-run
+after a crash computes only the rest (preprocessing/flow_cache.py)::
 
-    .venv/bin/python -m preprocessing --root=ROOT --source=videos --output_dir=OUT
+    .venv/bin/python -m preprocessing --root=ROOT --source=videos --output_dir=OUT \
+        [--flow_cache_dir=DIR]
 
 On Dataflow (every path may be `gs://`)::
 
@@ -112,6 +115,13 @@ _VERIFY_JPEG_DECODE = flags.DEFINE_bool(
     "and ~0.1 per flow frame, ~20 CPU-minutes for UCF-101 (python -m bench.jpeg_check). "
     "--noverify_jpeg_decode checks JPEG markers only.",
 )
+_FLOW_CACHE_DIR = flags.DEFINE_string(
+    "flow_cache_dir",
+    None,
+    "--source=videos: keep each clip's frames and flow in DIR/<flow algorithm>/ (jpegs_256/, "
+    "tvl1_flow/u|v/: a --source=frames root), written per clip as soon as it is done, so a "
+    "re-run after a crash computes only the clips without a complete entry.",
+)
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where shards and manifest.json go.")
 _NUM_SHARDS = flags.DEFINE_integer(
     "num_shards",
@@ -179,6 +189,7 @@ def _config() -> pipeline.JobConfig:
         split_csv=_SPLIT_CSV.value,
         test_fraction=_TEST_FRACTION.value,
         verify_jpeg_decode=_VERIFY_JPEG_DECODE.value,
+        flow_cache_dir=_FLOW_CACHE_DIR.value,
     )
 
 
@@ -205,6 +216,16 @@ def main(argv: Sequence[str]) -> None:
     print(
         f"output: {config.output_dir} ({', '.join(f'{k}={v}' for k, v in result.counters.items())})"
     )
+    counters = result.counters
+    if config.source == "videos":
+        seconds = counters.get("flow_compute_ms", 0) / 1000
+        pairs = counters.get("flow_pairs_computed", 0)
+        rate = f", {pairs / seconds:.1f} pairs/s per worker thread" if seconds else ""
+        print(
+            f"flow ({config.flow_algorithm}): {counters.get('clips_computed', 0)} clips computed, "
+            f"{counters.get('clips_from_cache', 0)} from cache; {pairs} pairs in {seconds:.1f} "
+            f"worker-seconds{rate}"
+        )
     failed = sum(manifest.failed.values())
     if failed > _MAX_FAILURES.value:
         report = posixpath.join(config.output_dir, FAILURES_FILE)

@@ -191,22 +191,29 @@ def _check_counts(clip: Clip, num_rgb: int, num_x: int, num_y: int, where: str) 
         raise ClipError(STAGE_FRAME_COUNTS, f"{clip.video_id} ({where}): {e}") from e
 
 
-def read_frames_clip(clip: Clip, index: SourceIndex, verify_jpeg_decode: bool = True) -> Video:
-    """Reads a clip from the frame archives, keeping every JPEG's bytes unchanged.
+def read_frame_folders(
+    clip: Clip,
+    rgb_dir: str | None,
+    flow_dirs: tuple[str | None, str | None],
+    verify_jpeg_decode: bool,
+    flags: tuple[str, str],
+) -> dict:
+    """Reads a clip's RGB and (x, y) flow frame folders, keeping every JPEG's bytes unchanged.
 
-    `verify_jpeg_decode` fully decodes every JPEG (see the module docstring); False checks
-    their markers only.
+    `flags` ('--frames_dir=...', '--flow_dir=...') say in errors where the folders come from.
+
+    Returns:
+      `Video` media fields: rgb, flow_x, flow_y, height, width, flow_height, flow_width.
 
     Raises:
       ClipError: a folder is missing, a frame is missing or corrupt, or the counts break the
         N / N-1 rule.
     """
-    layout = index.layout
-    rgb_dir = index.rgb_dir(clip)
-    x_dir, y_dir = index.flow_dirs(clip)
-    rgb_paths = _frame_paths(rgb_dir, clip, "RGB", f"--frames_dir={layout.frames_dir}")
-    x_paths = _frame_paths(x_dir, clip, "x (u) flow", f"--flow_dir={layout.flow_dir}")
-    y_paths = _frame_paths(y_dir, clip, "y (v) flow", f"--flow_dir={layout.flow_dir}")
+    x_dir, y_dir = flow_dirs
+    frames_flag, flow_flag = flags
+    rgb_paths = _frame_paths(rgb_dir, clip, "RGB", frames_flag)
+    x_paths = _frame_paths(x_dir, clip, "x (u) flow", flow_flag)
+    y_paths = _frame_paths(y_dir, clip, "y (v) flow", flow_flag)
     where = f"RGB in {rgb_dir}, flow in {x_dir} and {y_dir}"
     _check_counts(clip, len(rgb_paths), len(x_paths), len(y_paths), where)
     rgb, (height, width) = _read_jpegs(rgb_paths, "RGB", verify_jpeg_decode)
@@ -218,8 +225,7 @@ def read_frames_clip(clip: Clip, index: SourceIndex, verify_jpeg_decode: bool = 
             f"{clip.video_id}: x flow frames are {flow_size[1]}x{flow_size[0]} but y flow frames "
             f"are {y_size[1]}x{y_size[0]}; re-extract this clip's flow",
         )
-    return _video(
-        clip,
+    return dict(
         rgb=rgb,
         flow_x=flow_x,
         flow_y=flow_y,
@@ -227,12 +233,27 @@ def read_frames_clip(clip: Clip, index: SourceIndex, verify_jpeg_decode: bool = 
         width=width,
         flow_height=flow_size[0],
         flow_width=flow_size[1],
-        source="frames",
-        frame_rate=FRAMES_FRAME_RATE,
     )
 
 
-def _video(clip: Clip, **media) -> Video:
+def read_frames_clip(clip: Clip, index: SourceIndex, verify_jpeg_decode: bool = True) -> Video:
+    """Reads a clip from the frame archives, keeping every JPEG's bytes unchanged.
+
+    `verify_jpeg_decode` fully decodes every JPEG (see the module docstring); False checks
+    their markers only.
+
+    Raises:
+      ClipError: see `read_frame_folders`.
+    """
+    layout = index.layout
+    flags = (f"--frames_dir={layout.frames_dir}", f"--flow_dir={layout.flow_dir}")
+    media = read_frame_folders(
+        clip, index.rgb_dir(clip), index.flow_dirs(clip), verify_jpeg_decode, flags
+    )
+    return clip_video(clip, **media, source="frames", frame_rate=FRAMES_FRAME_RATE)
+
+
+def clip_video(clip: Clip, **media) -> Video:
     """A Video of `clip`'s identity (id, class, label, group, clip) and `media` fields."""
     return Video(
         video_id=clip.video_id,
@@ -242,6 +263,11 @@ def _video(clip: Clip, **media) -> Video:
         clip=clip.clip,
         **media,
     )
+
+
+def videos_source_name(flow_algorithm: str) -> str:
+    """The records' `ucf101/source` for the videos source: 'videos/<flow algorithm>'."""
+    return f"videos/{flow_algorithm}"
 
 
 def read_video_clip(clip: Clip, index: SourceIndex, flow_algorithm: str) -> Video:
@@ -262,7 +288,7 @@ def read_video_clip(clip: Clip, index: SourceIndex, flow_algorithm: str) -> Vide
     except optical_flow.VideoError as e:
         raise ClipError(STAGE_DECODE, str(e)) from e
     _check_counts(clip, len(frames.rgb), len(frames.flow_x), len(frames.flow_y), path)
-    return _video(
+    return clip_video(
         clip,
         rgb=frames.rgb,
         flow_x=frames.flow_x,
@@ -271,7 +297,7 @@ def read_video_clip(clip: Clip, index: SourceIndex, flow_algorithm: str) -> Vide
         width=frames.width,
         flow_height=frames.height,
         flow_width=frames.width,
-        source=f"videos/{flow_algorithm}",
+        source=videos_source_name(flow_algorithm),
         frame_rate=frames.frame_rate,
     )
 
@@ -285,7 +311,8 @@ def read_clip(
 ) -> Video:
     """Reads one clip from `source` ('frames' or 'videos'; see the module docstring).
 
-    `verify_jpeg_decode` applies to 'frames' only: the videos source encodes its own JPEGs.
+    `verify_jpeg_decode` applies to 'frames' only: the videos source encodes its own JPEGs
+    (`preprocessing.flow_cache` applies it when reading them back).
 
     Raises:
       ClipError: see `read_frames_clip` and `read_video_clip`.

@@ -33,7 +33,12 @@ FRAMES_DIR = "jpegs_256"
 FLOW_DIR = "tvl1_flow"
 FLOW_X_DIR = "u"
 FLOW_Y_DIR = "v"
-FRAME_PATTERN = re.compile(r"^frame(\d{6})\.jpg$")
+FRAME_PATTERN = re.compile(r"^frame(\d{6})\.jpg$")  # frame_name's inverse
+
+
+def frame_name(number: int) -> str:
+    """File name of frame `number` (1-based) in a frame folder: 'frame000001.jpg', ..."""
+    return f"frame{number:06d}.jpg"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,7 +166,7 @@ def list_frames(folder: str) -> list[str]:
         if number != expected:
             raise DatasetError(
                 f"{folder}: frames must be numbered frame000001.jpg, frame000002.jpg, ... "
-                f"without gaps; expected frame{expected:06d}.jpg, found {name}. Re-extract "
+                f"without gaps; expected {frame_name(expected)}, found {name}. Re-extract "
                 "this clip's frames."
             )
     return [posixpath.join(folder, name) for _, name in numbered]

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import time
 
 import apache_beam as beam
 import tensorflow as tf
@@ -42,9 +43,10 @@ from apache_beam.metrics.metric import Metrics, MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from preprocessing import datasets, outputs, sharding, ucf101
-from preprocessing.clip_sources import SOURCES, ClipError, read_clip
+from preprocessing.clip_sources import SOURCES, ClipError, read_clip, videos_source_name
 from preprocessing.dataset import Clip, Dataset, write_class_index
 from preprocessing.errors import DatasetError
+from preprocessing.flow_cache import FlowCache
 from preprocessing.folder import DEFAULT_TEST_FRACTION
 from preprocessing.layout import Layout, SourceIndex
 from preprocessing.optical_flow import FLOW_ALGORITHMS
@@ -55,6 +57,7 @@ from tfrecords.schema import (
     MODALITIES,
     RGB_MODALITY,
     SCHEMA_VERSION,
+    Video,
     check_num_chunks,
     encode_records,
 )
@@ -91,6 +94,9 @@ class JobConfig:
       test_fraction: folder only, hash split: test fraction per class.
       verify_jpeg_decode: frames source: fully decode every JPEG at ingest, so scan-data
         damage is a `jpeg` failure (`preprocessing.clip_sources`); False checks markers only.
+      flow_cache_dir: videos source: where each clip's frames and flow are kept, so a re-run
+        computes only clips without a complete entry (`preprocessing.flow_cache`); None: no
+        cache.
     """
 
     splits_dir: str
@@ -108,6 +114,7 @@ class JobConfig:
     split_csv: str | None = None
     test_fraction: float = DEFAULT_TEST_FRACTION
     verify_jpeg_decode: bool = True
+    flow_cache_dir: str | None = None
 
     def check(self) -> None:
         """Raises ValueError naming the flag of the first bad value."""
@@ -130,6 +137,11 @@ class JobConfig:
             raise ValueError(f"--num_shards must be at least 1, got {self.num_shards}")
         if not self.shard_size_mb > 0:
             raise ValueError(f"--shard_size_mb must be positive, got {self.shard_size_mb}")
+        if self.flow_cache_dir is not None and self.source != "videos":
+            raise ValueError(
+                f"--flow_cache_dir={self.flow_cache_dir} needs --source=videos, got "
+                f"--source={self.source}"
+            )
         check_num_chunks(self.rgb_chunks)
         self.open_dataset()  # checks --dataset, --split_csv, --test_fraction
 
@@ -146,7 +158,14 @@ class JobConfig:
     @property
     def source_name(self) -> str:
         """The records' `ucf101/source`: 'frames' or 'videos/<flow algorithm>'."""
-        return self.source if self.source == "frames" else f"{self.source}/{self.flow_algorithm}"
+        return self.source if self.source == "frames" else videos_source_name(self.flow_algorithm)
+
+    @property
+    def flow_cache(self) -> FlowCache | None:
+        """The flow cache of `flow_cache_dir` and `flow_algorithm`, or None without one."""
+        if self.flow_cache_dir is None:
+            return None
+        return FlowCache(self.flow_cache_dir, self.flow_algorithm)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -180,23 +199,76 @@ def _count(name: str, value: int = 1) -> None:
 
 
 class _StageClip(beam.DoFn):
-    """Clip -> all its staged records (main output, K RGB + 1 flow) or a Failure (tagged)."""
+    """Clip -> all its staged records (main output, K RGB + 1 flow) or a Failure (tagged).
 
-    def __init__(self, index: SourceIndex, config: JobConfig):
+    The videos source counts `clips_computed`, `flow_pairs_computed` and `flow_compute_ms`
+    (wall time in this worker's thread: pairs/s per core when each worker has one core and
+    OpenCV no threads of its own; TV-L1 uses some), and with a flow cache
+    `clips_from_cache`; each computed clip logs this worker's throughput and an ETA.
+    """
+
+    def __init__(self, index: SourceIndex, config: JobConfig, num_clips: int):
         self._index = index
         self._source = config.source
         self._flow_algorithm = config.flow_algorithm
         self._verify_jpeg_decode = config.verify_jpeg_decode
+        self._cache = config.flow_cache
         self._output_dir = config.output_dir
         self._rgb_chunks = {subset: config.rgb_chunks_for(subset) for subset in config.subsets}
+        self._num_clips = num_clips
         self._done = 0
+        self._computed = 0
+        self._pairs = 0
+        self._compute_s = 0.0
+
+    def _read(self, clip: Clip) -> Video:
+        """The clip's Video: from the flow cache if it has it, else read (and cached)."""
+        if self._cache is not None:
+            try:
+                video = self._cache.read(clip, self._verify_jpeg_decode)
+            except ClipError as e:  # a damaged entry is recomputed and replaced
+                logging.warning("%s: recomputing a damaged flow cache entry: %s", clip.video_id, e)
+                _count("cache_entries_damaged")
+                video = None
+            if video is not None:
+                _count("clips_from_cache")
+                return video
+        start = time.monotonic()
+        video = read_clip(
+            clip, self._index, self._source, self._flow_algorithm, self._verify_jpeg_decode
+        )
+        if self._source == "videos":
+            self._log_flow(clip, len(video.flow_x), time.monotonic() - start)
+        if self._cache is not None:
+            self._cache.write(video)
+        return video
+
+    def _log_flow(self, clip: Clip, pairs: int, seconds: float) -> None:
+        _count("clips_computed")
+        _count("flow_pairs_computed", pairs)
+        _count("flow_compute_ms", round(seconds * 1000))
+        self._computed += 1
+        self._pairs += pairs
+        self._compute_s += seconds
+        # Cached clips cost ~nothing, so the rest is priced at this worker's computed clips.
+        left = self._num_clips - self._done - 1
+        eta_s = left * self._compute_s / self._computed
+        logging.info(
+            "%s: %d flow pairs in %.1f s; this worker: %d of %d clips, %.1f pairs/s, "
+            "ETA %.0f s for the job alone (divide by the workers running)",
+            clip.video_id,
+            pairs,
+            seconds,
+            self._done + 1,
+            self._num_clips,
+            self._pairs / max(self._compute_s, 1e-9),
+            eta_s,
+        )
 
     def process(self, clip: Clip):
         _count("clips_read")
         try:
-            video = read_clip(
-                clip, self._index, self._source, self._flow_algorithm, self._verify_jpeg_decode
-            )
+            video = self._read(clip)
             records = encode_records(video, self._rgb_chunks[clip.subset])
         except ClipError as e:
             stage, error = e.stage, str(e)
@@ -384,7 +456,7 @@ def build_pipeline(
         | "ListClips" >> beam.Create(clips)
         | "Spread" >> beam.Reshuffle()
         | "ReadClips"
-        >> beam.ParDo(_StageClip(index, config)).with_outputs(_FAILURES, main="staged")
+        >> beam.ParDo(_StageClip(index, config, len(clips))).with_outputs(_FAILURES, main="staged")
     )
     staged = results["staged"]
     shard_bytes = round(config.shard_size_mb * 1e6)
@@ -449,6 +521,10 @@ def run(config: JobConfig, options: PipelineOptions) -> JobResult:
     index = SourceIndex(config.layout)
     _check_layout(index, config)
     outputs.prepare(config.output_dir, config.subsets)
+    cache = config.flow_cache
+    if cache is not None:
+        cached = len(cache.complete_ids() & {clip.video_id for clip in clips})
+        logging.info("flow cache %s: %d of %d clips complete", cache.root, cached, len(clips))
     logging.info(
         "%d clips listed (%s), source %s, RGB chunks %s",
         len(clips),

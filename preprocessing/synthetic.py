@@ -291,7 +291,7 @@ def _write_jpegs(folder: str, images: np.ndarray) -> None:
         ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         if not ok:
             raise RuntimeError(f"{folder}: OpenCV failed to encode frame {index} as JPEG")
-        with tf.io.gfile.GFile(posixpath.join(folder, f"frame{index:06d}.jpg"), "wb") as f:
+        with tf.io.gfile.GFile(posixpath.join(folder, layout_lib.frame_name(index)), "wb") as f:
             f.write(encoded.tobytes())
 
 
