@@ -80,6 +80,11 @@ class Dataset(abc.ABC):
           DatasetError: a split file or entry is bad (names file, line and the fix).
         """
 
+    @property
+    def split_rule(self) -> str:
+        """How the subsets are chosen, recorded in the manifest (default: official lists)."""
+        return "official split files"
+
     def check_split(self, split: int) -> None:
         """Raises ValueError naming --split if `split` is not one of `splits`."""
         if split not in self.splits:

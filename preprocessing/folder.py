@@ -200,6 +200,13 @@ class Folder(Dataset):
     test_fraction: float = DEFAULT_TEST_FRACTION
     name = "folder"
 
+    @property
+    def split_rule(self) -> str:
+        """The CSV the split comes from, or the hash rule and its test fraction."""
+        if self.split_csv:
+            return f"CSV {self.split_csv}"
+        return f"stable hash of each path, test fraction {self.test_fraction:g} per class"
+
     def __post_init__(self) -> None:
         if not 0.0 < self.test_fraction < 1.0:
             raise ValueError(f"--test_fraction must be in (0, 1), got {self.test_fraction}")

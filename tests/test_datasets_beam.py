@@ -71,6 +71,7 @@ def test_hmdb51_ids_labels_and_frames_survive_the_job(hmdb_root, tmp_path):
     manifest = result.manifest
     names = hmdb51.read_class_names(str(hmdb_root / hmdb51.SPLITS_DIR))
     assert manifest.dataset == "hmdb51" and manifest.class_names == names
+    assert manifest.split_rule == "official split files"
     assert manifest.listed == manifest.written == {"train": 4 * TRAIN, "test": 4 * TEST}
     assert manifest.per_class == {
         "train": dict.fromkeys(names, TRAIN),
@@ -114,6 +115,7 @@ def test_folder_with_csv_from_videos(tmp_path):
     config = _config(root, out, "folder", source="videos", split_csv=str(split_csv))
     manifest = pipeline.run(config, PipelineOptions([])).manifest
     assert manifest.dataset == "folder" and manifest.source == "videos/farneback"
+    assert manifest.split_rule == f"CSV {split_csv}"  # how the split was made is recorded
     assert manifest.class_names == ["BeachFall", "BeachRise", "ForestFall", "ForestRise"]
     assert manifest.written == {"train": 16, "test": 8} and sum(manifest.failed.values()) == 0
     assert (out / "classInd.txt").read_text().splitlines()[0] == "1 BeachFall"

@@ -64,6 +64,14 @@ def test_hash_split_is_deterministic_and_respects_the_fraction_per_class(tree, f
         assert CLASSES[clip.label] == clip.class_name and clip.group == 0
 
 
+def test_split_rule_names_the_csv_or_the_hash_and_its_fraction(tree):
+    root, _ = tree
+    assert folder.Folder(str(root)).split_rule == (
+        "stable hash of each path, test fraction 0.3 per class"
+    )
+    assert folder.Folder(str(root), "s.csv").split_rule == "CSV s.csv"
+
+
 def test_hash_splits_differ_between_split_numbers(tree):
     root, _ = tree
     dataset = folder.Folder(str(root))

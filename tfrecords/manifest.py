@@ -84,6 +84,8 @@ class Manifest:
       command_line: the command that wrote this directory.
       dataset: the dataset the records come from (`python -m preprocessing --dataset`);
         manifests written before the field existed read as 'ucf101'.
+      split_rule: how the subsets were chosen: the dataset's official split files, a CSV,
+        or a stable hash of the paths with its test fraction (`--dataset=folder`).
     """
 
     schema_version: int
@@ -99,6 +101,7 @@ class Manifest:
     max_frame_hw: dict[str, list[int]]
     command_line: str
     dataset: str = "ucf101"
+    split_rule: str = "official split files"
 
     @property
     def num_classes(self) -> int:
