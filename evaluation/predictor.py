@@ -22,7 +22,6 @@ frames and flow bytes, same sampling, decoding, cutting and model, only fewer fr
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import posixpath
 import time
@@ -34,7 +33,7 @@ from absl import logging
 
 from evaluation import contact_sheet, export, fusion, video_sampling
 from evaluation.scores import aggregate_views
-from input_pipeline import resample, samples
+from input_pipeline import datasets, resample, samples
 from preprocessing import optical_flow
 from tfrecords import schema
 
@@ -261,15 +260,16 @@ class Predictor:
         """The streams loaded: 'spatial' and/or 'temporal'."""
         return tuple(s.name for s in self._streams)
 
-    def _stream_scores(self, stream: _Stream, record: bytes) -> np.ndarray:
+    def _stream_scores(
+        self, stream: _Stream, record: bytes, frame_hw: tuple[int, int]
+    ) -> np.ndarray:
         """float32 [C]: the mean softmax over the stream's K x V views of one record."""
         spec = stream.spec
-        dataset = (
-            tf.data.Dataset.from_tensors(record)
-            .map(functools.partial(samples.gather_eval, spec=spec))
-            .unbatch()
-            .map(functools.partial(samples.decode_eval, spec=spec))
-            .batch(max(1, self._batch_views // spec.eval_num_crops))
+        dataset = datasets.eval_views(
+            tf.data.Dataset.from_tensors(record),
+            spec,
+            datasets.samples_per_batch(self._batch_views, spec.eval_num_crops),
+            frame_hw,
         )
         _, _, scores, _ = aggregate_views(
             stream.predict,
@@ -299,8 +299,12 @@ class Predictor:
         )
         start = time.perf_counter()
         records = schema.encode_records(sampled.video, 1)
+        video = sampled.video
         scores = {
-            s.name: self._stream_scores(s, records[s.spec.modality][0]) for s in self._streams
+            s.name: self._stream_scores(
+                s, records[s.spec.modality][0], video.frame_hw(s.spec.modality)
+            )
+            for s in self._streams
         }
         names = list(scores)
         fused = scores[names[0]]

@@ -221,7 +221,45 @@ def train_dataset(
 def eval_batch_samples(config: ml_collections.ConfigDict) -> int:
     """Samples per eval batch: `config.eval.batch_size` views in whole samples of V views."""
     views = _positive("config.eval.batch_size", config.eval.batch_size)
-    return max(1, views // config.data.eval_num_crops)
+    return samples_per_batch(views, config.data.eval_num_crops)
+
+
+def samples_per_batch(views: int, num_crops: int) -> int:
+    """`views` per batch in whole samples of `num_crops` views, at least one sample."""
+    return max(1, views // num_crops)
+
+
+def eval_views(
+    records: tf.data.Dataset,
+    spec: samples.SampleSpec,
+    batch_samples: int,
+    frame_hw: tuple[int, int],
+) -> tf.data.Dataset:
+    """The K x V evaluation views of each record of `records`, in `batch_samples` batches.
+
+    Args:
+      records: serialized records of `spec.modality`.
+      spec: the stream's SampleSpec.
+      batch_samples: samples per batch (the last may hold fewer).
+      frame_hw: (H, W) the frames are zero-padded to (the largest frame of the records).
+
+    Returns:
+      The batches `eval_dataset` documents, in record order.
+    """
+    per_sample = records.map(
+        functools.partial(samples.gather_eval, spec=spec), num_parallel_calls=tf.data.AUTOTUNE
+    ).unbatch()
+    views = per_sample.map(
+        functools.partial(samples.decode_eval, spec=spec), num_parallel_calls=tf.data.AUTOTUNE
+    )
+    v = spec.eval_num_crops
+    shapes = {
+        "windows": Windows([spec.num_frames, *frame_hw, spec.frame_channels], [v, 4], [v]),
+        "label": [v],
+        "video_id": [v],
+        "view": [v],
+    }
+    return views.padded_batch(batch_samples, shapes)
 
 
 def eval_dataset(config: ml_collections.ConfigDict, data_dir: str, subset: str) -> tf.data.Dataset:
@@ -253,19 +291,6 @@ def eval_dataset(config: ml_collections.ConfigDict, data_dir: str, subset: str) 
     records = tf.data.TFRecordDataset(
         paths, num_parallel_reads=min(config.data.num_parallel_reads, len(paths))
     )
-    per_sample = records.map(
-        functools.partial(samples.gather_eval, spec=spec), num_parallel_calls=tf.data.AUTOTUNE
-    ).unbatch()
-    views = per_sample.map(
-        functools.partial(samples.decode_eval, spec=spec), num_parallel_calls=tf.data.AUTOTUNE
-    )
-    height, width = manifest.max_frame_hw[spec.modality]
-    v = spec.eval_num_crops
-    shapes = {
-        "windows": Windows([spec.num_frames, height, width, spec.frame_channels], [v, 4], [v]),
-        "label": [v],
-        "video_id": [v],
-        "view": [v],
-    }
-    batches = views.padded_batch(batch_samples, shapes)
+    frame_hw = tuple(manifest.max_frame_hw[spec.modality])
+    batches = eval_views(records, spec, batch_samples, frame_hw)
     return batches.prefetch(tf.data.AUTOTUNE).with_options(_options(True))
