@@ -42,6 +42,7 @@ traceback).
 from __future__ import annotations
 
 import collections
+import difflib
 import posixpath
 import shlex
 import sys
@@ -156,6 +157,25 @@ def _parse_flags(argv: list[str]) -> list[str]:
         sys.exit(2)
 
 
+def _check_beam_args(beam_args: list[str]) -> None:
+    """Exits with status 2 naming any argument neither this binary nor Beam defines."""
+    parsers = []  # Beam's own parser of every registered PipelineOptions subclass
+    PipelineOptions(beam_args).get_all_options(add_extra_args_fn=parsers.append)
+    _, unknown = parsers[0].parse_known_args(beam_args)
+    if not unknown:
+        return
+    known = [*(f"--{name}" for name in flags.FLAGS), *parsers[0]._option_string_actions]
+    name = unknown[0].split("=", 1)[0]
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    print(
+        f"error: unknown flag {unknown[0]!r} (neither this binary nor Beam defines it){hint}\n"
+        "Pass --help to see the flags.",
+        file=sys.stderr,
+    )
+    sys.exit(2)
+
+
 def _config() -> pipeline.JobConfig:
     """The job config from the flags; UsageError when a needed folder has no flag."""
     root, dataset = _ROOT.value, _DATASET.value
@@ -198,6 +218,7 @@ def main(argv: Sequence[str]) -> None:
     beam_args = list(argv[1:])
     if not any(arg == "--runner" or arg.startswith("--runner=") for arg in beam_args):
         beam_args.append("--runner=DirectRunner")
+    _check_beam_args(beam_args)
     config = _config()
     logging.info("Beam options: %s", beam_args)
     try:

@@ -139,3 +139,12 @@ def test_cli_train_chunks_and_bad_rgb_chunks(damaged_root, tmp_path):
     rgb = sum(s.num_records for s in manifest.shards if s.modality == "rgb")
     flow = sum(s.num_records for s in manifest.shards if s.modality == "flow")
     assert rgb == 5 * flow == 5 * manifest.written["train"] > 0
+
+
+def test_cli_unknown_flag_stops_and_names_it(tmp_path):
+    """A typo is neither this binary's flag nor Beam's: status 2 before any work."""
+    result = _cli(f"--root={tmp_path}", f"--output_dir={tmp_path / 'out'}", "--rgb_chunk=3")
+    assert result.returncode == 2
+    assert "unknown flag '--rgb_chunk=3'" in result.stderr
+    assert "did you mean --rgb_chunks?" in result.stderr
+    assert not (tmp_path / "out").exists()
