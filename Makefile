@@ -36,7 +36,7 @@ demo: $(STAMP)
 	$(PY) demo.py --workspace=$(WORKSPACE)/demo
 
 bench: $(STAMP)
-	$(PY) -m bench.input_pipeline
+	$(PY) -m bench.pipeline_throughput
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

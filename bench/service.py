@@ -2,7 +2,7 @@
 
     python -m bench.service            # ~1 minute on 2 cores
 
-Writes realistic shards (`bench.bench_data`, as `bench.input_pipeline` does), restricts the
+Writes realistic shards (`bench.bench_data`, as `bench.pipeline_throughput` does), restricts the
 process to `--cores` CPUs, starts in this process two tf.data service dispatchers, one with
 one worker and one with two (`input_pipeline.service.start_server`, loopback gRPC), and
 measures the `--stream` train pipeline of `configs/base.py` (`input_pipeline.datasets`) in
@@ -68,7 +68,7 @@ def run(argv: list[str]) -> None:
     del argv
     cpus = sorted(os.sched_getaffinity(0))[: FLAGS.cores]
     os.sched_setaffinity(0, cpus)  # before TensorFlow sizes its thread pools
-    os.environ["TF_CPU_ALLOCATOR_USE_BFC"] = "true"  # as bench.input_pipeline (see its flag)
+    os.environ["TF_CPU_ALLOCATOR_USE_BFC"] = "true"  # as bench.pipeline_throughput (see its flag)
 
     from bench import bench_data
     from configs import base

@@ -1,6 +1,6 @@
 """Input pipeline throughput against the JPEG decode limit, the seed's generator and the service.
 
-    python -m bench.input_pipeline            # or `make bench`; ~3 minutes on 2 cores
+    python -m bench.pipeline_throughput       # or `make bench`; ~3 minutes on 2 cores
 
 Writes realistic shards (schema 2: RGB as the Beam job's default strided chunks, flow whole)
 and the same JPEGs as per-file frames to a temp dir, restricts the process to `--cores`
@@ -190,7 +190,7 @@ def run(argv: list[str]) -> None:
     from configs import base
     from input_pipeline import datasets, service
 
-    root = FLAGS.work_dir or tempfile.mkdtemp(prefix="bench_input_pipeline_")
+    root = FLAGS.work_dir or tempfile.mkdtemp(prefix="bench_pipeline_throughput_")
     service_address, servers = service.start_local_service(1)
     try:
         data = bench_data.write(root, FLAGS.num_videos, FLAGS.mean_frames, FLAGS.num_shards)

@@ -37,7 +37,7 @@ def test_bench_prints_the_summary_line(tmp_path):
     command = [
         sys.executable,
         "-m",
-        "bench.input_pipeline",
+        "bench.pipeline_throughput",
         "--num_videos=2",
         "--mean_frames=16",
         "--num_shards=1",
