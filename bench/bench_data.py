@@ -81,6 +81,11 @@ def frame_pools(seed: int = 0) -> tuple[list[bytes], list[bytes]]:
     return rgb_pool, flow_pool
 
 
+def mean_kb(frames: list[bytes]) -> float:
+    """Mean size of the encoded `frames` in KB (10^3 bytes)."""
+    return sum(map(len, frames)) / len(frames) / 1e3
+
+
 def _write_files(frames_dir: str, parts: tuple[str, ...], frames: list[bytes]) -> None:
     directory = posixpath.join(frames_dir, *parts)
     tf.io.gfile.makedirs(directory)

@@ -45,8 +45,7 @@ def main(argv: Sequence[str]) -> None:
     rgb_pool, flow_pool = bench_data.frame_pools()
     rgb_ms = cpu_ms_per_frame(rgb_pool, _ROUNDS.value, _REPEATS.value)
     flow_ms = cpu_ms_per_frame(flow_pool, _ROUNDS.value, _REPEATS.value)
-    rgb_kb = sum(map(len, rgb_pool)) / len(rgb_pool) / 1e3
-    flow_kb = sum(map(len, flow_pool)) / len(flow_pool) / 1e3
+    rgb_kb, flow_kb = bench_data.mean_kb(rgb_pool), bench_data.mean_kb(flow_pool)
     job_s = (rgb_ms * UCF101_RGB_FRAMES + flow_ms * UCF101_FLOW_FRAMES) / 1e3
     print(f"RGB 340x256 ({rgb_kb:.1f} KB): {rgb_ms:.3f} CPU ms per frame")
     print(f"flow 340x256 ({flow_kb:.1f} KB): {flow_ms:.3f} CPU ms per frame")

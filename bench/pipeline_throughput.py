@@ -14,7 +14,8 @@ CPUs, then measures in interleaved rounds (best round reported):
   - the temporal pipeline through a tf.data service with one worker in this process
     (`config.data.service_compression` as configured; loopback gRPC).
 Each figure is samples/s (wall clock) and CPU ms per sample (process CPU time: what a
-sample costs whatever else runs on the machine). The last line is
+sample costs whatever else runs on the machine), timed by `bench.measure`. The last line,
+named after what it measures (the `input_pipeline` package), is
 
     input_pipeline: spatial_vs_limit=0.NN temporal_vs_limit=0.NN temporal_vs_generator=N.Nx
         spatial_vs_generator=N.Nx service_overhead=N.Nx
@@ -27,25 +28,16 @@ sample costs whatever else runs on the machine). The last line is
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
-from typing import NamedTuple
 
-from absl import app, flags, logging
+from absl import app, flags
+
+from bench import measure
+from bench.measure import Rate
 
 FLAGS = flags.FLAGS
-flags.DEFINE_integer("cores", 2, "CPUs the process may use (os.sched_setaffinity).")
-flags.DEFINE_integer("num_videos", 16, "Videos written.")
-flags.DEFINE_integer("mean_frames", 185, "Mean RGB frames per video (UCF-101: 185).")
-flags.DEFINE_integer("num_shards", 4, "Train shards.")
-flags.DEFINE_integer("batch_size", 32, "Samples per batch.")
-flags.DEFINE_float("seconds", 4.0, "Timed seconds per measurement per round.")
-flags.DEFINE_integer("rounds", 2, "Interleaved measurement rounds; the best is reported.")
-flags.DEFINE_float("warmup", 2.0, "Untimed seconds before each pipeline/generator measurement.")
-flags.DEFINE_string("work_dir", "", "Where data is written; '' = a temp dir, deleted after.")
+measure.define_flags(warmup=2.0)
 flags.DEFINE_integer(
     "samples_per_video", 0, "Overrides config.data.train_samples_per_video when > 0."
 )
@@ -57,56 +49,13 @@ flags.DEFINE_bool(
 )
 
 
-class Rate(NamedTuple):
-    """Samples per wall-clock second and process CPU milliseconds per sample."""
-
-    per_second: float
-    cpu_ms: float
-
-    def best(self, other: Rate | None) -> Rate:
-        """Field-wise best of two measurements (other may be None)."""
-        if other is None:
-            return self
-        return Rate(max(self.per_second, other.per_second), min(self.cpu_ms, other.cpu_ms))
-
-
-def _timed(step: Callable[[], int], seconds: float) -> Rate:
-    """Calls `step` (returning samples done) for `seconds`; wall and CPU rate."""
-    count, start, cpu = 0, time.perf_counter(), time.process_time()
-    while time.perf_counter() - start < seconds:
-        count += step()
-    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return Rate(count / wall, 1e3 * cpu / count)
-
-
-def _measure_iterator(make: Callable[[], Iterator], seconds: float) -> Rate:
-    """Rate of a fresh batch iterator after `--warmup` s (buffers fill, autotuning settles).
-
-    The iterator is dropped afterwards so it does not refill buffers during later measurements.
-    """
-    batches = make()
-    end = time.perf_counter() + FLAGS.warmup
-    while time.perf_counter() < end:
-        next(batches)
-
-    def step() -> int:
-        return len(next(batches)[1])  # (inputs, labels): count labels
-
-    try:
-        return _timed(step, seconds)
-    finally:
-        close = getattr(batches, "close", None)
-        if close is not None:
-            close()
-
-
 def _measure_decodes(decode_loop: Callable, chunk, threads: int, seconds: float) -> Rate:
     """Decodes/s of `decode_loop(chunk)` (a tf.function) on `threads` threads at once."""
     counts = [0] * threads
-    start, cpu = time.perf_counter(), time.process_time()
+    clock = measure.Clock()
 
     def work(i: int) -> None:
-        while time.perf_counter() - start < seconds:
+        while clock.elapsed() < seconds:
             decode_loop(chunk)
             counts[i] += int(chunk.shape[0])
 
@@ -115,8 +64,7 @@ def _measure_decodes(decode_loop: Callable, chunk, threads: int, seconds: float)
         w.start()
     for w in workers:
         w.join()
-    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return Rate(sum(counts) / wall, 1e3 * cpu / sum(counts))
+    return clock.rate(sum(counts))
 
 
 def _decode_loops(dct_method: str, scales: tuple[float, ...], jitter: int) -> dict:
@@ -145,10 +93,9 @@ def _decode_loops(dct_method: str, scales: tuple[float, ...], jitter: int) -> di
     return {(c, w): make(c, w) for c in (1, 3) for w in (False, True)}
 
 
-def _report(best: dict[str, Rate], cores: int) -> None:
-    print(f"{'':44s} {'samples/s':>10s} {'CPU ms/sample':>14s}")
-    for key, rate in best.items():
-        print(f"{key:44s} {rate.per_second:10.1f} {rate.cpu_ms:14.3f}")
+def _report(best: dict[str, Rate], cpus: list[int]) -> None:
+    """Prints the figures, their ratios and the summary line."""
+    measure.print_rates(best, cpu_decimals=3)
     vs_limit, vs_generator = {}, {}
     for stream in ("spatial", "temporal"):
         pipe = best[f"{stream} pipeline"]
@@ -167,7 +114,7 @@ def _report(best: dict[str, Rate], cores: int) -> None:
     overhead = service.cpu_ms / best["temporal pipeline"].cpu_ms
     wall = service.per_second / best["temporal pipeline"].per_second
     print(f"temporal via tf.data service / in-process: CPU {overhead:.2f}x, wall {wall:.2f}x")
-    print(f"load average (1 min) at the end: {os.getloadavg()[0]:.1f} on {cores} cores")
+    measure.print_load(cpus)
     print(
         f"input_pipeline: spatial_vs_limit={vs_limit['spatial']:.2f} "
         f"temporal_vs_limit={vs_limit['temporal']:.2f} "
@@ -180,19 +127,17 @@ def _report(best: dict[str, Rate], cores: int) -> None:
 def run(argv: list[str]) -> None:
     """Writes the data, runs every measurement and prints the report."""
     del argv
-    cpus = sorted(os.sched_getaffinity(0))[: FLAGS.cores]
-    os.sched_setaffinity(0, cpus)  # before TensorFlow sizes its thread pools
-    if FLAGS.bfc_allocator:  # read once, when TensorFlow creates its CPU allocator
-        os.environ["TF_CPU_ALLOCATOR_USE_BFC"] = "true"
+    cpus = measure.pin_process(FLAGS.cores, FLAGS.bfc_allocator)
     import tensorflow as tf
 
     from bench import bench_data, seed_generator
     from configs import base
-    from input_pipeline import datasets, service
+    from input_pipeline import datasets
 
-    root = FLAGS.work_dir or tempfile.mkdtemp(prefix="bench_pipeline_throughput_")
-    service_address, servers = service.start_local_service(1)
-    try:
+    with (
+        measure.work_dir(FLAGS.work_dir, "bench_pipeline_throughput_") as root,
+        measure.local_service(1) as service_address,
+    ):
         data = bench_data.write(root, FLAGS.num_videos, FLAGS.mean_frames, FLAGS.num_shards)
         configs = {}
         for stream in ("spatial", "temporal"):
@@ -201,11 +146,8 @@ def run(argv: list[str]) -> None:
             if FLAGS.samples_per_video > 0:
                 configs[stream].data.train_samples_per_video = FLAGS.samples_per_video
         settings = configs["temporal"].data
-        rgb_kb = sum(map(len, data.rgb_pool)) / len(data.rgb_pool) / 1e3
-        flow_kb = sum(map(len, data.flow_pool)) / len(data.flow_pool) / 1e3
         print(
-            f"bench data: {len(data.video_ids)} videos x {FLAGS.mean_frames} frames (mean), "
-            f"RGB JPEG {rgb_kb:.1f} KB, flow JPEG {flow_kb:.1f} KB, {FLAGS.num_shards} shards; "
+            f"bench data: {measure.describe_data(data, FLAGS.mean_frames, FLAGS.num_shards)}; "
             f"CPUs {cpus}; load average {os.getloadavg()[0]:.1f}; batch {FLAGS.batch_size}; "
             f"{settings.jpeg_dct_method}; {settings.train_samples_per_video} samples per record; "
             f"TF_CPU_ALLOCATOR_USE_BFC={os.environ.get('TF_CPU_ALLOCATOR_USE_BFC', '')}; "
@@ -219,6 +161,9 @@ def run(argv: list[str]) -> None:
             config.data.service_address = address
             dataset = datasets.train_dataset(config, data.data_dir, FLAGS.batch_size)
             return lambda: iter(dataset.with_options(options))
+
+        def timed(make: Callable[[], Iterator]) -> Rate:
+            return measure.measure_iterator(make, FLAGS.seconds, FLAGS.warmup)
 
         def generator(stream: str) -> Callable[[], Iterator]:
             return seed_generator.SeedStyleGenerator(
@@ -245,7 +190,7 @@ def run(argv: list[str]) -> None:
         for r in range(FLAGS.rounds):
             for stream, (pool, channels, decodes) in pools.items():
                 chunk = tf.constant(pool * 4)
-                figures = {"pipeline": _measure_iterator(pipeline(stream), FLAGS.seconds)}
+                figures = {"pipeline": timed(pipeline(stream))}
                 for limit, window in (("full frames", False), ("crop windows", True)):
                     rate = _measure_decodes(
                         loops[(channels, window)], chunk, len(cpus), FLAGS.seconds
@@ -253,23 +198,14 @@ def run(argv: list[str]) -> None:
                     figures[f"decode limit ({limit})"] = Rate(
                         rate.per_second / decodes, rate.cpu_ms * decodes
                     )
-                figures["seed-style generator"] = _measure_iterator(
-                    generator(stream), FLAGS.seconds
-                )
+                figures["seed-style generator"] = timed(generator(stream))
                 if stream == "temporal":
-                    figures["pipeline via tf.data service"] = _measure_iterator(
-                        pipeline(stream, service_address), FLAGS.seconds
+                    figures["pipeline via tf.data service"] = timed(
+                        pipeline(stream, service_address)
                     )
                 for name, rate in figures.items():
-                    key = f"{stream} {name}"
-                    best[key] = rate.best(best.get(key))
-                    logging.info("round %d: %s %s", r, key, rate)
-        _report(best, len(cpus))
-    finally:
-        for server in reversed(servers):
-            server.stop()
-        if not FLAGS.work_dir:
-            shutil.rmtree(root, ignore_errors=True)
+                    measure.keep_best(best, f"{stream} {name}", rate, r)
+        _report(best, cpus)
 
 
 if __name__ == "__main__":
