@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from input_pipeline import testdata
-from preprocessing.pipeline import DEFAULT_RGB_CHUNKS
+from preprocessing.job_config import DEFAULT_RGB_CHUNKS
 
 HEIGHT, WIDTH = 256, 340
 POOL_SIZE = 24

@@ -51,7 +51,7 @@ from collections.abc import Sequence
 from absl import app, flags, logging
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from preprocessing import datasets, folder, pipeline
+from preprocessing import datasets, folder, job_config, pipeline
 from preprocessing.clip_sources import SOURCES
 from preprocessing.optical_flow import FLOW_ALGORITHMS
 from tfrecords.manifest import FAILURES_FILE
@@ -135,7 +135,7 @@ _SHARD_SIZE_MB = flags.DEFINE_float(
 )
 _RGB_CHUNKS = flags.DEFINE_integer(
     "rgb_chunks",
-    pipeline.DEFAULT_RGB_CHUNKS,
+    job_config.DEFAULT_RGB_CHUNKS,
     "K: RGB records per train video, strided chunks (chunk j holds frames j, j+K, ...), so "
     "a read costs 1/K of the video. Test subset records are whole videos (K = 1) whatever "
     "this flag says.",
@@ -176,7 +176,7 @@ def _check_beam_args(beam_args: list[str]) -> None:
     sys.exit(2)
 
 
-def _config() -> pipeline.JobConfig:
+def _config() -> job_config.JobConfig:
     """The job config from the flags; UsageError when a needed folder has no flag."""
     root, dataset = _ROOT.value, _DATASET.value
     needed = {
@@ -193,7 +193,7 @@ def _config() -> pipeline.JobConfig:
     layout = datasets.default_layout(
         dataset, root or "", _VIDEOS_DIR.value, _FRAMES_DIR.value, _FLOW_DIR.value
     )
-    return pipeline.JobConfig(
+    return job_config.JobConfig(
         splits_dir=_SPLITS_DIR.value or datasets.default_splits_dir(dataset, root or ""),
         layout=layout,
         split=int(_SPLIT.value),

@@ -14,10 +14,10 @@ Graph (`build_pipeline`)::
             -> GroupByKey (ids + paths only)                                           |
             -> ParDo(_WriteShard): staged files concatenated in record order           |
                into OUT/.staging/shards/<subset>-<modality>-SSSSS-of-NNNNN.tfrecord    |
-    Create([None]) -> ParDo(_Finalize) with shards and failures as side inputs <-------+
+    Create([None]) -> ParDo(Finalize) with shards and failures as side inputs <--------+
         checks the accounting, renames shards into OUT, deletes stale (and schema-v1)
         shards, writes failures.jsonl, then manifest.json (last, atomic), then removes
-        OUT/.staging.
+        OUT/.staging (`preprocessing.finalize`).
 
 Staging keeps every stage streaming: grouping the records themselves would hold the whole
 dataset (~9 GB of UCF-101 frames) in the DirectRunner's memory, while TFRecord files
@@ -39,133 +39,22 @@ import time
 import apache_beam as beam
 import tensorflow as tf
 from absl import logging
-from apache_beam.metrics.metric import Metrics, MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from preprocessing import datasets, outputs, sharding, ucf101
-from preprocessing.clip_sources import SOURCES, ClipError, read_clip, videos_source_name
-from preprocessing.dataset import Clip, Dataset, write_class_index
+from preprocessing import outputs, sharding
+from preprocessing.clip_sources import ClipError, read_clip
+from preprocessing.dataset import Clip
 from preprocessing.errors import DatasetError
-from preprocessing.flow_cache import FlowCache
-from preprocessing.folder import DEFAULT_TEST_FRACTION
-from preprocessing.layout import Layout, SourceIndex
-from preprocessing.optical_flow import FLOW_ALGORITHMS
+from preprocessing.finalize import Finalize
+from preprocessing.job_config import JobConfig
+from preprocessing.layout import SourceIndex
 from preprocessing.outputs import Failure, TempShard
-from tfrecords.manifest import Manifest, read_manifest, shard_name, write_manifest
-from tfrecords.schema import (
-    FLOW_MODALITY,
-    MODALITIES,
-    RGB_MODALITY,
-    SCHEMA_VERSION,
-    Video,
-    check_num_chunks,
-    encode_records,
-)
+from preprocessing.progress import WorkerProgress, count, read_counters
+from tfrecords.manifest import Manifest, read_manifest, shard_name
+from tfrecords.schema import MODALITIES, Video, encode_records
 
-DEFAULT_RGB_CHUNKS = 8  # --rgb_chunks
-# Subsets whose RGB is written as `rgb_chunks` strided chunks; the others (evaluation) are
-# written as whole videos, one record each.
-CHUNKED_SUBSETS = ("train",)
 STAGE_INTERNAL = "internal"  # an unexpected error (a bug or an I/O fault), with its type
-COUNTERS = "preprocessing"  # Beam metrics namespace
 _FAILURES = "failures"
-_LOG_EVERY = 100
-
-
-@dataclasses.dataclass(frozen=True)
-class JobConfig:
-    """What the job reads and writes (Beam's own options travel separately).
-
-    Attributes:
-      splits_dir: the dataset's split-files folder (ucf101: `ucfTrainTestlist`, hmdb51:
-        `testTrainMulti_7030_splits`; unused by folder).
-      layout: where videos, frames and flow are (folder: class folders in `videos_dir`).
-      split: split number, 1-3 (the dataset says which it has).
-      subsets: subsets to write, from ('train', 'test').
-      source: 'frames' (archives, bytes kept) or 'videos' (decode + compute flow).
-      flow_algorithm: one of FLOW_ALGORITHMS (videos source only).
-      output_dir: where shards, failures.jsonl and manifest.json go.
-      num_shards: shards per (subset, modality); None derives them from `shard_size_mb`.
-      shard_size_mb: target shard size in MB (10^6 bytes) when `num_shards` is None.
-      command_line: recorded in the manifest.
-      rgb_chunks: K, RGB records per train video (`rgb_chunks_for` gives a subset's).
-      dataset: one of `preprocessing.datasets.DATASETS`.
-      split_csv: folder only: CSV with the split (None: hash split).
-      test_fraction: folder only, hash split: test fraction per class.
-      verify_jpeg_decode: frames source: fully decode every JPEG at ingest, so scan-data
-        damage is a `jpeg` failure (`preprocessing.clip_sources`); False checks markers only.
-      flow_cache_dir: videos source: where each clip's frames and flow are kept, so a re-run
-        computes only clips without a complete entry (`preprocessing.flow_cache`); None: no
-        cache.
-    """
-
-    splits_dir: str
-    layout: Layout
-    split: int
-    subsets: tuple[str, ...]
-    source: str
-    flow_algorithm: str
-    output_dir: str
-    num_shards: int | None
-    shard_size_mb: float
-    command_line: str
-    rgb_chunks: int = DEFAULT_RGB_CHUNKS
-    dataset: str = datasets.DEFAULT_DATASET
-    split_csv: str | None = None
-    test_fraction: float = DEFAULT_TEST_FRACTION
-    verify_jpeg_decode: bool = True
-    flow_cache_dir: str | None = None
-
-    def check(self) -> None:
-        """Raises ValueError naming the flag of the first bad value."""
-        if self.split not in ucf101.SPLITS:
-            raise ValueError(f"--split must be one of {ucf101.SPLITS}, got {self.split!r}")
-        if not self.subsets or len(set(self.subsets)) != len(self.subsets):
-            raise ValueError(f"--subsets must name distinct subsets, got {self.subsets!r}")
-        for subset in self.subsets:
-            if subset not in ucf101.SUBSETS:
-                raise ValueError(f"--subsets: {subset!r} is not one of {ucf101.SUBSETS}")
-        if self.source not in SOURCES:
-            raise ValueError(f"--source must be one of {SOURCES}, got {self.source!r}")
-        if self.flow_algorithm not in FLOW_ALGORITHMS:
-            raise ValueError(
-                f"--flow_algorithm must be one of {FLOW_ALGORITHMS}, got {self.flow_algorithm!r}"
-            )
-        if not self.output_dir:
-            raise ValueError("--output_dir is required")
-        if self.num_shards is not None and self.num_shards < 1:
-            raise ValueError(f"--num_shards must be at least 1, got {self.num_shards}")
-        if not self.shard_size_mb > 0:
-            raise ValueError(f"--shard_size_mb must be positive, got {self.shard_size_mb}")
-        if self.flow_cache_dir is not None and self.source != "videos":
-            raise ValueError(
-                f"--flow_cache_dir={self.flow_cache_dir} needs --source=videos, got "
-                f"--source={self.source}"
-            )
-        check_num_chunks(self.rgb_chunks)
-        self.open_dataset()  # checks --dataset, --split_csv, --test_fraction
-
-    def open_dataset(self) -> Dataset:
-        """The dataset to read (`preprocessing.datasets.create`); ValueError on bad flags."""
-        return datasets.create(
-            self.dataset, self.splits_dir, self.layout, self.split_csv, self.test_fraction
-        )
-
-    def rgb_chunks_for(self, subset: str) -> int:
-        """RGB records per video of `subset`: `rgb_chunks` for train, 1 (whole) otherwise."""
-        return self.rgb_chunks if subset in CHUNKED_SUBSETS else 1
-
-    @property
-    def source_name(self) -> str:
-        """The records' `ucf101/source`: 'frames' or 'videos/<flow algorithm>'."""
-        return self.source if self.source == "frames" else videos_source_name(self.flow_algorithm)
-
-    @property
-    def flow_cache(self) -> FlowCache | None:
-        """The flow cache of `flow_cache_dir` and `flow_algorithm`, or None without one."""
-        if self.flow_cache_dir is None:
-            return None
-        return FlowCache(self.flow_cache_dir, self.flow_algorithm)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,10 +83,6 @@ class _Staged:
         return sharding.record_key(self.video_id, self.chunk)
 
 
-def _count(name: str, value: int = 1) -> None:
-    Metrics.counter(COUNTERS, name).inc(value)
-
-
 class _StageClip(beam.DoFn):
     """Clip -> all its staged records (main output, K RGB + 1 flow) or a Failure (tagged).
 
@@ -215,11 +100,7 @@ class _StageClip(beam.DoFn):
         self._cache = config.flow_cache
         self._output_dir = config.output_dir
         self._rgb_chunks = {subset: config.rgb_chunks_for(subset) for subset in config.subsets}
-        self._num_clips = num_clips
-        self._done = 0
-        self._computed = 0
-        self._pairs = 0
-        self._compute_s = 0.0
+        self._progress = WorkerProgress(num_clips)
 
     def _read(self, clip: Clip) -> Video:
         """The clip's Video: from the flow cache if it has it, else read (and cached)."""
@@ -228,45 +109,23 @@ class _StageClip(beam.DoFn):
                 video = self._cache.read(clip, self._verify_jpeg_decode)
             except ClipError as e:  # a damaged entry is recomputed and replaced
                 logging.warning("%s: recomputing a damaged flow cache entry: %s", clip.video_id, e)
-                _count("cache_entries_damaged")
+                count("cache_entries_damaged")
                 video = None
             if video is not None:
-                _count("clips_from_cache")
+                count("clips_from_cache")
                 return video
         start = time.monotonic()
         video = read_clip(
             clip, self._index, self._source, self._flow_algorithm, self._verify_jpeg_decode
         )
         if self._source == "videos":
-            self._log_flow(clip, len(video.flow_x), time.monotonic() - start)
+            self._progress.flow_computed(clip.video_id, len(video.flow_x), time.monotonic() - start)
         if self._cache is not None:
             self._cache.write(video)
         return video
 
-    def _log_flow(self, clip: Clip, pairs: int, seconds: float) -> None:
-        _count("clips_computed")
-        _count("flow_pairs_computed", pairs)
-        _count("flow_compute_ms", round(seconds * 1000))
-        self._computed += 1
-        self._pairs += pairs
-        self._compute_s += seconds
-        # Cached clips cost ~nothing, so the rest is priced at this worker's computed clips.
-        left = self._num_clips - self._done - 1
-        eta_s = left * self._compute_s / self._computed
-        logging.info(
-            "%s: %d flow pairs in %.1f s; this worker: %d of %d clips, %.1f pairs/s, "
-            "ETA %.0f s for the job alone (divide by the workers running)",
-            clip.video_id,
-            pairs,
-            seconds,
-            self._done + 1,
-            self._num_clips,
-            self._pairs / max(self._compute_s, 1e-9),
-            eta_s,
-        )
-
     def process(self, clip: Clip):
-        _count("clips_read")
+        count("clips_read")
         try:
             video = self._read(clip)
             records = encode_records(video, self._rgb_chunks[clip.subset])
@@ -284,15 +143,13 @@ class _StageClip(beam.DoFn):
                 for modality in MODALITIES
                 for chunk, record in enumerate(records[modality])
             ]
-            _count("clips_written")
-            _count("rgb_frames", len(video.rgb))
-            _count("flow_frames", len(video.flow_x))
-            self._done += 1
-            if self._done % _LOG_EVERY == 0:
-                logging.info("staged %d clips in this worker (last: %s)", self._done, clip.video_id)
+            count("clips_written")
+            count("rgb_frames", len(video.rgb))
+            count("flow_frames", len(video.flow_x))
+            self._progress.clip_staged(clip.video_id)
             yield from staged
             return
-        _count("clips_failed")
+        count("clips_failed")
         logging.warning("%s (%s) failed at stage %s: %s", clip.video_id, clip.subset, stage, error)
         yield beam.pvalue.TaggedOutput(_FAILURES, Failure(clip.subset, clip.video_id, stage, error))
 
@@ -328,8 +185,8 @@ class _WriteShard(beam.DoFn):
                     data = f.read()
                 out.write(data)
                 num_bytes += len(data)
-        _count(f"{modality}_records", len(records))
-        _count("shard_bytes", num_bytes)
+        count(f"{modality}_records", len(records))
+        count("shard_bytes", num_bytes)
         per_class = collections.Counter(r.class_name for r in records)
         max_hw = (max(r.frame_hw[0] for r in records), max(r.frame_hw[1] for r in records))
         logging.info("wrote %s: %d records, %d bytes", path, len(records), num_bytes)
@@ -344,85 +201,6 @@ class _WriteShard(beam.DoFn):
             tuple(sorted(per_class.items())),
             max_hw,
         )
-
-
-def _videos_per_class(
-    subset: str, temp_shards: list[TempShard], class_names: list[str], rgb_chunks: int
-) -> dict[str, int]:
-    """Class name -> videos of `subset` in the shards, the same in every modality.
-
-    Raises:
-      RuntimeError: a modality's records are not `records_per_video` per video (an internal
-        error: a clip must have all its records or none).
-    """
-    records = {modality: collections.Counter() for modality in MODALITIES}
-    for temp in temp_shards:
-        if temp.subset == subset:
-            records[temp.modality].update(dict(temp.per_class))
-    videos = {name: records[FLOW_MODALITY][name] for name in class_names}
-    for modality, per_video in ((RGB_MODALITY, rgb_chunks), (FLOW_MODALITY, 1)):
-        expected = {name: count * per_video for name, count in videos.items() if count}
-        if dict(+records[modality]) != expected:
-            raise RuntimeError(
-                f"internal error: {subset}: {modality} shards hold {dict(+records[modality])} "
-                f"records per class, expected {per_video} per video {videos}; no manifest "
-                "written"
-            )
-    return videos
-
-
-class _Finalize(beam.DoFn):
-    """Checks the accounting, moves shards into place, writes failures.jsonl, manifest.json."""
-
-    def __init__(self, config: JobConfig, class_names: list[str], listed: dict[str, int]):
-        self._config = config
-        self._class_names = class_names
-        self._listed = listed
-
-    def process(self, unused_element: None, temp_shards: list[TempShard], failures: list[Failure]):
-        out = self._config.output_dir
-        rgb_chunks = {subset: self._config.rgb_chunks_for(subset) for subset in self._listed}
-        per_class = {
-            subset: _videos_per_class(subset, temp_shards, self._class_names, rgb_chunks[subset])
-            for subset in self._listed
-        }
-        written = {subset: sum(counts.values()) for subset, counts in per_class.items()}
-        failed = {subset: 0 for subset in self._listed}
-        for failure in failures:
-            failed[failure.subset] += 1
-        for subset, listed in self._listed.items():
-            if written[subset] + failed[subset] != listed:
-                raise RuntimeError(
-                    f"internal error: {subset}: {listed} clips listed but {written[subset]} "
-                    f"written and {failed[subset]} failed; no manifest written"
-                )
-        max_frame_hw = {modality: [0, 0] for modality in MODALITIES}
-        for temp in temp_shards:
-            hw = max_frame_hw[temp.modality]
-            hw[:] = [max(hw[0], temp.max_frame_hw[0]), max(hw[1], temp.max_frame_hw[1])]
-        shards = outputs.publish_shards(out, temp_shards)
-        outputs.delete_stale_shards(out, {shard.path for shard in shards})
-        outputs.write_failures(out, failures)
-        write_class_index(out, self._class_names)
-        manifest = Manifest(
-            schema_version=SCHEMA_VERSION,
-            split=self._config.split,
-            source=self._config.source_name,
-            class_names=list(self._class_names),
-            listed=dict(self._listed),
-            written=written,
-            failed=failed,
-            per_class=per_class,
-            shards=shards,
-            rgb_chunks=rgb_chunks,
-            max_frame_hw=max_frame_hw,
-            command_line=self._config.command_line,
-            dataset=self._config.dataset,
-            split_rule=self._config.open_dataset().split_rule,
-        )
-        write_manifest(out, manifest)
-        outputs.remove_staging(out)
-        logging.info("wrote %s: %s written, %s failed", out, written, failed)
 
 
 def _shards_per_set(
@@ -478,7 +256,7 @@ def build_pipeline(
         | "Once" >> beam.Create([None])
         | "Finalize"
         >> beam.ParDo(
-            _Finalize(config, class_names, listed),
+            Finalize(config, class_names, listed),
             temp_shards=beam.pvalue.AsList(temp_shards),
             failures=beam.pvalue.AsList(results[_FAILURES]),
         )
@@ -539,7 +317,4 @@ def run(config: JobConfig, options: PipelineOptions) -> JobResult:
     state = result.wait_until_finish()
     if state != beam.runners.runner.PipelineState.DONE:
         raise RuntimeError(f"the Beam job ended in state {state}; see its logs")
-    counters: dict[str, int] = collections.Counter()
-    for counter in result.metrics().query(MetricsFilter().with_namespace(COUNTERS))["counters"]:
-        counters[counter.key.metric.name] += counter.committed
-    return JobResult(read_manifest(config.output_dir), dict(counters))
+    return JobResult(read_manifest(config.output_dir), read_counters(result))

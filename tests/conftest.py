@@ -10,7 +10,8 @@ import socket
 
 import pytest
 
-from preprocessing import pipeline, synthetic
+from preprocessing import synthetic
+from preprocessing.job_config import JobConfig
 from preprocessing.layout import Layout
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -46,9 +47,9 @@ def synthetic_root(tmp_path_factory, synthetic_spec) -> str:
     return str(root)
 
 
-def frames_job_config(root: pathlib.Path, out: pathlib.Path, **changes) -> pipeline.JobConfig:
+def frames_job_config(root: pathlib.Path, out: pathlib.Path, **changes) -> JobConfig:
     """The Beam job's config for a frames-source run of split 1 (fields overridable)."""
-    config = pipeline.JobConfig(
+    config = JobConfig(
         splits_dir=str(root / "ucfTrainTestlist"),
         layout=Layout.under(str(root)),
         split=1,

@@ -30,6 +30,7 @@ from configs import demo_spatial
 from evaluation import evaluate, scores
 from input_pipeline import testdata
 from preprocessing import outputs, pipeline
+from preprocessing.job_config import DEFAULT_RGB_CHUNKS
 from tfrecords import manifest as manifest_lib
 from training import checkpoints, experiment, summaries
 
@@ -117,7 +118,7 @@ def test_killed_beam_job_rerun_is_identical_and_partial_output_never_read(synthe
     assert _shard_bytes(out) == clean_shards
     assert (out / manifest_lib.FAILURES_FILE).read_bytes() == failures
     assert not staging.exists()
-    assert rerun.manifest.rgb_chunks == {"train": pipeline.DEFAULT_RGB_CHUNKS, "test": 1}
+    assert rerun.manifest.rgb_chunks == {"train": DEFAULT_RGB_CHUNKS, "test": 1}
     assert {s.path for s in rerun.manifest.shards} == set(clean_shards)
     assert len(clean_shards) == 2 * 2 * 2  # (train, test) x (rgb, flow) x --num_shards=2
     for subset, listed in rerun.manifest.listed.items():

@@ -16,6 +16,7 @@ import tensorflow as tf
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from preprocessing import datasets, hmdb51, pipeline, synthetic, synthetic_datasets
+from preprocessing.job_config import JobConfig
 from tfrecords import schema
 from tfrecords.manifest import read_manifest
 
@@ -36,7 +37,7 @@ def hmdb_root(tmp_path_factory) -> pathlib.Path:
 
 
 def _config(root: pathlib.Path, out: pathlib.Path, dataset: str, **changes):
-    config = pipeline.JobConfig(
+    config = JobConfig(
         splits_dir=datasets.default_splits_dir(dataset, str(root)),
         layout=datasets.default_layout(dataset, str(root)),
         split=1,

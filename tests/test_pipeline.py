@@ -18,8 +18,9 @@ import tensorflow as tf
 from apache_beam.options.pipeline_options import PipelineOptions
 from conftest import frames_job_config
 
-from preprocessing import outputs, pipeline, sharding, ucf101
+from preprocessing import finalize, outputs, pipeline, sharding, ucf101
 from preprocessing.errors import DatasetError
+from preprocessing.job_config import JobConfig
 from tfrecords import manifest as manifest_lib
 from tfrecords import schema
 from tfrecords.manifest import ManifestError, read_manifest
@@ -36,7 +37,7 @@ def dataset(synthetic_root) -> pathlib.Path:
     return pathlib.Path(synthetic_root)
 
 
-def _run(config: pipeline.JobConfig) -> pipeline.JobResult:
+def _run(config: JobConfig) -> pipeline.JobResult:
     return pipeline.run(config, PipelineOptions(["--runner=DirectRunner"]))
 
 
@@ -207,7 +208,7 @@ def test_rerun_is_byte_identical_crash_safe_and_replaces_stale_shards(
     def disk_full(*unused_args):
         raise OSError("disk full")
 
-    monkeypatch.setattr(pipeline, "write_manifest", disk_full)
+    monkeypatch.setattr(finalize, "write_manifest", disk_full)
     with pytest.raises(Exception, match="disk full"):
         _run(config)
     with pytest.raises(ManifestError, match="not found"):  # never a stale manifest
@@ -275,28 +276,6 @@ def test_videos_source_decodes_and_computes_flow(dataset, tmp_path):
         assert flow_record[schema.VIDEO_FRAMES] == len(flow_record[schema.FLOW_X]) == num_frames - 1
         assert tf.io.decode_jpeg(rgb_record[schema.RGB][-1]).shape == (256, 340, 3)
         assert tf.io.decode_jpeg(flow_record[schema.FLOW_Y][0]).shape == (256, 340, 1)
-
-
-def _temp(modality: str, index: int, per_class: dict[str, int]) -> outputs.TempShard:
-    records = sum(per_class.values())
-    return outputs.TempShard(
-        "train", modality, index, 2, f"{index}", records, 0, tuple(per_class.items()), (1, 1)
-    )
-
-
-def test_accounting_counts_videos_and_checks_every_modality():
-    temps = [
-        _temp(RGB, 0, {"A": 4, "B": 1}),
-        _temp(RGB, 1, {"A": 2, "B": 2}),
-        _temp(FLOW, 0, {"A": 2}),
-        _temp(FLOW, 1, {"A": 0, "B": 1}),
-    ]
-    videos = pipeline._videos_per_class("train", temps, ["A", "B", "C"], rgb_chunks=3)
-    assert videos == {"A": 2, "B": 1, "C": 0}
-    with pytest.raises(RuntimeError, match="internal error: train: rgb shards hold"):
-        pipeline._videos_per_class("train", temps[1:], ["A", "B", "C"], rgb_chunks=3)
-    with pytest.raises(RuntimeError, match="internal error: train: rgb shards hold"):
-        pipeline._videos_per_class("train", temps[:3], ["A", "B", "C"], rgb_chunks=3)
 
 
 def _resize_frames(folder: pathlib.Path, height: int, width: int) -> None:
@@ -374,24 +353,3 @@ def test_missing_source_folder_names_the_flag(dataset, tmp_path):
         _run(frames_job_config(root, tmp_path / "out", source="videos"))
     with pytest.raises(DatasetError, match="--frames_dir=.*folder not found"):
         _run(frames_job_config(root, tmp_path / "out"))
-
-
-@pytest.mark.parametrize(
-    "changes, flag",
-    [
-        ({"split": 4}, "--split"),
-        ({"subsets": ("train", "val")}, "--subsets"),
-        ({"subsets": ("test", "test")}, "--subsets"),
-        ({"source": "zip"}, "--source"),
-        ({"flow_algorithm": "lk"}, "--flow_algorithm"),
-        ({"num_shards": 0}, "--num_shards"),
-        ({"shard_size_mb": 0.0}, "--shard_size_mb"),
-        ({"output_dir": ""}, "--output_dir"),
-        ({"rgb_chunks": 0}, "--rgb_chunks"),
-        ({"rgb_chunks": 2.5}, "--rgb_chunks"),
-    ],
-)
-def test_config_check_names_the_flag(tmp_path, changes, flag):
-    config = frames_job_config(tmp_path, tmp_path / "out", **changes)
-    with pytest.raises(ValueError, match=flag):
-        config.check()

@@ -15,6 +15,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from conftest import damage_jpeg_scan
 
 from preprocessing import pipeline, ucf101
+from preprocessing.job_config import JobConfig
 from preprocessing.layout import Layout
 from tfrecords.manifest import read_manifest
 
@@ -81,7 +82,7 @@ def test_cli_within_max_failures_writes_the_same_shards_as_the_library(damaged_r
 
     # Another process, same inputs and flags: byte-identical shards.
     library = tmp_path / "library"
-    config = pipeline.JobConfig(
+    config = JobConfig(
         splits_dir=str(root / "ucfTrainTestlist"),
         layout=Layout.under(str(root)),
         split=1,
