@@ -9,8 +9,8 @@ Model directories are what `eval.py --export=DIR` writes (DIR/spatial, DIR/tempo
 one alone works. Each video is decoded with OpenCV, resized as the training data were, its
 optical flow computed with the temporal model's algorithm only for the frame pairs the
 sampled stacks read, and scored on the evaluation's views (`evaluation/predictor.py`). A
-table per video goes to stdout; a video that cannot be read is logged as one line and the
-run exits 1 after the others.
+table per video goes to stdout (`evaluation/predict_files.py`); a video that cannot be read
+is logged as one line and the run exits 1 after the others.
 """
 
 import os
@@ -20,7 +20,7 @@ os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
 from absl import app, flags, logging
 
-from evaluation import export, predictor
+from evaluation import export, predict_files, predictor
 from preprocessing.optical_flow import FLOW_ALGORITHMS, VideoError
 
 _VIDEO = flags.DEFINE_list("video", None, "Video files or glob patterns, comma-separated.")
@@ -78,8 +78,8 @@ def main(argv: list[str]) -> None:
             batch_views=_BATCH.value,
             progress=_PROGRESS.value,
         )
-        videos = predictor.expand_videos(_VIDEO.value)
-        failed = predictor.predict_files(
+        videos = predict_files.expand_videos(_VIDEO.value)
+        failed = predict_files.predict_files(
             models, videos, _TOP_K.value, _OUTPUT_JSON.value, _SHEET.value
         )
     except _USER_ERRORS as e:
