@@ -8,10 +8,12 @@ import pytest
 import tensorflow as tf
 from conftest import damage_jpeg_scan
 
-from preprocessing import clip_sources
+from preprocessing import clip_sources, ucf101
+from preprocessing import layout as layout_lib
 from preprocessing.clip_sources import ClipError, check_jpeg_decodes, jpeg_shape
 from preprocessing.layout import Layout, SourceIndex
 from preprocessing.ucf101 import Clip
+from tfrecords.schema import FRAME_RATE
 
 # The lists spell HandStand, the archives Handstand: lookups must not care.
 CLIP = Clip(
@@ -112,14 +114,16 @@ def test_missing_flow_folder_is_located(archives):
 
 
 def test_frame_gap_is_a_list_failure(archives):
-    (pathlib.Path(archives.frames_dir) / "v_HandstandPushups_g01_c01" / "frame000003.jpg").unlink()
+    (
+        pathlib.Path(archives.frames_dir) / "v_HandstandPushups_g01_c01" / layout_lib.frame_name(3)
+    ).unlink()
     assert _stage_of(archives) == "list"
 
 
 def test_short_flow_breaks_the_count_rule(archives):
-    for axis in ("u", "v"):
+    for axis in (layout_lib.FLOW_X_DIR, layout_lib.FLOW_Y_DIR):
         folder = pathlib.Path(archives.flow_dir) / axis / "v_HandstandPushups_g01_c01"
-        (folder / "frame000004.jpg").unlink()
+        (folder / layout_lib.frame_name(4)).unlink()
     with pytest.raises(ClipError, match="5 RGB frames need 4 flow frames") as error:
         clip_sources.read_frames_clip(CLIP, SourceIndex(archives))
     assert error.value.stage == "frame_counts"
@@ -132,7 +136,12 @@ def test_empty_clip_breaks_the_count_rule(archives):
 
 
 def test_corrupt_jpeg_is_a_jpeg_failure(archives):
-    path = pathlib.Path(archives.flow_dir) / "u" / "v_HandstandPushups_g01_c01" / "frame000002.jpg"
+    path = (
+        pathlib.Path(archives.flow_dir)
+        / "u"
+        / "v_HandstandPushups_g01_c01"
+        / layout_lib.frame_name(2)
+    )
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(ClipError, match="frame000002.jpg: corrupt JPEG") as error:
         clip_sources.read_frames_clip(CLIP, SourceIndex(archives))
@@ -140,7 +149,9 @@ def test_corrupt_jpeg_is_a_jpeg_failure(archives):
 
 
 def test_frame_of_another_size_is_a_jpeg_failure(archives):
-    path = pathlib.Path(archives.frames_dir) / "v_HandstandPushups_g01_c01" / "frame000004.jpg"
+    path = (
+        pathlib.Path(archives.frames_dir) / "v_HandstandPushups_g01_c01" / layout_lib.frame_name(4)
+    )
     path.write_bytes(_jpeg(np.zeros((240, 320, 3), np.uint8)))
     with pytest.raises(ClipError, match="must share one size") as error:
         clip_sources.read_frames_clip(CLIP, SourceIndex(archives))
@@ -171,7 +182,7 @@ def test_scan_damage_is_a_jpeg_failure_unless_the_check_is_off(archives, stream,
         "flow_x": pathlib.Path(archives.flow_dir, "u"),
         "flow_y": pathlib.Path(archives.flow_dir, "v"),
     }[stream]
-    path = folder / "v_HandstandPushups_g01_c01" / "frame000003.jpg"
+    path = folder / "v_HandstandPushups_g01_c01" / layout_lib.frame_name(3)
     path.write_bytes(damage_jpeg_scan(path.read_bytes()))
     index = SourceIndex(archives)
     with pytest.raises(ClipError) as error:
@@ -194,7 +205,7 @@ def test_decode_check_keeps_intact_clips_byte_for_byte(archives):
 
 def _write_video(path: pathlib.Path, count: int) -> None:
     path.parent.mkdir(parents=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"XVID"), 25.0, (320, 240))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"XVID"), FRAME_RATE, (320, 240))
     rng = np.random.default_rng(0)
     for _ in range(count):
         writer.write(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8))
@@ -203,20 +214,22 @@ def _write_video(path: pathlib.Path, count: int) -> None:
 
 def test_video_clip_is_decoded_and_resized(tmp_path):
     layout = Layout.under(str(tmp_path))
-    _write_video(tmp_path / "UCF-101" / "HandstandPushups" / "v_HandstandPushups_g01_c01.avi", 4)
+    _write_video(
+        tmp_path / ucf101.VIDEOS_DIR / "HandstandPushups" / "v_HandstandPushups_g01_c01.avi", 4
+    )
     video = clip_sources.read_clip(CLIP, SourceIndex(layout), "videos", "dis")
     assert (len(video.rgb), len(video.flow_x), len(video.flow_y)) == (4, 3, 3)
     assert (video.height, video.width) == (256, 340)
-    assert video.source == "videos/dis" and video.frame_rate == 25.0
+    assert video.source == "videos/dis" and video.frame_rate == FRAME_RATE
 
 
 def test_missing_and_truncated_videos(tmp_path):
     layout = Layout.under(str(tmp_path))
-    (tmp_path / "UCF-101").mkdir()
+    (tmp_path / ucf101.VIDEOS_DIR).mkdir()
     with pytest.raises(ClipError, match="not found in --videos_dir") as error:
         clip_sources.read_clip(CLIP, SourceIndex(layout), "videos", "dis")
     assert error.value.stage == "locate"
-    path = tmp_path / "UCF-101" / "HandstandPushups" / "v_HandstandPushups_g01_c01.avi"
+    path = tmp_path / ucf101.VIDEOS_DIR / "HandstandPushups" / "v_HandstandPushups_g01_c01.avi"
     _write_video(path, 10)
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(ClipError, match="truncated") as error:
@@ -226,7 +239,9 @@ def test_missing_and_truncated_videos(tmp_path):
 
 def test_one_frame_video_breaks_the_count_rule(tmp_path):
     layout = Layout.under(str(tmp_path))
-    _write_video(tmp_path / "UCF-101" / "HandstandPushups" / "v_HandstandPushups_g01_c01.avi", 1)
+    _write_video(
+        tmp_path / ucf101.VIDEOS_DIR / "HandstandPushups" / "v_HandstandPushups_g01_c01.avi", 1
+    )
     with pytest.raises(ClipError, match="at least 2") as error:
         clip_sources.read_clip(CLIP, SourceIndex(layout), "videos", "dis")
     assert error.value.stage == "frame_counts"
