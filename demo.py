@@ -244,7 +244,7 @@ def build_stages(workspace: str) -> list[Stage]:
             )
         )  # fmt: skip
     clip = held_out_clip()
-    video = posixpath.join(root, "UCF-101", clip.class_name, f"{clip.video_id}.avi")
+    video = posixpath.join(root, ucf101.VIDEOS_DIR, clip.class_name, f"{clip.video_id}.avi")
     prediction = posixpath.join(workspace, PREDICTION_FILE)
     stages.append(
         Stage(

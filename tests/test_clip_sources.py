@@ -38,7 +38,7 @@ def _write_frames(folder: pathlib.Path, count: int, shape: tuple[int, ...], seed
     rng = np.random.default_rng(seed)
     for i in range(1, count + 1):
         image = rng.integers(0, 256, shape, dtype=np.uint8)
-        (folder / f"frame{i:06d}.jpg").write_bytes(_jpeg(image))
+        (folder / layout_lib.frame_name(i)).write_bytes(_jpeg(image))
 
 
 @pytest.fixture
@@ -47,8 +47,12 @@ def archives(tmp_path) -> Layout:
     layout = Layout.under(str(tmp_path))
     name = "v_HandstandPushups_g01_c01"
     _write_frames(pathlib.Path(layout.frames_dir) / name, 5, (256, 340, 3), seed=1)
-    _write_frames(pathlib.Path(layout.flow_dir) / "u" / name, 4, (256, 340), seed=2)
-    _write_frames(pathlib.Path(layout.flow_dir) / "v" / name, 4, (256, 340), seed=3)
+    _write_frames(
+        pathlib.Path(layout.flow_dir) / layout_lib.FLOW_X_DIR / name, 4, (256, 340), seed=2
+    )
+    _write_frames(
+        pathlib.Path(layout.flow_dir) / layout_lib.FLOW_Y_DIR / name, 4, (256, 340), seed=3
+    )
     return layout
 
 
@@ -84,7 +88,7 @@ def test_frames_clip_keeps_source_bytes(archives):
     rgb_dir = pathlib.Path(archives.frames_dir) / "v_HandstandPushups_g01_c01"
     expected = [p.read_bytes() for p in sorted(rgb_dir.iterdir())]
     assert list(video.rgb) == expected
-    u_dir = pathlib.Path(archives.flow_dir) / "u" / "v_HandstandPushups_g01_c01"
+    u_dir = pathlib.Path(archives.flow_dir) / layout_lib.FLOW_X_DIR / "v_HandstandPushups_g01_c01"
     assert list(video.flow_x) == [p.read_bytes() for p in sorted(u_dir.iterdir())]
     assert (len(video.rgb), len(video.flow_x), len(video.flow_y)) == (5, 4, 4)
     assert (video.video_id, video.label, video.class_name) == (
@@ -104,7 +108,7 @@ def test_missing_rgb_folder_is_located(archives):
 
 
 def test_missing_flow_folder_is_located(archives):
-    folder = pathlib.Path(archives.flow_dir) / "v" / "v_HandstandPushups_g01_c01"
+    folder = pathlib.Path(archives.flow_dir) / layout_lib.FLOW_Y_DIR / "v_HandstandPushups_g01_c01"
     for path in folder.iterdir():
         path.unlink()
     folder.rmdir()
@@ -138,7 +142,7 @@ def test_empty_clip_breaks_the_count_rule(archives):
 def test_corrupt_jpeg_is_a_jpeg_failure(archives):
     path = (
         pathlib.Path(archives.flow_dir)
-        / "u"
+        / layout_lib.FLOW_X_DIR
         / "v_HandstandPushups_g01_c01"
         / layout_lib.frame_name(2)
     )
@@ -179,8 +183,8 @@ def test_decode_check_names_unsupported_channel_counts():
 def test_scan_damage_is_a_jpeg_failure_unless_the_check_is_off(archives, stream, what):
     folder = {
         "rgb": pathlib.Path(archives.frames_dir),
-        "flow_x": pathlib.Path(archives.flow_dir, "u"),
-        "flow_y": pathlib.Path(archives.flow_dir, "v"),
+        "flow_x": pathlib.Path(archives.flow_dir, layout_lib.FLOW_X_DIR),
+        "flow_y": pathlib.Path(archives.flow_dir, layout_lib.FLOW_Y_DIR),
     }[stream]
     path = folder / "v_HandstandPushups_g01_c01" / layout_lib.frame_name(3)
     path.write_bytes(damage_jpeg_scan(path.read_bytes()))

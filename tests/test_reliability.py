@@ -59,12 +59,12 @@ def _damage(root: pathlib.Path) -> dict[str, tuple[str, str]]:
     bad_scan.write_bytes(damage_jpeg_scan(bad_scan.read_bytes()))
     broken[train[2]] = ("jpeg", str(bad_scan))
     # A flow JPEG overwritten with other bytes of the same length (no EOI marker).
-    bad_flow = _frames(flow / "u" / test[0])[2]
+    bad_flow = _frames(flow / layout_lib.FLOW_X_DIR / test[0])[2]
     bad_flow.write_bytes(b"\xff\xd8" + b"\x00" * (bad_flow.stat().st_size - 2))
     broken[test[0]] = ("jpeg", str(bad_flow))
-    shutil.rmtree(flow / "u" / train[0])  # missing u folder
+    shutil.rmtree(flow / layout_lib.FLOW_X_DIR / train[0])  # missing u folder
     broken[train[0]] = ("locate", train[0])
-    extra = rgb / train[1] / f"frame{len(_frames(rgb / train[1])) + 1:06d}.jpg"
+    extra = rgb / train[1] / layout_lib.frame_name(len(_frames(rgb / train[1])) + 1)
     shutil.copy(_frames(rgb / train[1])[0], extra)  # N+1 RGB frames for N-1 flow frames
     broken[train[1]] = ("frame_counts", str(rgb / train[1]))
     for path in _frames(rgb / test[1])[1:]:  # a 1-frame clip: 1 RGB frame, no flow
