@@ -4,9 +4,9 @@ r"""`make demo`: the whole system end to end on generated UCF-101-format data.
 
 Stages, each the real command a user would type (printed before it runs):
 
-1. `python -m preprocessing.synthetic`: a synthetic UCF-101-format dataset (lists, .avi,
-   340x256 JPEG frames, quantized flow) whose A x M classes need both streams.
-2. `python -m preprocessing.ucf101 --root`: the dataset check a user runs on a download.
+1. `python -m synthetic`: a synthetic UCF-101-format dataset (lists, .avi, 340x256 JPEG
+   frames, quantized flow) whose A x M classes need both streams.
+2. `python -m preprocessing.check --root`: the dataset check a user runs on a download.
 3. `python -m preprocessing --source=frames`: the Beam job (DirectRunner) -> TFRecords.
 4. `train.py` with `configs/demo_spatial.py`, then `configs/demo_temporal.py`.
 5. `eval.py` on each stream (demo protocol: `data.eval_num_samples` x `data.eval_num_crops`
@@ -38,7 +38,8 @@ from absl import app, flags
 
 from configs import demo_temporal
 from evaluation import export, reports
-from preprocessing import synthetic
+from preprocessing import ucf101
+from synthetic import generate
 from tfrecords import manifest as manifest_lib
 from training import checkpoints
 
@@ -145,19 +146,19 @@ def _evaluated(eval_dir: str, workdir: str, data_dir: str) -> bool:
     return metrics["num_videos"] == written and evaluated == checkpoints.latest_checkpoint(workdir)
 
 
-def held_out_clip() -> synthetic.SyntheticClip:
+def held_out_clip() -> generate.SyntheticClip:
     """The split-1 test clip `predict.py` classifies: the shortest with a full flow stack."""
     low, high = (int(n) for n in _NUM_FRAMES.value.split(","))
-    spec = synthetic.SyntheticSpec(
+    spec = generate.SyntheticSpec(
         num_appearances=_NUM_APPEARANCES.value,
         num_motions=_NUM_MOTIONS.value,
         groups=_GROUPS.value,
         clips_per_group=_CLIPS_PER_GROUP.value,
         num_frames=(low, high),
     )
-    test_groups = synthetic.split_test_groups(spec.groups, 1)
+    test_groups = generate.split_test_groups(spec.groups, 1)
     stack = demo_temporal.get_config().data.num_flow_frames + 1  # L flow frames: L + 1 RGB
-    clips = [c for c in synthetic.plan(spec) if c.group in test_groups]
+    clips = [c for c in generate.plan(spec) if c.group in test_groups]
     long_enough = [c for c in clips if c.num_frames >= stack] or clips
     return min(long_enough, key=lambda c: (c.num_frames, c.video_id))
 
@@ -166,7 +167,7 @@ def build_stages(workspace: str) -> list[Stage]:
     """The demo's stages for the flags given (see the module docstring)."""
     python = sys.executable
     root = posixpath.join(workspace, "ucf101")
-    lists = posixpath.join(root, "ucfTrainTestlist")
+    lists = posixpath.join(root, ucf101.SPLITS_DIR)
     records = posixpath.join(workspace, "records")
     fused = posixpath.join(workspace, "fused")
     overrides = [f"--config.{item}" for item in _OVERRIDES.value]
@@ -174,17 +175,17 @@ def build_stages(workspace: str) -> list[Stage]:
         Stage(
             "generate synthetic UCF-101",
             [
-                python, "-m", "preprocessing.synthetic", f"--output_dir={root}",
+                python, "-m", "synthetic", f"--output_dir={root}",
                 f"--num_appearances={_NUM_APPEARANCES.value}",
                 f"--num_motions={_NUM_MOTIONS.value}", f"--groups={_GROUPS.value}",
                 f"--clips_per_group={_CLIPS_PER_GROUP.value}",
                 f"--num_frames={_NUM_FRAMES.value}",
             ],
-            lambda: tf.io.gfile.exists(posixpath.join(lists, "classInd.txt")),
+            lambda: tf.io.gfile.exists(posixpath.join(lists, ucf101.CLASS_INDEX_FILE)),
         ),
         Stage(
             "check the dataset",
-            [python, "-m", "preprocessing.ucf101", f"--splits_dir={lists}", f"--root={root}"],
+            [python, "-m", "preprocessing.check", f"--root={root}"],
             lambda: True,
         ),
         Stage(
@@ -243,7 +244,7 @@ def build_stages(workspace: str) -> list[Stage]:
             )
         )  # fmt: skip
     clip = held_out_clip()
-    video = posixpath.join(root, "UCF-101", clip.class_name, f"{clip.video_id}.avi")
+    video = posixpath.join(root, ucf101.VIDEOS_DIR, clip.class_name, f"{clip.video_id}.avi")
     prediction = posixpath.join(workspace, PREDICTION_FILE)
     stages.append(
         Stage(
@@ -272,6 +273,7 @@ def summary(workspace: str, timings: dict[str, float]) -> str:
         rows.append((name, json.loads(_read(posixpath.join(folder, reports.METRICS_FILE)))))
     times = "\n".join(f"  {seconds:7.1f} s  {name}" for name, seconds in timings.items())
     runs = posixpath.join(workspace, "runs")
+    data_files = f"{manifest_lib.MANIFEST_FILE}, {manifest_lib.FAILURES_FILE}"
     (predicted,) = json.loads(_read(posixpath.join(workspace, PREDICTION_FILE)))
     clip = held_out_clip()
     guesses = ", ".join(
@@ -289,7 +291,7 @@ Stage wall times (0.0 = up to date, skipped):
 
 Artifacts:
   dataset (UCF-101 format)  {workspace}/ucf101/
-  TFRecords + manifest      {workspace}/records/ (manifest.json, failures.jsonl)
+  TFRecords + manifest      {workspace}/records/ ({data_files})
   checkpoints               {runs}/spatial/checkpoints/, {runs}/temporal/checkpoints/
   TensorBoard               tensorboard --logdir={runs}
   per-stream reports        {runs}/<stream>/eval/ (scores.npz, metrics.json, confusion.png,

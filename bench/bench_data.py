@@ -17,11 +17,14 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-from input_pipeline import testdata
+from preprocessing import layout
 from preprocessing.job_config import DEFAULT_RGB_CHUNKS
+from preprocessing.optical_flow import FRAME_HEIGHT as HEIGHT
+from preprocessing.optical_flow import FRAME_WIDTH as WIDTH
+from tfrecords import testdata
 
-HEIGHT, WIDTH = 256, 340
 POOL_SIZE = 24
+JPEG_QUALITY = 90  # with the textures below: ~25 KB RGB and ~4 KB flow frames, as the archives
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +52,7 @@ class BenchData:
 
 
 def _rgb_frame(rng: np.random.Generator) -> bytes:
-    """Smooth colour fields + blurred noise + flat patches, JPEG quality 90 (RGB order)."""
+    """Smooth colour fields + blurred noise + flat patches, a JPEG_QUALITY JPEG (RGB order)."""
     y, x = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
     image = np.zeros((HEIGHT, WIDTH, 3), np.float32)
     for c in range(3):
@@ -62,15 +65,16 @@ def _rgb_frame(rng: np.random.Generator) -> bytes:
         x0, y0 = int(rng.integers(0, WIDTH - 40)), int(rng.integers(0, HEIGHT - 40))
         x1, y1 = x0 + int(rng.integers(10, 60)), y0 + int(rng.integers(10, 60))
         cv2.rectangle(image, (x0, y0), (x1, y1), rng.integers(0, 255, 3).tolist(), -1)
-    return testdata.encode_jpeg(image, quality=90)
+    return testdata.encode_jpeg(image, quality=JPEG_QUALITY)
 
 
 def _flow_frame(rng: np.random.Generator) -> bytes:
-    """A smooth motion field around 128 with mild noise, grayscale JPEG quality 90."""
+    """A smooth motion field around 128 with mild noise, a grayscale JPEG_QUALITY JPEG."""
     y, x = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
     field = 128 + 10 * np.sin(0.03 * x + 0.02 * y + rng.uniform(0, 6)) + 5 * np.cos(0.05 * y)
     noise = cv2.GaussianBlur(rng.normal(0, 5, (HEIGHT, WIDTH)).astype(np.float32), (0, 0), 2.5)
-    return testdata.encode_jpeg(np.clip(field + noise, 0, 255).astype(np.uint8), quality=90)
+    flow = np.clip(field + noise, 0, 255).astype(np.uint8)
+    return testdata.encode_jpeg(flow, quality=JPEG_QUALITY)
 
 
 def frame_pools(seed: int = 0) -> tuple[list[bytes], list[bytes]]:
@@ -90,7 +94,7 @@ def _write_files(frames_dir: str, parts: tuple[str, ...], frames: list[bytes]) -
     directory = posixpath.join(frames_dir, *parts)
     tf.io.gfile.makedirs(directory)
     for i, encoded in enumerate(frames):
-        with tf.io.gfile.GFile(posixpath.join(directory, f"frame{i + 1:06d}.jpg"), "wb") as f:
+        with tf.io.gfile.GFile(posixpath.join(directory, layout.frame_name(i + 1)), "wb") as f:
             f.write(encoded)
 
 
@@ -110,9 +114,9 @@ def write(root: str, num_videos: int, mean_frames: int, num_shards: int, seed: i
         flow_x = [flow_pool[(v + t) % POOL_SIZE] for t in range(count - 1)]
         flow_y = [flow_pool[(v + 7 * t + 3) % POOL_SIZE] for t in range(count - 1)]
         videos.append(testdata.make_video(video_id, v % 2, rgb, flow_x, flow_y, (HEIGHT, WIDTH)))
-        _write_files(frames_dir, ("jpegs_256", video_id), rgb)
-        _write_files(frames_dir, ("tvl1_flow", "u", video_id), flow_x)
-        _write_files(frames_dir, ("tvl1_flow", "v", video_id), flow_y)
+        _write_files(frames_dir, (layout.FRAMES_DIR, video_id), rgb)
+        _write_files(frames_dir, (layout.FLOW_DIR, layout.FLOW_X_DIR, video_id), flow_x)
+        _write_files(frames_dir, (layout.FLOW_DIR, layout.FLOW_Y_DIR, video_id), flow_y)
     testdata.write_data_dir(
         data_dir,
         {"train": videos},

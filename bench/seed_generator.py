@@ -20,6 +20,8 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
+from preprocessing import layout
+
 
 class SeedStyleGenerator:
     """Yields batches (float32 [B, S, S, C], int32 [B]) (C = 3 or 2L) from per-file frames.
@@ -73,16 +75,16 @@ class SeedStyleGenerator:
         count = dict(self._videos)[video] - 1
         channels = []
         for t in range(self._flow_len):
-            name = f"frame{(first + t) % count + 1:06d}.jpg"
-            for axis in ("u", "v"):
-                path = posixpath.join(self._dir, "tvl1_flow", axis, video, name)
+            name = layout.frame_name((first + t) % count + 1)
+            for axis in (layout.FLOW_X_DIR, layout.FLOW_Y_DIR):
+                path = posixpath.join(self._dir, layout.FLOW_DIR, axis, video, name)
                 image = cv2.imread(path, cv2.IMREAD_GRAYSCALE)
-                channels.append(self._crop(image, oy, ox, flip and axis == "u"))
+                channels.append(self._crop(image, oy, ox, flip and axis == layout.FLOW_X_DIR))
         stack = np.stack(channels, axis=-1)
         return stack[:, ::-1] if flip else stack
 
     def _rgb_sample(self, video: str, index: int, oy: int, ox: int, flip: bool) -> np.ndarray:
-        path = posixpath.join(self._dir, "jpegs_256", video, f"frame{index + 1:06d}.jpg")
+        path = posixpath.join(self._dir, layout.FRAMES_DIR, video, layout.frame_name(index + 1))
         image = cv2.cvtColor(cv2.imread(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
         sample = self._crop(image, oy, ox, False)
         return sample[:, ::-1] if flip else sample

@@ -243,7 +243,7 @@ def evaluate_model(
         f"Data: `{data_dir}`, split {manifest.split}, {subset} subset: "
         f"{manifest.listed[subset]} listed, {expected} written, "
         f"{manifest.failed[subset]} failed"
-        + (" (see failures.jsonl)." if manifest.failed[subset] else "."),
+        + (f" (see {manifest_lib.FAILURES_FILE})." if manifest.failed[subset] else "."),
     ]
     title = f"{config.stream.capitalize()} stream, {subset} subset (split {manifest.split})"
     return write_outputs(

@@ -51,10 +51,11 @@ from collections.abc import Sequence
 from absl import app, flags, logging
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from preprocessing import datasets, folder, job_config, pipeline
+from preprocessing import datasets, folder, hmdb51, job_config, pipeline, ucf101
+from preprocessing import layout as layout_lib
 from preprocessing.clip_sources import SOURCES
 from preprocessing.optical_flow import FLOW_ALGORITHMS
-from tfrecords.manifest import FAILURES_FILE
+from tfrecords.manifest import FAILURES_FILE, MANIFEST_FILE
 from tfrecords.schema import MODALITIES
 
 _DATASET = flags.DEFINE_enum(
@@ -66,19 +67,23 @@ _DATASET = flags.DEFINE_enum(
 _ROOT = flags.DEFINE_string(
     "root",
     None,
-    "Dataset root: ucf101: ucfTrainTestlist/, UCF-101/; hmdb51: testTrainMulti_7030_splits/, "
-    "hmdb51/; folder: one folder of videos per class; all: jpegs_256/, tvl1_flow/ (see "
-    "WORKSPACE.md). Each folder can be overridden below.",
+    f"Dataset root: ucf101: {ucf101.SPLITS_DIR}/, {ucf101.VIDEOS_DIR}/; hmdb51: "
+    f"{hmdb51.SPLITS_DIR}/, {hmdb51.VIDEOS_DIR}/; folder: one folder of videos per class; all: "
+    f"{layout_lib.FRAMES_DIR}/, {layout_lib.FLOW_DIR}/ (see WORKSPACE.md). Each folder can be "
+    "overridden below.",
 )
 _SPLITS_DIR = flags.DEFINE_string(
     "splits_dir",
     None,
-    "Overrides ROOT/ucfTrainTestlist (ucf101) or ROOT/testTrainMulti_7030_splits (hmdb51).",
+    f"Overrides ROOT/{ucf101.SPLITS_DIR} (ucf101) or ROOT/{hmdb51.SPLITS_DIR} (hmdb51).",
 )
-_FRAMES_DIR = flags.DEFINE_string("frames_dir", None, "Overrides ROOT/jpegs_256.")
-_FLOW_DIR = flags.DEFINE_string("flow_dir", None, "Overrides ROOT/tvl1_flow.")
+_FRAMES_DIR = flags.DEFINE_string("frames_dir", None, f"Overrides ROOT/{layout_lib.FRAMES_DIR}.")
+_FLOW_DIR = flags.DEFINE_string("flow_dir", None, f"Overrides ROOT/{layout_lib.FLOW_DIR}.")
 _VIDEOS_DIR = flags.DEFINE_string(
-    "videos_dir", None, "Overrides ROOT/UCF-101 (ucf101), ROOT/hmdb51 (hmdb51), ROOT (folder)."
+    "videos_dir",
+    None,
+    f"Overrides ROOT/{ucf101.VIDEOS_DIR} (ucf101), ROOT/{hmdb51.VIDEOS_DIR} (hmdb51), ROOT "
+    "(folder).",
 )
 _SPLIT_CSV = flags.DEFINE_string(
     "split_csv",
@@ -119,11 +124,12 @@ _VERIFY_JPEG_DECODE = flags.DEFINE_bool(
 _FLOW_CACHE_DIR = flags.DEFINE_string(
     "flow_cache_dir",
     None,
-    "--source=videos: keep each clip's frames and flow in DIR/<flow algorithm>/ (jpegs_256/, "
-    "tvl1_flow/u|v/: a --source=frames root), written per clip as soon as it is done, so a "
-    "re-run after a crash computes only the clips without a complete entry.",
+    "--source=videos: keep each clip's frames and flow in DIR/<flow algorithm>/ "
+    f"({layout_lib.FRAMES_DIR}/, {layout_lib.FLOW_DIR}/u|v/: a --source=frames root), written "
+    "per clip as soon as it is done, so a re-run after a crash computes only the clips "
+    "without a complete entry.",
 )
-_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where shards and manifest.json go.")
+_OUTPUT_DIR = flags.DEFINE_string("output_dir", None, f"Where shards and {MANIFEST_FILE} go.")
 _NUM_SHARDS = flags.DEFINE_integer(
     "num_shards",
     None,

@@ -30,10 +30,9 @@ from preprocessing import optical_flow
 from preprocessing.dataset import Clip
 from preprocessing.errors import DatasetError
 from preprocessing.layout import SourceIndex, list_frames
-from tfrecords.schema import Video, check_frame_counts
+from tfrecords.schema import FRAME_RATE, Video, check_frame_counts
 
 SOURCES = ("frames", "videos")
-FRAMES_FRAME_RATE = 25.0  # UCF-101's rate; the archives do not record it.
 
 STAGE_LOCATE = "locate"  # the clip's folder or video is not on disk
 STAGE_LIST = "list"  # its frame folder cannot be listed or has a numbering gap
@@ -250,7 +249,7 @@ def read_frames_clip(clip: Clip, index: SourceIndex, verify_jpeg_decode: bool = 
     media = read_frame_folders(
         clip, index.rgb_dir(clip), index.flow_dirs(clip), verify_jpeg_decode, flags
     )
-    return clip_video(clip, **media, source="frames", frame_rate=FRAMES_FRAME_RATE)
+    return clip_video(clip, **media, source="frames", frame_rate=FRAME_RATE)  # not recorded
 
 
 def clip_video(clip: Clip, **media) -> Video:

@@ -23,9 +23,9 @@ from collections.abc import Iterator, Sequence
 import tensorflow as tf
 
 from preprocessing.errors import DatasetError
+from tfrecords.manifest import CLASS_INDEX_FILE
 
 SUBSETS = ("train", "test")
-CLASS_INDEX_FILE = "classInd.txt"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,7 +121,7 @@ def class_index_text(class_names: Sequence[str]) -> str:
 
 
 def write_class_index(output_dir: str, class_names: Sequence[str]) -> str:
-    """Writes `output_dir/classInd.txt` (`class_index_text`); returns its path."""
+    """Writes `output_dir/CLASS_INDEX_FILE` (`class_index_text`); returns its path."""
     path = posixpath.join(output_dir, CLASS_INDEX_FILE)
     with tf.io.gfile.GFile(path, "w") as f:
         f.write(class_index_text(class_names))

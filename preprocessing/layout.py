@@ -2,9 +2,14 @@
 
 Three layouts are accepted, each rooted at its own folder (defaults under one `--root`):
 
-* `videos_dir` (default `ROOT/UCF-101`): `<Class>/v_<Class>_gGG_cCC.avi`
-* `frames_dir` (default `ROOT/jpegs_256`): `v_<Class>_gGG_cCC/frame000001.jpg`, ...
-* `flow_dir` (default `ROOT/tvl1_flow`): `u/v_.../frame000001.jpg` (x) and `v/v_.../...` (y)
+* `videos_dir` (default `ROOT/UCF-101`, `ucf101.VIDEOS_DIR`): `<Class>/v_<Class>_gGG_cCC.avi`
+* `frames_dir` (default `ROOT/jpegs_256`, `FRAMES_DIR`): `v_<Class>_gGG_cCC/frame000001.jpg`, ...
+* `flow_dir` (default `ROOT/tvl1_flow`, `FLOW_DIR`): `u/v_.../frame000001.jpg` (x, `FLOW_X_DIR`)
+  and `v/v_.../...` (y, `FLOW_Y_DIR`)
+
+The frame and flow folders are the public archives' layout, the same for every dataset; this
+module owns their names (`frame_name` names the files). Each dataset module owns its own
+split-file and video folder names (`ucf101.SPLITS_DIR`, `hmdb51.VIDEOS_DIR`, ...).
 
 A `SourceIndex` lists each top folder once and maps lower-cased names to what is on disk, so
 `v_HandStandPushups_g01_c01` (the lists' spelling) finds `v_HandstandPushups_g01_c01` (the
@@ -22,13 +27,12 @@ from typing import TYPE_CHECKING
 
 import tensorflow as tf
 
+from preprocessing import ucf101
 from preprocessing.errors import DatasetError
 
 if TYPE_CHECKING:
     from preprocessing.dataset import Clip
 
-SPLITS_DIR = "ucfTrainTestlist"  # official split files, ROOT/ucfTrainTestlist by default
-VIDEOS_DIR = "UCF-101"
 FRAMES_DIR = "jpegs_256"
 FLOW_DIR = "tvl1_flow"
 FLOW_X_DIR = "u"
@@ -57,9 +61,9 @@ class Layout:
         frames_dir: str | None = None,
         flow_dir: str | None = None,
     ) -> Layout:
-        """Builds the layout of `root`, each folder overridable by an explicit path."""
+        """Builds the layout of `root` (videos: UCF-101's folder), each overridable by a path."""
         return cls(
-            videos_dir=videos_dir or posixpath.join(root, VIDEOS_DIR),
+            videos_dir=videos_dir or posixpath.join(root, ucf101.VIDEOS_DIR),
             frames_dir=frames_dir or posixpath.join(root, FRAMES_DIR),
             flow_dir=flow_dir or posixpath.join(root, FLOW_DIR),
         )

@@ -16,9 +16,8 @@ reported, never dropped.
 
 Accepted source layouts (each folder overridable), see WORKSPACE.md:
 
-* raw videos: `UCF-101/<Class>/v_<Class>_gGG_cCC.avi`
-* RGB frames: `jpegs_256/v_<Class>_gGG_cCC/frame000001.jpg` ...
-* TV-L1 flow: `tvl1_flow/u/v_<Class>_gGG_cCC/frame000001.jpg` and `tvl1_flow/v/...`
+* raw videos: `UCF-101/<Class>/v_<Class>_gGG_cCC.avi` (`VIDEOS_DIR`)
+* RGB frames and TV-L1 flow: the archives' layout, `preprocessing.layout`
 
 All file access goes through `tf.io.gfile`, so the same code reads local disks and `gs://`.
 `Ucf101` is this module as a `preprocessing.dataset.Dataset` (`--dataset=ucf101`).
@@ -27,20 +26,16 @@ All file access goes through `tf.io.gfile`, so the same code reads local disks a
 from __future__ import annotations
 
 import dataclasses
-import json
 import posixpath
 import re
-import sys
 from collections.abc import Iterator, Sequence
 
-from absl import app, flags
-
-from preprocessing.dataset import CLASS_INDEX_FILE, SUBSETS, Clip, Dataset, read_text_lines
+from preprocessing.dataset import SUBSETS, Clip, Dataset, read_text_lines
 from preprocessing.errors import DatasetError
-from preprocessing.layout import SPLITS_DIR as SPLITS_DIR  # re-exported: default folders
-from preprocessing.layout import VIDEOS_DIR as VIDEOS_DIR
-from preprocessing.layout import Layout, SourceIndex, list_frames
+from tfrecords.manifest import CLASS_INDEX_FILE
 
+SPLITS_DIR = "ucfTrainTestlist"  # the official split files, under ROOT by default
+VIDEOS_DIR = "UCF-101"  # the videos, `<Class>/v_<Class>_gGG_cCC.avi`, under ROOT by default
 SPLITS = (1, 2, 3)
 NUM_CLASSES = 101
 _CLIP_FILE = re.compile(r"^v_(?P<cls>[A-Za-z0-9]+)_g(?P<group>\d+)_c(?P<clip>\d+)\.avi$")
@@ -64,8 +59,8 @@ def _read_lines(path: str) -> Iterator[tuple[int, str]]:
     """Yields (1-based line number, stripped text) of the non-blank lines of a UCF-101 list."""
     return read_text_lines(
         path,
-        "Point --splits_dir at the `ucfTrainTestlist` folder of UCF-101 (it holds "
-        "classInd.txt, trainlist0N.txt and testlist0N.txt).",
+        f"Point --splits_dir at the `{SPLITS_DIR}` folder of UCF-101 (it holds "
+        f"{CLASS_INDEX_FILE}, trainlist0N.txt and testlist0N.txt).",
     )
 
 
@@ -217,154 +212,3 @@ class Ucf101(Dataset):
     def read_splits(self, split: int) -> dict[str, list[Clip]]:
         """The official train/test lists of `split` (`read_splits`)."""
         return read_splits(self.splits_dir, split)
-
-
-def split_summary(splits_dir: str, split: int) -> dict:
-    """Clip and group counts of one split, and whether train and test groups are disjoint.
-
-    Groups are compared as (class, group) pairs: clips of one group share actor and scene,
-    so a group on both sides would leak the test set into training.
-    """
-    subsets = read_splits(splits_dir, split)
-    groups = {s: {(c.label, c.group) for c in clips} for s, clips in subsets.items()}
-    return {
-        "train": len(subsets["train"]),
-        "test": len(subsets["test"]),
-        "distinct_clips": len({c.video_id for clips in subsets.values() for c in clips}),
-        "train_groups": sorted({g for _, g in groups["train"]}),
-        "test_groups": sorted({g for _, g in groups["test"]}),
-        "groups_disjoint": not (groups["train"] & groups["test"]),
-    }
-
-
-def sources_summary(clips: Sequence[Clip], layout: Layout) -> dict:
-    """What of `clips` is on disk in each layout, with frame counts.
-
-    A clip counts as found in `flow` only when both `u` and `v` folders exist with the same
-    number of frames; `flow_count_mismatch` lists clips whose flow count is not the RGB
-    count minus one (flow frame i lies between RGB frames i and i+1).
-    """
-    index = SourceIndex(layout)
-    videos = {"folder": layout.videos_dir, "present": index.has_videos, "missing": []}
-    frames = {"folder": layout.frames_dir, "present": index.has_frames, "missing": []}
-    flow = {"folder": layout.flow_dir, "present": index.has_flow, "missing": []}
-    frames["frames"] = flow["frames"] = 0
-    flow["count_mismatch"] = []
-    for clip in clips:
-        if index.has_videos and index.video(clip) is None:
-            videos["missing"].append(clip.video_id)
-        rgb_count = None
-        if index.has_frames:
-            rgb_dir = index.rgb_dir(clip)
-            if rgb_dir is None:
-                frames["missing"].append(clip.video_id)
-            else:
-                rgb_count = len(list_frames(rgb_dir))
-                frames["frames"] += rgb_count
-        if index.has_flow:
-            x_dir, y_dir = index.flow_dirs(clip)
-            if x_dir is None or y_dir is None:
-                flow["missing"].append(clip.video_id)
-                continue
-            x_count, y_count = len(list_frames(x_dir)), len(list_frames(y_dir))
-            flow["frames"] += x_count
-            if x_count != y_count or (rgb_count is not None and x_count != rgb_count - 1):
-                flow["count_mismatch"].append(
-                    {"video_id": clip.video_id, "rgb": rgb_count, "u": x_count, "v": y_count}
-                )
-    for entry in (videos, frames, flow):
-        entry["found"] = len(clips) - len(entry["missing"]) if entry["present"] else 0
-    return {"listed_clips": len(clips), "videos": videos, "frames": frames, "flow": flow}
-
-
-def summarize(splits_dir: str, splits: Sequence[int], layout: Layout | None = None) -> dict:
-    """The JSON summary printed by `python -m preprocessing.ucf101`."""
-    summary = {
-        "splits_dir": splits_dir,
-        "num_classes": len(read_class_index(splits_dir)),
-        "splits": {str(split): split_summary(splits_dir, split) for split in splits},
-    }
-    if layout is not None:
-        clips = {
-            c.video_id: c
-            for split in splits
-            for clips in read_splits(splits_dir, split).values()
-            for c in clips
-        }
-        summary["sources"] = sources_summary(sorted(clips.values(), key=_order), layout)
-    return summary
-
-
-def _order(clip: Clip) -> tuple[int, int, int]:
-    return clip.label, clip.group, clip.clip
-
-
-def summary_ok(summary: dict) -> bool:
-    """True when groups are disjoint and every present layout holds every listed clip."""
-    if not all(s["groups_disjoint"] for s in summary["splits"].values()):
-        return False
-    return sources_ok(summary.get("sources", {}))
-
-
-def sources_ok(sources: dict) -> bool:
-    """True when every present layout of a `sources_summary` holds every listed clip."""
-    for name in ("videos", "frames", "flow"):
-        if name in sources and sources[name]["present"] and sources[name]["missing"]:
-            return False
-    return not sources.get("flow", {}).get("count_mismatch")
-
-
-def define_flags(flag_values: flags.FlagValues) -> None:
-    """Defines the summary binary's flags on `flag_values`.
-
-    Called only when this module runs as a program (or by a test with its own FlagValues),
-    so importing the dataset layer registers no flag that could clash with another binary's.
-    """
-    on = {"flag_values": flag_values}
-    flags.DEFINE_string(
-        "splits_dir", None, "The `ucfTrainTestlist` folder (classInd.txt, lists).", **on
-    )
-    flags.DEFINE_list("split", ["1", "2", "3"], "Split(s) to summarize: 1, 2 and/or 3.", **on)
-    flags.DEFINE_string(
-        "root",
-        None,
-        "Dataset root holding UCF-101/, jpegs_256/, tvl1_flow/ (any may be absent).",
-        **on,
-    )
-    flags.DEFINE_string("videos_dir", None, "Overrides ROOT/UCF-101.", **on)
-    flags.DEFINE_string("frames_dir", None, "Overrides ROOT/jpegs_256.", **on)
-    flags.DEFINE_string("flow_dir", None, "Overrides ROOT/tvl1_flow.", **on)
-    flags.mark_flag_as_required("splits_dir", flag_values=flag_values)
-
-
-def run(flag_values: flags.FlagValues) -> None:
-    """Prints the JSON summary; exits 1 if a present layout misses clips, 2 on bad input."""
-    splits = []
-    for value in flag_values.split:
-        if value not in ("1", "2", "3"):
-            raise app.UsageError(f"--split must be 1, 2 or 3 (comma-separated), got {value!r}")
-        splits.append(int(value))
-    fv = flag_values
-    layout = None
-    if fv.root or fv.videos_dir or fv.frames_dir or fv.flow_dir:
-        layout = Layout.under(fv.root or ".", fv.videos_dir, fv.frames_dir, fv.flow_dir)
-    try:
-        summary = summarize(fv.splits_dir, splits, layout)
-    except DatasetError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
-    print(json.dumps(summary, indent=2))
-    if not summary_ok(summary):
-        sys.exit(1)
-
-
-def main(argv: Sequence[str]) -> None:
-    """The binary's entry point: `run` on the global flags."""
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    run(flags.FLAGS)
-
-
-if __name__ == "__main__":
-    define_flags(flags.FLAGS)
-    app.run(main)

@@ -10,9 +10,11 @@ import socket
 
 import pytest
 
-from preprocessing import synthetic
+from preprocessing import layout as layout_lib
+from preprocessing import ucf101
 from preprocessing.job_config import JobConfig
 from preprocessing.layout import Layout
+from synthetic import generate
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -20,18 +22,44 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def ucf101_lists_dir() -> str:
     """The real `ucfTrainTestlist` folder shipped in data/ (resolved from the repo root)."""
-    return str(REPO_ROOT / "data" / "ucf101" / "ucfTrainTestlist")
+    return str(REPO_ROOT / "data" / "ucf101" / ucf101.SPLITS_DIR)
+
+
+def fake_frames(folder: pathlib.Path, count: int) -> None:
+    """Creates `folder` with frame files 1..count (names only: the bytes are not a JPEG)."""
+    folder.mkdir(parents=True)
+    for i in range(1, count + 1):
+        (folder / layout_lib.frame_name(i)).write_bytes(b"jpeg")
+
+
+@pytest.fixture
+def handstand_tree(tmp_path) -> tuple[pathlib.Path, ucf101.Clip]:
+    """One HandstandPushups clip of the real lists in all layouts, spelled as the public
+    archives spell it (`v_HandstandPushups_*`, the lists: `v_HandStandPushups_*`): 5 RGB and
+    4 + 4 flow frame files. Returns (root, the clip as the lists give it).
+    """
+    lists = str(REPO_ROOT / "data" / "ucf101" / ucf101.SPLITS_DIR)
+    entry = "HandstandPushups/v_HandStandPushups_g01_c01.avi"
+    subsets = ucf101.read_splits(lists, 1).values()
+    (clip,) = [c for clips in subsets for c in clips if c.list_entry == entry]
+    videos = tmp_path / ucf101.VIDEOS_DIR / "HandstandPushups"
+    videos.mkdir(parents=True)
+    (videos / "v_HandStandPushups_g01_c01.avi").write_bytes(b"avi")
+    fake_frames(tmp_path / layout_lib.FRAMES_DIR / clip.video_id, 5)
+    for axis in (layout_lib.FLOW_X_DIR, layout_lib.FLOW_Y_DIR):
+        fake_frames(tmp_path / layout_lib.FLOW_DIR / axis / clip.video_id, 4)
+    return tmp_path, clip
 
 
 @pytest.fixture(scope="session")
-def synthetic_spec() -> synthetic.SyntheticSpec:
+def synthetic_spec() -> generate.SyntheticSpec:
     """What `synthetic_root` holds: 2 appearances x 2 motions (BeachRise, BeachFall,
     ForestRise, ForestFall), groups 1-3 (split k tests group k), 2 clips per group, 6-16 RGB
     frames (some clips shorter than an 11-frame flow stack), all three layouts.
 
-    `synthetic.plan(spec)` gives every clip's id, label and frame count.
+    `generate.plan(spec)` gives every clip's id, label and frame count.
     """
-    return synthetic.SyntheticSpec(
+    return generate.SyntheticSpec(
         num_appearances=2, num_motions=2, groups=3, clips_per_group=2, num_frames=(6, 16)
     )
 
@@ -43,14 +71,14 @@ def synthetic_root(tmp_path_factory, synthetic_spec) -> str:
     Read-only: tests that damage files must copy it first (e.g. `shutil.copytree`).
     """
     root = tmp_path_factory.mktemp("synthetic")
-    synthetic.generate(str(root), synthetic_spec)
+    generate.generate(str(root), synthetic_spec)
     return str(root)
 
 
 def frames_job_config(root: pathlib.Path, out: pathlib.Path, **changes) -> JobConfig:
     """The Beam job's config for a frames-source run of split 1 (fields overridable)."""
     config = JobConfig(
-        splits_dir=str(root / "ucfTrainTestlist"),
+        splits_dir=str(root / ucf101.SPLITS_DIR),
         layout=Layout.under(str(root)),
         split=1,
         subsets=("train", "test"),

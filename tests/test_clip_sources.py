@@ -8,10 +8,12 @@ import pytest
 import tensorflow as tf
 from conftest import damage_jpeg_scan
 
-from preprocessing import clip_sources
+from preprocessing import clip_sources, ucf101
+from preprocessing import layout as layout_lib
 from preprocessing.clip_sources import ClipError, check_jpeg_decodes, jpeg_shape
 from preprocessing.layout import Layout, SourceIndex
 from preprocessing.ucf101 import Clip
+from tfrecords.schema import FRAME_RATE
 
 # The lists spell HandStand, the archives Handstand: lookups must not care.
 CLIP = Clip(
@@ -36,7 +38,7 @@ def _write_frames(folder: pathlib.Path, count: int, shape: tuple[int, ...], seed
     rng = np.random.default_rng(seed)
     for i in range(1, count + 1):
         image = rng.integers(0, 256, shape, dtype=np.uint8)
-        (folder / f"frame{i:06d}.jpg").write_bytes(_jpeg(image))
+        (folder / layout_lib.frame_name(i)).write_bytes(_jpeg(image))
 
 
 @pytest.fixture
@@ -45,8 +47,12 @@ def archives(tmp_path) -> Layout:
     layout = Layout.under(str(tmp_path))
     name = "v_HandstandPushups_g01_c01"
     _write_frames(pathlib.Path(layout.frames_dir) / name, 5, (256, 340, 3), seed=1)
-    _write_frames(pathlib.Path(layout.flow_dir) / "u" / name, 4, (256, 340), seed=2)
-    _write_frames(pathlib.Path(layout.flow_dir) / "v" / name, 4, (256, 340), seed=3)
+    _write_frames(
+        pathlib.Path(layout.flow_dir) / layout_lib.FLOW_X_DIR / name, 4, (256, 340), seed=2
+    )
+    _write_frames(
+        pathlib.Path(layout.flow_dir) / layout_lib.FLOW_Y_DIR / name, 4, (256, 340), seed=3
+    )
     return layout
 
 
@@ -82,7 +88,7 @@ def test_frames_clip_keeps_source_bytes(archives):
     rgb_dir = pathlib.Path(archives.frames_dir) / "v_HandstandPushups_g01_c01"
     expected = [p.read_bytes() for p in sorted(rgb_dir.iterdir())]
     assert list(video.rgb) == expected
-    u_dir = pathlib.Path(archives.flow_dir) / "u" / "v_HandstandPushups_g01_c01"
+    u_dir = pathlib.Path(archives.flow_dir) / layout_lib.FLOW_X_DIR / "v_HandstandPushups_g01_c01"
     assert list(video.flow_x) == [p.read_bytes() for p in sorted(u_dir.iterdir())]
     assert (len(video.rgb), len(video.flow_x), len(video.flow_y)) == (5, 4, 4)
     assert (video.video_id, video.label, video.class_name) == (
@@ -102,7 +108,7 @@ def test_missing_rgb_folder_is_located(archives):
 
 
 def test_missing_flow_folder_is_located(archives):
-    folder = pathlib.Path(archives.flow_dir) / "v" / "v_HandstandPushups_g01_c01"
+    folder = pathlib.Path(archives.flow_dir) / layout_lib.FLOW_Y_DIR / "v_HandstandPushups_g01_c01"
     for path in folder.iterdir():
         path.unlink()
     folder.rmdir()
@@ -112,14 +118,16 @@ def test_missing_flow_folder_is_located(archives):
 
 
 def test_frame_gap_is_a_list_failure(archives):
-    (pathlib.Path(archives.frames_dir) / "v_HandstandPushups_g01_c01" / "frame000003.jpg").unlink()
+    (
+        pathlib.Path(archives.frames_dir) / "v_HandstandPushups_g01_c01" / layout_lib.frame_name(3)
+    ).unlink()
     assert _stage_of(archives) == "list"
 
 
 def test_short_flow_breaks_the_count_rule(archives):
-    for axis in ("u", "v"):
+    for axis in (layout_lib.FLOW_X_DIR, layout_lib.FLOW_Y_DIR):
         folder = pathlib.Path(archives.flow_dir) / axis / "v_HandstandPushups_g01_c01"
-        (folder / "frame000004.jpg").unlink()
+        (folder / layout_lib.frame_name(4)).unlink()
     with pytest.raises(ClipError, match="5 RGB frames need 4 flow frames") as error:
         clip_sources.read_frames_clip(CLIP, SourceIndex(archives))
     assert error.value.stage == "frame_counts"
@@ -132,7 +140,12 @@ def test_empty_clip_breaks_the_count_rule(archives):
 
 
 def test_corrupt_jpeg_is_a_jpeg_failure(archives):
-    path = pathlib.Path(archives.flow_dir) / "u" / "v_HandstandPushups_g01_c01" / "frame000002.jpg"
+    path = (
+        pathlib.Path(archives.flow_dir)
+        / layout_lib.FLOW_X_DIR
+        / "v_HandstandPushups_g01_c01"
+        / layout_lib.frame_name(2)
+    )
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(ClipError, match="frame000002.jpg: corrupt JPEG") as error:
         clip_sources.read_frames_clip(CLIP, SourceIndex(archives))
@@ -140,7 +153,9 @@ def test_corrupt_jpeg_is_a_jpeg_failure(archives):
 
 
 def test_frame_of_another_size_is_a_jpeg_failure(archives):
-    path = pathlib.Path(archives.frames_dir) / "v_HandstandPushups_g01_c01" / "frame000004.jpg"
+    path = (
+        pathlib.Path(archives.frames_dir) / "v_HandstandPushups_g01_c01" / layout_lib.frame_name(4)
+    )
     path.write_bytes(_jpeg(np.zeros((240, 320, 3), np.uint8)))
     with pytest.raises(ClipError, match="must share one size") as error:
         clip_sources.read_frames_clip(CLIP, SourceIndex(archives))
@@ -168,10 +183,10 @@ def test_decode_check_names_unsupported_channel_counts():
 def test_scan_damage_is_a_jpeg_failure_unless_the_check_is_off(archives, stream, what):
     folder = {
         "rgb": pathlib.Path(archives.frames_dir),
-        "flow_x": pathlib.Path(archives.flow_dir, "u"),
-        "flow_y": pathlib.Path(archives.flow_dir, "v"),
+        "flow_x": pathlib.Path(archives.flow_dir, layout_lib.FLOW_X_DIR),
+        "flow_y": pathlib.Path(archives.flow_dir, layout_lib.FLOW_Y_DIR),
     }[stream]
-    path = folder / "v_HandstandPushups_g01_c01" / "frame000003.jpg"
+    path = folder / "v_HandstandPushups_g01_c01" / layout_lib.frame_name(3)
     path.write_bytes(damage_jpeg_scan(path.read_bytes()))
     index = SourceIndex(archives)
     with pytest.raises(ClipError) as error:
@@ -194,7 +209,7 @@ def test_decode_check_keeps_intact_clips_byte_for_byte(archives):
 
 def _write_video(path: pathlib.Path, count: int) -> None:
     path.parent.mkdir(parents=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"XVID"), 25.0, (320, 240))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"XVID"), FRAME_RATE, (320, 240))
     rng = np.random.default_rng(0)
     for _ in range(count):
         writer.write(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8))
@@ -203,20 +218,22 @@ def _write_video(path: pathlib.Path, count: int) -> None:
 
 def test_video_clip_is_decoded_and_resized(tmp_path):
     layout = Layout.under(str(tmp_path))
-    _write_video(tmp_path / "UCF-101" / "HandstandPushups" / "v_HandstandPushups_g01_c01.avi", 4)
+    _write_video(
+        tmp_path / ucf101.VIDEOS_DIR / "HandstandPushups" / "v_HandstandPushups_g01_c01.avi", 4
+    )
     video = clip_sources.read_clip(CLIP, SourceIndex(layout), "videos", "dis")
     assert (len(video.rgb), len(video.flow_x), len(video.flow_y)) == (4, 3, 3)
     assert (video.height, video.width) == (256, 340)
-    assert video.source == "videos/dis" and video.frame_rate == 25.0
+    assert video.source == "videos/dis" and video.frame_rate == FRAME_RATE
 
 
 def test_missing_and_truncated_videos(tmp_path):
     layout = Layout.under(str(tmp_path))
-    (tmp_path / "UCF-101").mkdir()
+    (tmp_path / ucf101.VIDEOS_DIR).mkdir()
     with pytest.raises(ClipError, match="not found in --videos_dir") as error:
         clip_sources.read_clip(CLIP, SourceIndex(layout), "videos", "dis")
     assert error.value.stage == "locate"
-    path = tmp_path / "UCF-101" / "HandstandPushups" / "v_HandstandPushups_g01_c01.avi"
+    path = tmp_path / ucf101.VIDEOS_DIR / "HandstandPushups" / "v_HandstandPushups_g01_c01.avi"
     _write_video(path, 10)
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     with pytest.raises(ClipError, match="truncated") as error:
@@ -226,7 +243,9 @@ def test_missing_and_truncated_videos(tmp_path):
 
 def test_one_frame_video_breaks_the_count_rule(tmp_path):
     layout = Layout.under(str(tmp_path))
-    _write_video(tmp_path / "UCF-101" / "HandstandPushups" / "v_HandstandPushups_g01_c01.avi", 1)
+    _write_video(
+        tmp_path / ucf101.VIDEOS_DIR / "HandstandPushups" / "v_HandstandPushups_g01_c01.avi", 1
+    )
     with pytest.raises(ClipError, match="at least 2") as error:
         clip_sources.read_clip(CLIP, SourceIndex(layout), "videos", "dis")
     assert error.value.stage == "frame_counts"

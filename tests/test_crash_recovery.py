@@ -28,10 +28,10 @@ from test_train import _events_steps, write_data_dir
 import models
 from configs import demo_spatial
 from evaluation import evaluate, scores
-from input_pipeline import testdata
 from preprocessing import outputs, pipeline
 from preprocessing.job_config import DEFAULT_RGB_CHUNKS
 from tfrecords import manifest as manifest_lib
+from tfrecords import testdata
 from training import checkpoints, experiment, summaries
 
 REPO = pathlib.Path(__file__).resolve().parents[1]

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from input_pipeline import crops, testdata
+from input_pipeline import crops
+from tfrecords import testdata
 
 SCALES = (1.0, 0.875, 0.75, 0.66)
 

@@ -5,8 +5,9 @@ import pytest
 import tensorflow as tf
 
 from configs import base
-from input_pipeline import datasets, resample, testdata
+from input_pipeline import datasets, resample
 from tfrecords import manifest as manifest_lib
+from tfrecords import testdata
 
 H, W = 48, 64
 BAD = b"not a jpeg"

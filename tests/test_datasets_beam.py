@@ -15,13 +15,16 @@ import pytest
 import tensorflow as tf
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from preprocessing import datasets, hmdb51, pipeline, synthetic, synthetic_datasets
+from preprocessing import datasets, hmdb51, pipeline
+from preprocessing import layout as layout_lib
 from preprocessing.job_config import JobConfig
+from synthetic import formats, generate
+from tfrecords import manifest as manifest_lib
 from tfrecords import schema
 from tfrecords.manifest import read_manifest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-SPEC = synthetic.SyntheticSpec(
+SPEC = generate.SyntheticSpec(
     num_appearances=2, num_motions=2, groups=3, clips_per_group=2, num_frames=(4, 7)
 )
 TRAIN, TEST = 3, 2  # per class and split, of 6 clips per class
@@ -32,7 +35,7 @@ def hmdb_root(tmp_path_factory) -> pathlib.Path:
     """An HMDB-51 tree with the frame archives (no videos)."""
     root = tmp_path_factory.mktemp("hmdb")
     spec = dataclasses.replace(SPEC, layout=("frames", "flow"))
-    synthetic_datasets.generate_hmdb(str(root), spec, TRAIN, TEST)
+    formats.generate_hmdb(str(root), spec, TRAIN, TEST)
     return root
 
 
@@ -78,16 +81,18 @@ def test_hmdb51_ids_labels_and_frames_survive_the_job(hmdb_root, tmp_path):
         "train": dict.fromkeys(names, TRAIN),
         "test": dict.fromkeys(names, TEST),
     }
-    assert (out / "classInd.txt").read_text() == "".join(
+    assert (out / manifest_lib.CLASS_INDEX_FILE).read_text() == "".join(
         f"{i + 1} {n}\n" for i, n in enumerate(names)
     )
-    assert (out / "failures.jsonl").read_text() == ""
+    assert (out / manifest_lib.FAILURES_FILE).read_text() == ""
     splits = hmdb51.read_splits(str(hmdb_root / hmdb51.SPLITS_DIR), 1)
     for subset, clips in splits.items():
         records = _read_back(out, subset)
         assert sorted(records) == sorted(c.video_id for c in clips)
         for clip in clips:
-            rgb_files = sorted((hmdb_root / "jpegs_256" / clip.video_id).glob("frame*.jpg"))
+            rgb_files = sorted(
+                (hmdb_root / layout_lib.FRAMES_DIR / clip.video_id).glob("frame*.jpg")
+            )
             per_video = 2 if subset == "train" else 1
             assert len(records[clip.video_id]) == per_video + 1  # RGB chunks + one flow record
             for record in records[clip.video_id]:
@@ -104,7 +109,7 @@ def test_hmdb51_ids_labels_and_frames_survive_the_job(hmdb_root, tmp_path):
 
 def test_folder_with_csv_from_videos(tmp_path):
     root = tmp_path / "videos"
-    clips = synthetic_datasets.generate_folder(str(root), SPEC)
+    clips = formats.generate_folder(str(root), SPEC)
     paths = sorted(c.path for c in clips)
     split_csv = tmp_path / "split.csv"
     # Paths with a comma are quoted, as any CSV writer does.
@@ -119,7 +124,7 @@ def test_folder_with_csv_from_videos(tmp_path):
     assert manifest.split_rule == f"CSV {split_csv}"  # how the split was made is recorded
     assert manifest.class_names == ["BeachFall", "BeachRise", "ForestFall", "ForestRise"]
     assert manifest.written == {"train": 16, "test": 8} and sum(manifest.failed.values()) == 0
-    assert (out / "classInd.txt").read_text().splitlines()[0] == "1 BeachFall"
+    assert (out / manifest_lib.CLASS_INDEX_FILE).read_text().splitlines()[0] == "1 BeachFall"
     ids = {c.path: c.video_id for c in clips}
     assert sorted(_read_back(out, "test")) == sorted(ids[p] for p in paths[::3])
 

@@ -13,6 +13,9 @@ import sys
 import numpy as np
 import pytest
 
+from preprocessing import ucf101
+from tfrecords import manifest as manifest_lib
+
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SMALL = [
     "--num_appearances=2",
@@ -44,7 +47,7 @@ def test_demo_end_to_end_and_rerun_skips(tmp_path):
     result = _demo(workspace)
     assert result.returncode == 0, result.stderr[-3000:]
 
-    manifest = json.loads((workspace / "records" / "manifest.json").read_text())
+    manifest = json.loads((workspace / "records" / manifest_lib.MANIFEST_FILE).read_text())
     assert manifest["listed"] == manifest["written"]
     assert len(manifest["class_names"]) == 4
     metrics = {
@@ -74,7 +77,7 @@ def test_demo_end_to_end_and_rerun_skips(tmp_path):
     for stream in ("spatial", "temporal"):
         assert (workspace / "export" / stream / "saved_model.pb").exists()
     (prediction,) = json.loads((workspace / "prediction.json").read_text())
-    assert prediction["video"].endswith(".avi") and "/UCF-101/" in prediction["video"]
+    assert prediction["video"].endswith(".avi") and f"/{ucf101.VIDEOS_DIR}/" in prediction["video"]
     for stream in ("spatial", "temporal", "fused"):
         total = sum(entry["probability"] for entry in prediction[stream])
         assert abs(total - 1.0) < 1e-4

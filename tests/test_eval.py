@@ -14,7 +14,8 @@ import tensorflow as tf
 import models
 from evaluation import evaluate, scores
 from evaluation.scores import VideoScores
-from input_pipeline import datasets, resample, testdata
+from input_pipeline import datasets, resample
+from tfrecords import testdata
 from training import checkpoints
 
 REPO = pathlib.Path(__file__).resolve().parents[1]

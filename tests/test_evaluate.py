@@ -11,7 +11,7 @@ import models
 from configs import base as base_config
 from evaluation import evaluate, scores
 from evaluation.scores import VideoScores
-from input_pipeline import testdata
+from tfrecords import testdata
 
 
 def _scores(matrix, stream):

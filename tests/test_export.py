@@ -10,8 +10,7 @@ import tensorflow as tf
 
 from configs import demo_spatial, demo_temporal
 from evaluation import export
-from input_pipeline import testdata
-from tfrecords import schema
+from tfrecords import schema, testdata
 
 NAMES = ["ApplyEyeMakeup", "Archery", "YoYo"]
 

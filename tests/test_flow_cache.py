@@ -12,7 +12,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from conftest import frames_job_config
 from test_crash_recovery import _kill_when, _shard_bytes, _start, _Stderr
 
-from preprocessing import pipeline
+from preprocessing import pipeline, ucf101
 from preprocessing.flow_cache import COMPLETE_DIR, FlowCache
 from tfrecords.schema import IMAGE_FRAME_RATE, SOURCE
 
@@ -80,7 +80,7 @@ def test_rerun_reads_every_clip_from_the_cache_and_cache_is_a_frames_root(
         cache / ALGORITHM,
         tmp_path / "frames",
         num_shards=2,
-        splits_dir=str(root / "ucfTrainTestlist"),
+        splits_dir=str(root / ucf101.SPLITS_DIR),
     )
     from_frames = pipeline.run(frames, OPTIONS)
     assert from_frames.manifest.written == clean.manifest.written

@@ -8,10 +8,11 @@ import shutil
 import pytest
 from absl import flags
 
-from preprocessing import check, datasets, folder, synthetic, synthetic_datasets
+from preprocessing import check, datasets, folder
 from preprocessing.errors import DatasetError
+from synthetic import formats, generate
 
-SPEC = synthetic.SyntheticSpec(
+SPEC = generate.SyntheticSpec(
     num_appearances=2, num_motions=2, groups=3, clips_per_group=2, num_frames=(4, 5)
 )
 CLASSES = ["BeachFall", "BeachRise", "ForestFall", "ForestRise"]
@@ -21,7 +22,7 @@ CLASSES = ["BeachFall", "BeachRise", "ForestFall", "ForestRise"]
 def tree(tmp_path_factory):
     """A generated folder tree (6 videos per class, .avi/.mp4/.mkv/.mov): (root, clips)."""
     root = tmp_path_factory.mktemp("folder_tree")
-    return root, synthetic_datasets.generate_folder(str(root), SPEC)
+    return root, formats.generate_folder(str(root), SPEC)
 
 
 def _copy(tree, tmp_path) -> pathlib.Path:
@@ -44,7 +45,7 @@ def test_classes_are_sorted_folders_and_every_video_is_found(tree):
         c.path for c in clips
     )
     extensions = {pathlib.PurePath(c.path).suffix for c in clips}
-    assert extensions == set(synthetic_datasets.FOLDER_EXTENSIONS)
+    assert extensions == set(formats.FOLDER_EXTENSIONS)
     assert set("!#&'()+,;@[]") <= set("".join(c.path for c in clips))
 
 

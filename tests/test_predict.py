@@ -23,8 +23,10 @@ import tensorflow as tf
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from evaluation import evaluate, export, fusion, predictor, scores
-from preprocessing import pipeline, synthetic
+from preprocessing import pipeline, ucf101
+from synthetic import generate
 from tfrecords import schema
+from tfrecords.schema import FRAME_RATE
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 STREAMS = ("spatial", "temporal")
@@ -107,11 +109,11 @@ def bad_runs(synthetic_root, tmp_path_factory):
     spatial = _hand_made_export(root / "spatial", "spatial", ["a", "b", "c"])
     temporal = _hand_made_export(root / "temporal", "temporal", ["a", "c", "b"])
     (root / "notes.txt").write_text("a text file, not a video")
-    clip = next(pathlib.Path(synthetic_root).glob("UCF-101/*/*_g01_c01.avi"))
+    clip = next(pathlib.Path(synthetic_root).glob(f"{ucf101.VIDEOS_DIR}/*/*_g01_c01.avi"))
     data = clip.read_bytes()
     (root / "truncated.avi").write_bytes(data[: len(data) // 2])
     one = root / "one.avi"
-    writer = cv2.VideoWriter(str(one), cv2.VideoWriter_fourcc(*"XVID"), 25.0, (320, 240))
+    writer = cv2.VideoWriter(str(one), cv2.VideoWriter_fourcc(*"XVID"), FRAME_RATE, (320, 240))
     writer.write(np.zeros((240, 320, 3), np.uint8))
     writer.release()
     (root / "not_an_export").mkdir()
@@ -187,7 +189,7 @@ def trained(synthetic_root, job_config, tmp_path_factory, bad_runs):
         )
         for stream in STREAMS
     }
-    videos = sorted(pathlib.Path(synthetic_root).glob("UCF-101/*/*_g01_*.avi"))
+    videos = sorted(pathlib.Path(synthetic_root).glob(f"{ucf101.VIDEOS_DIR}/*/*_g01_*.avi"))
     return Trained(data_dir, configs, workdirs, exports, [str(v) for v in videos])
 
 
@@ -241,7 +243,7 @@ def test_predict_on_raw_files_agrees_with_eval_and_fusion_on_their_records(train
 
 def test_held_out_clip_of_known_class_is_classified_by_fused_top1(cli, synthetic_spec):
     _, _, predictions, _ = cli
-    (planned,) = [c for c in synthetic.plan(synthetic_spec) if c.video_id == KNOWN]
+    (planned,) = [c for c in generate.plan(synthetic_spec) if c.video_id == KNOWN]
     (prediction,) = [p for p in predictions if pathlib.Path(p["video"]).stem == KNOWN]
     assert prediction["fused"][0]["class"] == KNOWN.split("_")[1]  # ForestFall
     for stream in ("spatial", "temporal", "fused"):

@@ -14,9 +14,11 @@ import pytest
 from apache_beam.options.pipeline_options import PipelineOptions
 from conftest import damage_jpeg_scan
 
+from preprocessing import layout as layout_lib
 from preprocessing import pipeline, ucf101
 from preprocessing.job_config import JobConfig
 from preprocessing.layout import Layout
+from tfrecords import manifest as manifest_lib
 from tfrecords.manifest import read_manifest
 
 
@@ -44,12 +46,14 @@ def damaged_root(dataset, tmp_path_factory) -> tuple[pathlib.Path, str]:
     """A copy of the frame archives with one corrupt test JPEG and one train JPEG whose scan
     data is damaged (markers intact); returns (root, the test clip's id)."""
     root = tmp_path_factory.mktemp("damaged") / "root"
-    shutil.copytree(dataset, root, ignore=shutil.ignore_patterns("UCF-101"))
-    test_ids = [c.video_id for c in ucf101.read_split(str(root / "ucfTrainTestlist"), 1, "test")]
+    shutil.copytree(dataset, root, ignore=shutil.ignore_patterns(ucf101.VIDEOS_DIR))
+    test_ids = [c.video_id for c in ucf101.read_split(str(root / ucf101.SPLITS_DIR), 1, "test")]
     broken = sorted(test_ids)[0]
-    (root / "jpegs_256" / broken / "frame000001.jpg").write_bytes(b"\xff\xd8 not a JPEG")
-    train_ids = [c.video_id for c in ucf101.read_split(str(root / "ucfTrainTestlist"), 1, "train")]
-    scan = root / "jpegs_256" / sorted(train_ids)[0] / "frame000002.jpg"
+    (root / layout_lib.FRAMES_DIR / broken / layout_lib.frame_name(1)).write_bytes(
+        b"\xff\xd8 not a JPEG"
+    )
+    train_ids = [c.video_id for c in ucf101.read_split(str(root / ucf101.SPLITS_DIR), 1, "train")]
+    scan = root / layout_lib.FRAMES_DIR / sorted(train_ids)[0] / layout_lib.frame_name(2)
     scan.write_bytes(damage_jpeg_scan(scan.read_bytes()))
     return root, broken
 
@@ -68,7 +72,7 @@ def test_cli_within_max_failures_writes_the_same_shards_as_the_library(damaged_r
         "--direct_running_mode=in_memory",
     )
     assert result.returncode == 0, result.stderr
-    listed = len(ucf101.read_split(str(root / "ucfTrainTestlist"), 1, "test"))
+    listed = len(ucf101.read_split(str(root / ucf101.SPLITS_DIR), 1, "test"))
     assert (
         f"test: {listed - 1} written, 1 failed of {listed} listed, 1 RGB records per video, "
         "shards: 2 rgb, 2 flow"
@@ -77,13 +81,15 @@ def test_cli_within_max_failures_writes_the_same_shards_as_the_library(damaged_r
     assert manifest.rgb_chunks == {"test": 1}
     assert "--num_shards=2 --rgb_chunks=3" in manifest.command_line
     assert manifest.command_line.startswith("python -m preprocessing --root=")
-    failures = [json.loads(line) for line in (out / "failures.jsonl").read_text().splitlines()]
+    failures = [
+        json.loads(line) for line in (out / manifest_lib.FAILURES_FILE).read_text().splitlines()
+    ]
     assert [(f["video_id"], f["stage"]) for f in failures] == [(broken, "jpeg")]
 
     # Another process, same inputs and flags: byte-identical shards.
     library = tmp_path / "library"
     config = JobConfig(
-        splits_dir=str(root / "ucfTrainTestlist"),
+        splits_dir=str(root / ucf101.SPLITS_DIR),
         layout=Layout.under(str(root)),
         split=1,
         subsets=("test",),
@@ -108,7 +114,7 @@ def test_cli_failed_clip_exits_1_but_writes_the_rest(damaged_root, tmp_path):
     out = tmp_path / "out"
     result = _cli(f"--root={root}", f"--output_dir={out}", "--subsets=test", "--split=1")
     assert result.returncode == 1, result.stderr
-    assert "error: 1 clips failed" in result.stderr and "failures.jsonl" in result.stderr
+    assert "error: 1 clips failed" in result.stderr and manifest_lib.FAILURES_FILE in result.stderr
     manifest = read_manifest(str(out))
     assert manifest.split == 1 and manifest.failed == {"test": 1}
     assert manifest.written["test"] == manifest.listed["test"] - 1
@@ -117,7 +123,10 @@ def test_cli_failed_clip_exits_1_but_writes_the_rest(damaged_root, tmp_path):
 def test_cli_bad_input_is_a_message_with_status_2(tmp_path):
     result = _cli("--root=/nonexistent", f"--output_dir={tmp_path}")
     assert result.returncode == 2
-    assert "classInd.txt: file not found" in result.stderr and "Traceback" not in result.stderr
+    assert (
+        f"{ucf101.CLASS_INDEX_FILE}: file not found" in result.stderr
+        and "Traceback" not in result.stderr
+    )
 
 
 def test_cli_train_chunks_and_bad_rgb_chunks(damaged_root, tmp_path):

@@ -24,11 +24,11 @@ from conftest import damage_jpeg_scan, frames_job_config
 import models
 from configs import demo_spatial, demo_temporal
 from evaluation import evaluate, scores
-from input_pipeline import testdata
+from preprocessing import layout as layout_lib
 from preprocessing import pipeline, ucf101
 from preprocessing.errors import DatasetError
 from tfrecords import manifest as manifest_lib
-from tfrecords import schema
+from tfrecords import schema, testdata
 from training import checkpoints, experiment
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -41,35 +41,35 @@ def _frames(folder: pathlib.Path) -> list[pathlib.Path]:
 
 def _split_ids(root: pathlib.Path) -> tuple[list[str], list[str]]:
     """Split 1's (train, test) clip ids, sorted."""
-    splits = ucf101.read_splits(str(root / "ucfTrainTestlist"), 1)
+    splits = ucf101.read_splits(str(root / ucf101.SPLITS_DIR), 1)
     return tuple(sorted(c.video_id for c in splits[subset]) for subset in ("train", "test"))
 
 
 def _scan_damaged(root: pathlib.Path) -> pathlib.Path:
     """The RGB frame whose scan data `_damage` zeroes (markers intact)."""
-    return _frames(root / "jpegs_256" / _split_ids(root)[0][2])[1]
+    return _frames(root / layout_lib.FRAMES_DIR / _split_ids(root)[0][2])[1]
 
 
 def _damage(root: pathlib.Path) -> dict[str, tuple[str, str]]:
     """Breaks six clips of split 1 (both subsets); returns id -> (stage, file named)."""
     train, test = _split_ids(root)
-    rgb, flow = root / "jpegs_256", root / "tvl1_flow"
+    rgb, flow = root / layout_lib.FRAMES_DIR, root / layout_lib.FLOW_DIR
     broken = {}
     bad_scan = _scan_damaged(root)  # caught by the full decode check only
     bad_scan.write_bytes(damage_jpeg_scan(bad_scan.read_bytes()))
     broken[train[2]] = ("jpeg", str(bad_scan))
     # A flow JPEG overwritten with other bytes of the same length (no EOI marker).
-    bad_flow = _frames(flow / "u" / test[0])[2]
+    bad_flow = _frames(flow / layout_lib.FLOW_X_DIR / test[0])[2]
     bad_flow.write_bytes(b"\xff\xd8" + b"\x00" * (bad_flow.stat().st_size - 2))
     broken[test[0]] = ("jpeg", str(bad_flow))
-    shutil.rmtree(flow / "u" / train[0])  # missing u folder
+    shutil.rmtree(flow / layout_lib.FLOW_X_DIR / train[0])  # missing u folder
     broken[train[0]] = ("locate", train[0])
-    extra = rgb / train[1] / f"frame{len(_frames(rgb / train[1])) + 1:06d}.jpg"
+    extra = rgb / train[1] / layout_lib.frame_name(len(_frames(rgb / train[1])) + 1)
     shutil.copy(_frames(rgb / train[1])[0], extra)  # N+1 RGB frames for N-1 flow frames
     broken[train[1]] = ("frame_counts", str(rgb / train[1]))
     for path in _frames(rgb / test[1])[1:]:  # a 1-frame clip: 1 RGB frame, no flow
         path.unlink()
-    for axis in ("u", "v"):
+    for axis in (layout_lib.FLOW_X_DIR, layout_lib.FLOW_Y_DIR):
         for path in _frames(flow / axis / test[1]):
             path.unlink()
     broken[test[1]] = ("frame_counts", "1 RGB frames")
@@ -83,7 +83,7 @@ def damaged_run(synthetic_root, tmp_path_factory):
     """The Beam job on a damaged copy under a non-ASCII path; (root, out, result, broken)."""
     base = tmp_path_factory.mktemp("reliability") / NON_ASCII_DIR
     root = base / "root"
-    shutil.copytree(synthetic_root, root, ignore=shutil.ignore_patterns("UCF-101"))
+    shutil.copytree(synthetic_root, root, ignore=shutil.ignore_patterns(ucf101.VIDEOS_DIR))
     broken = _damage(root)
     out = base / "records"
     result = pipeline.run(
@@ -109,7 +109,7 @@ def test_damaged_clips_are_reported_and_the_rest_written_intact(damaged_run):
     assert {i: f["stage"] for i, f in failures.items()} == {i: s for i, (s, _) in broken.items()}
     for video_id, (_, named) in broken.items():
         assert named in failures[video_id]["error"], failures[video_id]["error"]
-    splits = ucf101.read_splits(str(root / "ucfTrainTestlist"), 1)
+    splits = ucf101.read_splits(str(root / ucf101.SPLITS_DIR), 1)
     for subset, clips in splits.items():
         expected = {c.video_id for c in clips} - set(broken)
         num_chunks = result.manifest.rgb_chunks[subset]
@@ -125,8 +125,11 @@ def test_damaged_clips_are_reported_and_the_rest_written_intact(damaged_run):
         assert sorted(rgb) == sorted(r[schema.VIDEO_ID].decode() for r in flow) == sorted(expected)
         for record in flow:  # byte-identical to the source files
             video_id = record[schema.VIDEO_ID].decode()
-            source = [p.read_bytes() for p in _frames(root / "jpegs_256" / video_id)]
-            flow_y = [p.read_bytes() for p in _frames(root / "tvl1_flow" / "v" / video_id)]
+            source = [p.read_bytes() for p in _frames(root / layout_lib.FRAMES_DIR / video_id)]
+            flow_y = [
+                p.read_bytes()
+                for p in _frames(root / layout_lib.FLOW_DIR / layout_lib.FLOW_Y_DIR / video_id)
+            ]
             assert [rgb[video_id][i] for i in sorted(rgb[video_id])] == source
             assert list(record[schema.FLOW_Y]) == flow_y
 
@@ -175,7 +178,7 @@ def test_manifest_reconciles_with_the_split_lists(damaged_run):
     root, out, result, broken = damaged_run
     manifest = manifest_lib.read_manifest(str(out))
     assert manifest == result.manifest
-    splits = ucf101.read_splits(str(root / "ucfTrainTestlist"), 1)
+    splits = ucf101.read_splits(str(root / ucf101.SPLITS_DIR), 1)
     failures = _failures(out)
     for subset, clips in splits.items():
         failed = [i for i, f in failures.items() if f["subset"] == subset]
@@ -223,7 +226,7 @@ def test_every_written_test_clip_is_evaluated_once_even_shorter_than_l(damaged_r
 
 def test_non_ascii_list_entry_names_file_and_line(synthetic_root, tmp_path):
     lists = tmp_path / "lists"
-    shutil.copytree(pathlib.Path(synthetic_root) / "ucfTrainTestlist", lists)
+    shutil.copytree(pathlib.Path(synthetic_root) / ucf101.SPLITS_DIR, lists)
     test_list = ucf101.list_file(str(lists), 1, "test")
     with open(test_list, "a", encoding="utf-8") as f:
         f.write("BeachRise/v_BéachRise_g01_c09.avi\r\n")
@@ -300,7 +303,10 @@ def test_manifest_of_another_directory_is_refused(data_dir, tmp_path):
     testdata.write_data_dir(
         other, {"train": [_video(i) for i in range(3)]}, num_classes=2, num_shards=2
     )
-    shutil.copy(pathlib.Path(other) / "manifest.json", pathlib.Path(data_dir) / "manifest.json")
+    shutil.copy(
+        pathlib.Path(other) / manifest_lib.MANIFEST_FILE,
+        pathlib.Path(data_dir) / manifest_lib.MANIFEST_FILE,
+    )
     with pytest.raises(manifest_lib.ManifestError, match="bytes, .* records .* truncated or"):
         manifest_lib.read_manifest(data_dir)
 

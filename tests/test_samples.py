@@ -5,8 +5,8 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from input_pipeline import crops, resample, samples, testdata
-from tfrecords import schema
+from input_pipeline import crops, resample, samples
+from tfrecords import schema, testdata
 
 H, W = 48, 64
 SPEC = samples.SampleSpec(

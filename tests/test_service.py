@@ -18,7 +18,8 @@ import tensorflow as tf
 from conftest import free_ports
 
 from configs import base
-from input_pipeline import datasets, resample, service, testdata
+from input_pipeline import datasets, resample, service
+from tfrecords import testdata
 from training import checkpoints
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

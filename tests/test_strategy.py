@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 from conftest import free_ports
 
-from input_pipeline import testdata
+from tfrecords import testdata
 from training import checkpoints
 from training import strategy as strategy_lib
 

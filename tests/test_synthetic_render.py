@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from preprocessing import synthetic_render as render_lib
-from preprocessing.synthetic_render import (
+from synthetic import render as render_lib
+from synthetic.render import (
     APPEARANCES,
     FRAME_HEIGHT,
     FRAME_WIDTH,

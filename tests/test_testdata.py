@@ -3,9 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
-from input_pipeline import testdata
 from tfrecords import manifest as manifest_lib
-from tfrecords import schema
+from tfrecords import schema, testdata
 
 
 def test_painted_frames_decode_exactly():

@@ -11,17 +11,12 @@ import pytest
 import tensorflow as tf
 
 from configs import demo_temporal
-from input_pipeline import testdata
-from tfrecords import schema
+from tfrecords import schema, testdata
 from training import checkpoints, experiment, summaries
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLASSES = ("RedUp", "BlueDown")
 HEIGHT, WIDTH, FRAMES = 24, 32, 12
-
-
-def _jpeg(image: np.ndarray) -> bytes:
-    return tf.io.encode_jpeg(image, quality=95).numpy()
 
 
 def _video(label: int, group: int, rng: np.random.Generator) -> schema.Video:
@@ -42,9 +37,9 @@ def _video(label: int, group: int, rng: np.random.Generator) -> schema.Video:
         label=label,
         group=group,
         clip=1,
-        rgb=[_jpeg(frame) for frame in rgb],
-        flow_x=[_jpeg(flow_x)] * (FRAMES - 1),
-        flow_y=[_jpeg(flow_y)] * (FRAMES - 1),
+        rgb=[testdata.encode_jpeg(frame) for frame in rgb],
+        flow_x=[testdata.encode_jpeg(flow_x)] * (FRAMES - 1),
+        flow_y=[testdata.encode_jpeg(flow_y)] * (FRAMES - 1),
         height=HEIGHT,
         width=WIDTH,
         flow_height=HEIGHT,

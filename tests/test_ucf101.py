@@ -1,13 +1,9 @@
 """Tests of the UCF-101 dataset layer on the real split files and on broken copies."""
 
-import json
 import pathlib
 import shutil
-import subprocess
-import sys
 
 import pytest
-from absl import app, flags
 
 from preprocessing import ucf101
 from preprocessing.errors import DatasetError
@@ -28,16 +24,11 @@ def test_class_index_has_101_classes_in_classind_order():
 
 
 @pytest.mark.parametrize("split", [1, 2, 3])
-def test_real_split_counts_and_disjoint_groups(split):
+def test_real_split_counts(split):
     subsets = ucf101.read_splits(LISTS, split)
     assert (len(subsets["train"]), len(subsets["test"])) == EXPECTED[split]
     ids = {c.video_id for clips in subsets.values() for c in clips}
     assert len(ids) == 13320
-    summary = ucf101.split_summary(LISTS, split)
-    assert summary["groups_disjoint"]
-    first = 7 * (split - 1) + 1
-    assert summary["test_groups"] == list(range(first, first + 7))
-    assert not set(summary["train_groups"]) & set(summary["test_groups"])
 
 
 def test_same_clips_in_every_split():
@@ -139,46 +130,3 @@ def test_blank_lines_and_trailing_spaces_tolerated(lists_copy):
     _append(lists_copy / "testlist01.txt", "YoYo/v_YoYo_g26_c01.avi   ")
     clips = ucf101.read_split(str(lists_copy), 1, "test")
     assert len(clips) == 3784 and clips[-1].video_id == "v_YoYo_g26_c01"
-
-
-def _cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "preprocessing.ucf101", *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        check=False,
-    )
-
-
-def test_cli_prints_split_figures():
-    result = _cli(f"--splits_dir={LISTS}", "--split=1")
-    assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout)
-    assert summary["num_classes"] == 101
-    assert summary["splits"]["1"]["train"] == 9537
-    assert summary["splits"]["1"]["test"] == 3783
-    assert summary["splits"]["1"]["distinct_clips"] == 13320
-    assert summary["splits"]["1"]["groups_disjoint"] is True
-
-
-def _main(*args):
-    """Runs the binary's main in-process (a subprocess costs a TensorFlow import)."""
-    flag_values = flags.FlagValues()
-    ucf101.define_flags(flag_values)
-    flag_values(["ucf101", *args])
-    ucf101.run(flag_values)
-
-
-def test_cli_bad_input_is_a_message_not_a_traceback(lists_copy, capsys):
-    _append(lists_copy / "trainlist01.txt", "Juggling/v_Juggling_g08_c01.avi 7")
-    with pytest.raises(SystemExit) as exit_info:
-        _main(f"--splits_dir={lists_copy}", "--split=1")
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert err.startswith("error: ") and "unknown class 'Juggling'" in err
-
-
-def test_cli_rejects_bad_split():
-    with pytest.raises(app.UsageError, match="--split must be 1, 2 or 3"):
-        _main(f"--splits_dir={LISTS}", "--split=4")

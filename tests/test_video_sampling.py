@@ -11,8 +11,9 @@ import tensorflow as tf
 
 from evaluation import video_sampling
 from input_pipeline import samples
-from preprocessing import optical_flow
+from preprocessing import optical_flow, ucf101
 from tfrecords import schema
+from tfrecords.schema import FRAME_RATE
 
 SIZE = (optical_flow.FRAME_HEIGHT, optical_flow.FRAME_WIDTH)
 
@@ -40,7 +41,7 @@ TEMPORAL = video_sampling.StreamInput(_spec(True, 2, length=3), SIZE)
 @pytest.fixture(scope="module")
 def clip(synthetic_root) -> str:
     """The longest test clip of the shared synthetic tree (16 frames at most)."""
-    videos = pathlib.Path(synthetic_root).glob("UCF-101/*/*_g01_*.avi")
+    videos = pathlib.Path(synthetic_root).glob(f"{ucf101.VIDEOS_DIR}/*/*_g01_*.avi")
     return str(max(videos, key=lambda p: cv2.VideoCapture(str(p)).get(cv2.CAP_PROP_FRAME_COUNT)))
 
 
@@ -80,7 +81,7 @@ def test_sampled_frames_are_beam_bytes_and_nothing_else_is_computed(clip, beam_f
     for i in flow:
         assert (video.flow_x[i], video.flow_y[i]) == (beam_frames.flow_x[i], beam_frames.flow_y[i])
     assert (video.height, video.width, video.flow_height, video.flow_width) == (*SIZE, *SIZE)
-    assert video.source == "videos/dis" and video.frame_rate == 25.0
+    assert video.source == "videos/dis" and video.frame_rate == FRAME_RATE
     assert sampled.decode_seconds > 0 and sampled.flow_seconds > 0
 
 
@@ -135,7 +136,7 @@ def test_previews_are_the_stack_starts_as_the_model_reads_them(clip, beam_frames
 
 
 def _write_avi(path, count):
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"XVID"), 25.0, (320, 240))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"XVID"), FRAME_RATE, (320, 240))
     for i in range(count):
         writer.write(np.full((240, 320, 3), 40 * i, np.uint8))
     writer.release()

@@ -4,6 +4,7 @@ A data directory (`--output_dir` of `python -m preprocessing`, `--data_dir` of t
 
     manifest.json                           this file (written last, atomically)
     failures.jsonl                          one JSON object per clip that could not be written
+    classInd.txt                            the class list in UCF-101's classInd.txt format
     train-rgb-00000-of-00008.tfrecord ...   shards of one subset and modality (`shard_name`;
     train-flow-00000-of-00002.tfrecord ...  records: tfrecords/schema.py)
     test-rgb-00000-of-00004.tfrecord ...
@@ -27,8 +28,11 @@ import tensorflow as tf
 
 from tfrecords.schema import RGB_MODALITY, SCHEMA_VERSION
 
+# The data directory's files (shards: `shard_name`). The class list keeps UCF-101's name and
+# format (`1 ClassA` per line), so the same name serves an official split folder.
 MANIFEST_FILE = "manifest.json"
 FAILURES_FILE = "failures.jsonl"
+CLASS_INDEX_FILE = "classInd.txt"
 SHARD_NAME = re.compile(
     r"^(?P<subset>[a-z]+)-(?P<modality>[a-z]+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.tfrecord$"
 )

@@ -25,7 +25,7 @@ Context (one value per record)::
     ucf101/clip                      int64   clip number within the group
     ucf101/source                    bytes   b"frames" (archives) or b"videos/<flow algorithm>"
     ucf101/schema_version            int64   SCHEMA_VERSION
-    image/frame_rate                 float   frames per second (25 for UCF-101)
+    image/frame_rate                 float   frames per second (UCF-101: FRAME_RATE)
   RGB records only:
     image/format                     bytes   b"JPEG"
     image/channels                   int64   3
@@ -61,6 +61,9 @@ import tensorflow as tf
 
 SCHEMA_VERSION = 2
 FLOW_BOUND = 20.0
+# UCF-101's 25 fps: the rate a record declares when its source records none (the frame
+# archives), and the rate of the synthetic UCF-101-format videos.
+FRAME_RATE = 25.0
 IMAGE_FORMAT_JPEG = b"JPEG"
 
 # Modalities: each has its own records and shards; a stream reads one.
@@ -144,7 +147,7 @@ class Video:
     flow_height: int
     flow_width: int
     source: str
-    frame_rate: float = 25.0
+    frame_rate: float = FRAME_RATE
 
     def frame_hw(self, modality: str) -> tuple[int, int]:
         """(height, width) of the modality's frames."""

@@ -1,6 +1,6 @@
 """Small synthetic datasets in exactly UCF-101's on-disk format, built to need both streams.
 
-    python -m preprocessing.synthetic --output_dir=DIR [--num_appearances=3 --num_motions=3
+    python -m synthetic --output_dir=DIR [--num_appearances=3 --num_motions=3
         --groups=7 --clips_per_group=3 --num_frames=8,64 --layout=videos,frames,flow --seed=0]
 
 writes under DIR (any subset of the three layouts)::
@@ -22,7 +22,7 @@ TV-L1 or DIS run on the videos recover it up to their own error (and scaled by 3
 320x240 videos, which are the 340x256 frames resized).
 
 Class design. Classes are A appearances x M motions, named `<Appearance><Motion>`
-(`BeachRise`, label = a * M + m), see `synthetic_render` for the palettes and motions:
+(`BeachRise`, label = a * M + m), see `synthetic.render` for the palettes and motions:
 
 * Appearance is what one frame shows: palettes and patterns of the background and of one large
   object. Motion is how the object moves: up, down, spinning, pulsing, sideways, swaying,
@@ -67,31 +67,20 @@ import functools
 import math
 import posixpath
 import tempfile
-import time
 from collections.abc import Sequence
 
 import cv2
 import numpy as np
 import tensorflow as tf
-from absl import app, flags, logging
 
 from preprocessing import layout as layout_lib
 from preprocessing import ucf101
-from preprocessing.synthetic_render import (
-    APPEARANCES,
-    MOTIONS,
-    Scene,
-    make_scene,
-    make_trajectory,
-    render,
-)
-from tfrecords.schema import quantize_flow
+from preprocessing.optical_flow import encode_jpeg
+from synthetic.render import APPEARANCES, MOTIONS, Scene, make_scene, make_trajectory, render
+from tfrecords.schema import FRAME_RATE, quantize_flow
 
 LAYOUTS = ("videos", "frames", "flow")
-SPLITS_DIR = "ucfTrainTestlist"
 VIDEO_SIZE = (320, 240)  # (width, height) of UCF-101's videos
-FRAME_RATE = 25.0
-JPEG_QUALITY = 95
 _CRLF = "\r\n"
 # Independent random streams (first key after the seed).
 _LENGTH, _MOTION, _TEXTURE, _SHAPE, _NOISE = range(5)
@@ -261,7 +250,7 @@ def write_lists(
 
 
 def write_video(path: str, rgb: np.ndarray) -> None:
-    """Writes uint8 [N, H, W, 3] RGB frames as a 320x240, 25 fps XVID video at `path`.
+    """Writes uint8 [N, H, W, 3] RGB frames as a 320x240 XVID video at `path` (FRAME_RATE fps).
 
     The container follows `path`'s extension (.avi, .mp4, .mkv, .mov).
 
@@ -285,18 +274,19 @@ def write_video(path: str, rgb: np.ndarray) -> None:
 
 
 def _write_jpegs(folder: str, images: np.ndarray) -> None:
-    """Writes [N, H, W(, 3)] uint8 images (BGR if 3 channels) as folder/frame%06d.jpg."""
+    """Writes [N, H, W(, 3)] uint8 images (BGR if 3 channels) as the folder's frame files.
+
+    Encoded as the videos source encodes (`preprocessing.optical_flow.encode_jpeg`), named as
+    the archives name them (`preprocessing.layout.frame_name`).
+    """
     tf.io.gfile.makedirs(folder)
     for index, image in enumerate(images, start=1):
-        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-        if not ok:
-            raise RuntimeError(f"{folder}: OpenCV failed to encode frame {index} as JPEG")
         with tf.io.gfile.GFile(posixpath.join(folder, layout_lib.frame_name(index)), "wb") as f:
-            f.write(encoded.tobytes())
+            f.write(encode_jpeg(image))
 
 
 def write_frames(folder: str, rgb: np.ndarray) -> None:
-    """Writes uint8 [N, H, W, 3] RGB frames as folder/frame000001.jpg ... (jpegs_256 style)."""
+    """Writes uint8 [N, H, W, 3] RGB frames as the frame files of `folder` (an RGB frame folder)."""
     _write_jpegs(folder, rgb[..., ::-1])
 
 
@@ -315,7 +305,7 @@ def generate(output_dir: str, spec: SyntheticSpec) -> list[SyntheticClip]:
     """
     names = class_names(spec)
     clips = plan(spec)
-    write_lists(posixpath.join(output_dir, SPLITS_DIR), names, clips, spec.groups)
+    write_lists(posixpath.join(output_dir, ucf101.SPLITS_DIR), names, clips, spec.groups)
     folders = layout_lib.Layout.under(output_dir)
     for clip in clips:
         rgb, flow = render_clip(spec, clip)
@@ -327,67 +317,3 @@ def generate(output_dir: str, spec: SyntheticSpec) -> list[SyntheticClip]:
         if "flow" in spec.layout:
             write_flow(folders.flow_dir, clip.video_id, flow)
     return clips
-
-
-def define_flags(flag_values: flags.FlagValues) -> None:
-    """Defines the binary's flags on `flag_values`.
-
-    Called only when the module runs as a binary (or by a test with its own FlagValues), so
-    importing the library registers no flag that could collide with another binary's.
-    """
-    defaults, on = SyntheticSpec(), {"flag_values": flag_values}
-    flags.DEFINE_string("output_dir", None, "Dataset root to write (local or gs://).", **on)
-    flags.DEFINE_integer("num_appearances", defaults.num_appearances, "A (1-8).", **on)
-    flags.DEFINE_integer("num_motions", defaults.num_motions, "M (1-8); classes = A x M.", **on)
-    flags.DEFINE_integer("groups", defaults.groups, "Groups per class (>= 3).", **on)
-    flags.DEFINE_integer("clips_per_group", defaults.clips_per_group, "Clips per group.", **on)
-    frames = [str(n) for n in defaults.num_frames]
-    flags.DEFINE_list("num_frames", frames, "LO,HI: RGB frames per clip (log-uniform).", **on)
-    flags.DEFINE_list("layout", list(defaults.layout), f"Subset of {LAYOUTS}.", **on)
-    flags.DEFINE_integer("seed", defaults.seed, "Seed; the same seed gives the same bytes.", **on)
-    flags.mark_flag_as_required("output_dir", flag_values=flag_values)
-
-
-def spec_from_flags(flag_values: flags.FlagValues) -> SyntheticSpec:
-    """Builds the spec from parsed flags.
-
-    Raises:
-      app.UsageError: a flag value is invalid; the message names the flag.
-    """
-    try:
-        num_frames = tuple(int(n) for n in flag_values.num_frames)
-    except ValueError as e:
-        raise app.UsageError(
-            f"--num_frames must be LO,HI integers, got {flag_values.num_frames}"
-        ) from e
-    try:
-        return SyntheticSpec(
-            num_appearances=flag_values.num_appearances,
-            num_motions=flag_values.num_motions,
-            groups=flag_values.groups,
-            clips_per_group=flag_values.clips_per_group,
-            num_frames=num_frames,
-            layout=tuple(flag_values.layout),
-            seed=flag_values.seed,
-        )
-    except ValueError as e:
-        raise app.UsageError(f"invalid flag: {e}") from e
-
-
-def main(argv: Sequence[str]) -> None:
-    """Generates the dataset the flags describe and logs what was written."""
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    spec = spec_from_flags(flags.FLAGS)
-    start = time.perf_counter()
-    clips = generate(flags.FLAGS.output_dir, spec)
-    logging.info(
-        "Wrote %d clips (%d classes, %d RGB frames each in %s) under %s in %.1f s",
-        len(clips), len(class_names(spec)), sum(c.num_frames for c in clips),
-        ",".join(spec.layout), flags.FLAGS.output_dir, time.perf_counter() - start,
-    )  # fmt: skip
-
-
-if __name__ == "__main__":
-    define_flags(flags.FLAGS)
-    app.run(main)

@@ -1,10 +1,9 @@
-"""The synthetic clips of `preprocessing.synthetic`, written as an HMDB-51 or a folder tree.
+"""The synthetic clips of `synthetic.generate`, written as an HMDB-51 or a folder tree.
 
-    python -m preprocessing.synthetic_datasets --format=hmdb51 --output_dir=DIR \
-        [--hmdb_train=N --hmdb_test=M] [the flags of preprocessing.synthetic]
-    python -m preprocessing.synthetic_datasets --format=folder --output_dir=DIR ...
+    python -m synthetic --format=hmdb51 --output_dir=DIR [--hmdb_train=N --hmdb_test=M] ...
+    python -m synthetic --format=folder --output_dir=DIR ...
 
-The clips, classes and pixels are those of `synthetic.plan` / `synthetic.render_clip` (same
+The clips, classes and pixels are those of `generate.plan` / `generate.render_clip` (same
 spec, same frames); only names and split files differ.
 
 HMDB-51 format (`generate_hmdb`)::
@@ -31,10 +30,10 @@ import re
 from collections.abc import Sequence
 
 import tensorflow as tf
-from absl import app, flags, logging
 
-from preprocessing import hmdb51, synthetic
+from preprocessing import hmdb51
 from preprocessing import layout as layout_lib
+from synthetic import generate
 
 FORMATS = ("hmdb51", "folder")
 # Name decorations with the punctuation and mixed case of real HMDB-51 file names.
@@ -55,7 +54,7 @@ class WrittenClip:
       tags: HMDB-51 only: the tag (0, 1, 2) of splits 1-3.
     """
 
-    clip: synthetic.SyntheticClip
+    clip: generate.SyntheticClip
     class_name: str
     path: str
     video_id: str
@@ -67,12 +66,12 @@ def snake_case(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def class_index(spec: synthetic.SyntheticSpec, clip: synthetic.SyntheticClip) -> int:
+def class_index(spec: generate.SyntheticSpec, clip: generate.SyntheticClip) -> int:
     """0-based index of `clip` among its class's clips (group-major)."""
     return (clip.group - 1) * spec.clips_per_group + clip.clip - 1
 
 
-def awkward_stem(clip: synthetic.SyntheticClip, class_name: str, index: int) -> str:
+def awkward_stem(clip: generate.SyntheticClip, class_name: str, index: int) -> str:
     """A file stem with HMDB-51's punctuation and mixed case, unique per clip.
 
     `index` is `class_index`: a class of >= len(AWKWARD) clips uses every decoration.
@@ -92,7 +91,7 @@ def default_counts(count: int) -> tuple[int, int]:
     return max(1, count * 70 // 133), max(1, count * 30 // 133)
 
 
-def _check_counts(spec: synthetic.SyntheticSpec, train: int, test: int) -> int:
+def _check_counts(spec: generate.SyntheticSpec, train: int, test: int) -> int:
     count = spec.groups * spec.clips_per_group
     if train < 1 or test < 1 or train + test > count:
         raise ValueError(
@@ -103,22 +102,22 @@ def _check_counts(spec: synthetic.SyntheticSpec, train: int, test: int) -> int:
 
 
 def _write_media(
-    spec: synthetic.SyntheticSpec, root: str, videos_dir: str, clips: Sequence[WrittenClip]
+    spec: generate.SyntheticSpec, root: str, videos_dir: str, clips: Sequence[WrittenClip]
 ) -> None:
     folders = layout_lib.Layout.under(root, videos_dir)
     for written in clips:
-        rgb, flow = synthetic.render_clip(spec, written.clip)
+        rgb, flow = generate.render_clip(spec, written.clip)
         if "videos" in spec.layout:
-            synthetic.write_video(posixpath.join(folders.videos_dir, written.path), rgb)
+            generate.write_video(posixpath.join(folders.videos_dir, written.path), rgb)
         if "frames" in spec.layout:
-            synthetic.write_frames(posixpath.join(folders.frames_dir, written.video_id), rgb)
+            generate.write_frames(posixpath.join(folders.frames_dir, written.video_id), rgb)
         if "flow" in spec.layout:
-            synthetic.write_flow(folders.flow_dir, written.video_id, flow)
+            generate.write_flow(folders.flow_dir, written.video_id, flow)
 
 
 def generate_hmdb(
     output_dir: str,
-    spec: synthetic.SyntheticSpec,
+    spec: generate.SyntheticSpec,
     train: int | None = None,
     test: int | None = None,
 ) -> list[WrittenClip]:
@@ -138,7 +137,7 @@ def generate_hmdb(
     count = _check_counts(spec, train, test)
     written: list[WrittenClip] = []
     lines: dict[str, dict[int, list[str]]] = {}
-    for clip in synthetic.plan(spec):
+    for clip in generate.plan(spec):
         name = snake_case(clip.class_name)
         index = class_index(spec, clip)
         stem = awkward_stem(clip, name, index)
@@ -157,38 +156,14 @@ def generate_hmdb(
     return written
 
 
-def generate_folder(output_dir: str, spec: synthetic.SyntheticSpec) -> list[WrittenClip]:
+def generate_folder(output_dir: str, spec: generate.SyntheticSpec) -> list[WrittenClip]:
     """Writes a folder-format tree, `<Class>/<awkward name>.<ext>` (videos only)."""
     spec = dataclasses.replace(spec, layout=("videos",))
     written = []
-    for clip in synthetic.plan(spec):
+    for clip in generate.plan(spec):
         stem = awkward_stem(clip, clip.class_name, class_index(spec, clip))
         extension = FOLDER_EXTENSIONS[(clip.group + clip.clip) % len(FOLDER_EXTENSIONS)]
         path = f"{clip.class_name}/{stem}{extension}"
         written.append(WrittenClip(clip, clip.class_name, path, f"{clip.class_name}__{stem}"))
     _write_media(spec, output_dir, output_dir, written)
     return written
-
-
-def main(argv: Sequence[str]) -> None:
-    """Generates the tree the flags describe."""
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    spec = synthetic.spec_from_flags(flags.FLAGS)
-    out = flags.FLAGS.output_dir
-    if flags.FLAGS.format == "hmdb51":
-        try:
-            clips = generate_hmdb(out, spec, flags.FLAGS.hmdb_train, flags.FLAGS.hmdb_test)
-        except ValueError as e:
-            raise app.UsageError(str(e)) from e
-    else:
-        clips = generate_folder(out, spec)
-    logging.info("Wrote %d clips in %s format under %s", len(clips), flags.FLAGS.format, out)
-
-
-if __name__ == "__main__":
-    synthetic.define_flags(flags.FLAGS)
-    flags.DEFINE_enum("format", "hmdb51", list(FORMATS), "Tree to write.")
-    flags.DEFINE_integer("hmdb_train", None, "hmdb51: train clips per class and split.")
-    flags.DEFINE_integer("hmdb_test", None, "hmdb51: test clips per class and split.")
-    app.run(main)

@@ -23,8 +23,8 @@ import cv2
 import numpy as np
 from numpy.polynomial.chebyshev import chebval
 
-FRAME_HEIGHT = 256
-FRAME_WIDTH = 340
+from preprocessing.optical_flow import FRAME_HEIGHT, FRAME_WIDTH  # the archives' 340x256
+
 SPRITE_HALF = 128  # the object texture covers local coordinates [-128, 128)
 OBJECT_RADIUS = 100.0  # silhouette radius in local coordinates (before lobes)
 _PAD = 16  # background margin for the camera shake (|shake| <= 2.5 px)

@@ -1,6 +1,7 @@
 """Small data directories (shards + manifest) written directly, for tests and the benchmark.
 
-Independent of the Beam job: records are written with `tfrecords.schema.encode_records` and the
+Fixtures beside the schema they fabricate (shard names: `manifest.shard_name`), independent
+of the Beam job: records are written with `tfrecords.schema.encode_records` and the
 manifest with `tfrecords.manifest.write_manifest`, so a reader test can choose every pixel
 (e.g. frame i painted with value i makes the sampled indices readable from the output).
 """
@@ -118,7 +119,7 @@ def write_data_dir(
             m: [max((v.frame_hw(m)[i] for v in all_videos), default=0) for i in (0, 1)]
             for m in schema.MODALITIES
         },
-        command_line="input_pipeline.testdata",
+        command_line="tfrecords.testdata",
     )
     manifest_lib.write_manifest(data_dir, manifest)
     return manifest
