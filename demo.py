@@ -40,6 +40,7 @@ from configs import demo_temporal
 from evaluation import export, reports
 from preprocessing import synthetic
 from tfrecords import manifest as manifest_lib
+from tfrecords.streams import STREAMS
 from training import checkpoints
 
 _WORKSPACE = flags.DEFINE_string("workspace", "workspace/demo", "Where every output goes.")
@@ -52,7 +53,6 @@ _OVERRIDES = flags.DEFINE_multi_string(
     "config_override", [], "key=value config override for train.py and eval.py (repeatable)."
 )
 
-STREAMS = ("spatial", "temporal")
 PREDICTION_FILE = "prediction.json"
 PREDICTION_SHEET = "prediction.png"
 

@@ -189,13 +189,14 @@ def run(argv: list[str]) -> None:
     from bench import bench_data, seed_generator
     from configs import base
     from input_pipeline import datasets, service
+    from tfrecords import schema, streams
 
     root = FLAGS.work_dir or tempfile.mkdtemp(prefix="bench_input_pipeline_")
     service_address, servers = service.start_local_service(1)
     try:
         data = bench_data.write(root, FLAGS.num_videos, FLAGS.mean_frames, FLAGS.num_shards)
         configs = {}
-        for stream in ("spatial", "temporal"):
+        for stream in streams.STREAMS:
             configs[stream] = base.get_config()
             configs[stream].stream = stream
             if FLAGS.samples_per_video > 0:
@@ -237,9 +238,14 @@ def run(argv: list[str]) -> None:
         loops = _decode_loops(
             settings.jpeg_dct_method, tuple(settings.crop_scales), settings.max_scale_jitter
         )
-        pools = {
-            "spatial": (data.rgb_pool, 3, 1),
-            "temporal": (data.flow_pool, 1, 2 * settings.num_flow_frames),
+        jpegs = {schema.RGB_MODALITY: data.rgb_pool, schema.FLOW_MODALITY: data.flow_pool}
+        pools = {  # stream -> (its JPEGs, channels per JPEG, JPEGs decoded per sample)
+            name: (
+                jpegs[s.modality],
+                s.frame_channels,
+                s.frames_per_sample(settings.num_flow_frames),
+            )
+            for name, s in streams.STREAMS.items()
         }
         best: dict[str, Rate] = {}
         for r in range(FLAGS.rounds):
