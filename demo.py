@@ -265,8 +265,7 @@ def summary(workspace: str, timings: dict[str, float]) -> str:
     """The closing text: results table, stage times and where every artifact is."""
     rows = []
     for name, folder in (
-        ("Spatial", posixpath.join(workspace, "runs", "spatial", "eval")),
-        ("Temporal", posixpath.join(workspace, "runs", "temporal", "eval")),
+        *((s.capitalize(), posixpath.join(workspace, "runs", s, "eval")) for s in STREAMS),
         ("Fused (average)", posixpath.join(workspace, "fused")),
     ):
         rows.append((name, json.loads(_read(posixpath.join(folder, reports.METRICS_FILE)))))

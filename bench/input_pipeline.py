@@ -227,7 +227,7 @@ def run(argv: list[str]) -> None:
                 data.video_ids,
                 data.num_frames,
                 data.labels,
-                temporal=stream == "temporal",
+                temporal=streams.STREAMS[stream].flow,
                 flow_len=settings.num_flow_frames,
                 batch_size=FLAGS.batch_size,
                 image_size=settings.image_size,
