@@ -41,6 +41,7 @@ from evaluation import export, reports
 from preprocessing import ucf101
 from synthetic import generate
 from tfrecords import manifest as manifest_lib
+from tfrecords.streams import STREAMS
 from training import checkpoints
 
 _WORKSPACE = flags.DEFINE_string("workspace", "workspace/demo", "Where every output goes.")
@@ -53,7 +54,6 @@ _OVERRIDES = flags.DEFINE_multi_string(
     "config_override", [], "key=value config override for train.py and eval.py (repeatable)."
 )
 
-STREAMS = ("spatial", "temporal")
 PREDICTION_FILE = "prediction.json"
 PREDICTION_SHEET = "prediction.png"
 
@@ -266,8 +266,7 @@ def summary(workspace: str, timings: dict[str, float]) -> str:
     """The closing text: results table, stage times and where every artifact is."""
     rows = []
     for name, folder in (
-        ("Spatial", posixpath.join(workspace, "runs", "spatial", "eval")),
-        ("Temporal", posixpath.join(workspace, "runs", "temporal", "eval")),
+        *((s.capitalize(), posixpath.join(workspace, "runs", s, "eval")) for s in STREAMS),
         ("Fused (average)", posixpath.join(workspace, "fused")),
     ):
         rows.append((name, json.loads(_read(posixpath.join(folder, reports.METRICS_FILE)))))

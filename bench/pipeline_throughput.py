@@ -133,6 +133,7 @@ def run(argv: list[str]) -> None:
     from bench import bench_data, seed_generator
     from configs import base
     from input_pipeline import datasets
+    from tfrecords import schema, streams
 
     with (
         measure.work_dir(FLAGS.work_dir, "bench_pipeline_throughput_") as root,
@@ -140,7 +141,7 @@ def run(argv: list[str]) -> None:
     ):
         data = bench_data.write(root, FLAGS.num_videos, FLAGS.mean_frames, FLAGS.num_shards)
         configs = {}
-        for stream in ("spatial", "temporal"):
+        for stream in streams.STREAMS:
             configs[stream] = base.get_config()
             configs[stream].stream = stream
             if FLAGS.samples_per_video > 0:
@@ -171,7 +172,7 @@ def run(argv: list[str]) -> None:
                 data.video_ids,
                 data.num_frames,
                 data.labels,
-                temporal=stream == "temporal",
+                temporal=streams.STREAMS[stream].flow,
                 flow_len=settings.num_flow_frames,
                 batch_size=FLAGS.batch_size,
                 image_size=settings.image_size,
@@ -182,9 +183,14 @@ def run(argv: list[str]) -> None:
         loops = _decode_loops(
             settings.jpeg_dct_method, tuple(settings.crop_scales), settings.max_scale_jitter
         )
-        pools = {
-            "spatial": (data.rgb_pool, 3, 1),
-            "temporal": (data.flow_pool, 1, 2 * settings.num_flow_frames),
+        jpegs = {schema.RGB_MODALITY: data.rgb_pool, schema.FLOW_MODALITY: data.flow_pool}
+        pools = {  # stream -> (its JPEGs, channels per JPEG, JPEGs decoded per sample)
+            name: (
+                jpegs[s.modality],
+                s.frame_channels,
+                s.frames_per_sample(settings.num_flow_frames),
+            )
+            for name, s in streams.STREAMS.items()
         }
         best: dict[str, Rate] = {}
         for r in range(FLAGS.rounds):

@@ -57,6 +57,8 @@ def get_config() -> ml_collections.ConfigDict:
     # SavedModel takes the stored uint8 format and train/serve skew (the seed's BGR-vs-RGB
     # bug) cannot happen.
     model = config.model = ml_collections.ConfigDict()
+    # Flow enters in the backbone's RGB input range: its clip bound maps to the half range of
+    # the backbone's input mode (computed by models.normalization.flow_scale).
     model.mean_flow_subtraction = True  # subtract each stack's mean flow (camera motion)
     # 'inception_v3', 'resnet50', 'mobilenet_v2' (Keras applications), 'cnn_m_2048'
     # (Simonyan's temporal net, from scratch) or 'tiny' (CPU demos and tests).
@@ -67,9 +69,6 @@ def get_config() -> ml_collections.ConfigDict:
     # initialisation (first-conv RGB filters averaged and replicated over 2L channels).
     model.weights = "imagenet"
     model.dropout = 0.8  # before the softmax (and after fc6 in cnn_m_2048)
-    # Flow pixels (+-20 after dequantization) are multiplied by this: 1/20 maps the clip bound
-    # to +-1, the range of the 'tf'-mode RGB input (InceptionV3, MobileNetV2, from scratch).
-    model.flow_scale = 0.05
     model.tiny_widths = (16, 32, 64)  # 'tiny': filters per conv 3x3/2 block
 
     # Training (training/, train.py). Durations: exactly one of num_steps / num_epochs is > 0

@@ -21,10 +21,6 @@ import ml_collections
 from configs import base
 
 BACKBONES = ("inception_v3", "resnet50", "mobilenet_v2")
-# Flow pixels -> TSN's input units (quantized 0..255 minus 128, 6.375 per pixel), expressed in
-# the backbone's RGB scale: 'caffe' mode keeps 0..255 magnitudes, 'tf' mode divides by 127.5.
-_CAFFE_FLOW_SCALE = 255.0 / 40.0
-_TF_FLOW_SCALE = _CAFFE_FLOW_SCALE / 127.5
 
 
 def get_config(backbone: str | None = None) -> ml_collections.ConfigDict:
@@ -46,7 +42,6 @@ def get_config(backbone: str | None = None) -> ml_collections.ConfigDict:
         config.model.name = "cnn_m_2048"
         config.model.weights = ""
         config.model.dropout = 0.9
-        config.model.flow_scale = _TF_FLOW_SCALE
         train.batch_size = 256
         train.learning_rate = 1e-2
         train.lr_boundaries = (50000, 70000)
@@ -57,7 +52,6 @@ def get_config(backbone: str | None = None) -> ml_collections.ConfigDict:
     config.model.name = backbone
     config.model.weights = "imagenet"
     config.model.dropout = 0.7
-    config.model.flow_scale = _CAFFE_FLOW_SCALE if backbone == "resnet50" else _TF_FLOW_SCALE
     train.batch_size = 64
     train.learning_rate = 1.25e-3
     train.lr_boundaries = (12000, 18000)

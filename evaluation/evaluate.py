@@ -27,7 +27,7 @@ from evaluation.scores import (
     load_scores,
     save_scores,
 )
-from input_pipeline import datasets, resample
+from input_pipeline import datasets, resample, samples
 from tfrecords import manifest as manifest_lib
 from training import checkpoints
 
@@ -197,7 +197,7 @@ def evaluate_model(
     @tf.function(reduce_retracing=True)
     def predict(batch: dict) -> tf.Tensor:
         # Each sample's frames crossed to the device once; its V views are cut here.
-        images = resample.model_input(batch["windows"], spec.image_size, spec.temporal)
+        images = resample.model_input(batch[samples.WINDOWS], spec.image_size, spec.stream.flow)
         return model(images, training=False)
 
     expected = manifest.written[subset]

@@ -41,7 +41,7 @@ import tensorflow as tf
 from input_pipeline import crops, datasets, samples
 from preprocessing.optical_flow import FLOW_ALGORITHMS
 from tfrecords import manifest as manifest_lib
-from tfrecords import schema
+from tfrecords import schema, streams
 from training import checkpoints
 
 SERVING_INPUT = "frames"
@@ -85,7 +85,7 @@ class ExportMetadata:
     """`export.json`: what turns a video into the views eval.py scores for this stream.
 
     Attributes:
-      stream: 'spatial' or 'temporal'.
+      stream: the stream's name (`tfrecords.streams.STREAMS`).
       image_size: S, side of the model input.
       num_flow_frames: L, flow frames per temporal sample (config.data.num_flow_frames).
       eval_num_samples: K, samples uniformly spaced over a video.
@@ -143,10 +143,9 @@ class ExportMetadata:
             raise ValueError(f"num_samples={samples_k!r}: use a positive integer")
         if crops_v not in (1, crops.NUM_POSITIONS, 2 * crops.NUM_POSITIONS):
             raise ValueError(f"num_crops={crops_v!r}: use 1, 5 or 10 crop views per sample")
-        temporal = self.stream == "temporal"
         return samples.SampleSpec(
-            temporal=temporal,
-            length=self.num_flow_frames if temporal else 1,
+            stream=streams.get(self.stream),
+            num_flow_frames=self.num_flow_frames,
             image_size=self.image_size,
             samples_per_video=1,
             crop_scales=(self.eval_crop_scale,),

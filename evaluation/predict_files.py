@@ -16,8 +16,9 @@ import tensorflow as tf
 from absl import logging
 
 from evaluation import contact_sheet
-from evaluation.predictor import FUSED, STREAMS, PredictError, Prediction, Predictor
+from evaluation.predictor import FUSED, PredictError, Prediction, Predictor
 from preprocessing import optical_flow
+from tfrecords.streams import STREAMS, TEMPORAL
 
 # Positions a contact sheet shows.
 SHEET_PREVIEWS = 4
@@ -33,7 +34,7 @@ def format_table(prediction: Prediction, top_k: int) -> str:
     rankings = {n: prediction.ranking(n, top_k) for n in names}
     seconds = prediction.seconds
     flow = ""
-    if prediction.flow_algorithm is not None and "temporal" in prediction.scores:
+    if prediction.flow_algorithm is not None and TEMPORAL.name in prediction.scores:
         flow = (
             f", {prediction.flow_algorithm} flow {seconds['flow']:.2f} s "
             f"({prediction.flow_pairs} of {prediction.frames - 1} pairs)"

@@ -35,8 +35,8 @@ from evaluation.scores import aggregate_views
 from input_pipeline import datasets, resample, samples
 from preprocessing import optical_flow
 from tfrecords import schema
+from tfrecords.streams import SPATIAL, STREAMS, TEMPORAL
 
-STREAMS = ("spatial", "temporal")
 FUSED = "fused"
 SECONDS = ("decode", "flow", "model")
 # Views per model call unless told otherwise: configs/base.py's eval batch.
@@ -118,7 +118,7 @@ def _predict_fn(signature: Callable, spec: samples.SampleSpec) -> Callable:
 
     @tf.function(reduce_retracing=True)
     def predict(batch: Mapping[str, object]) -> tf.Tensor:
-        images = resample.model_input(batch["windows"], spec.image_size, spec.temporal)
+        images = resample.model_input(batch[samples.WINDOWS], spec.image_size, spec.stream.flow)
         return signature(**{export.SERVING_INPUT: images})[export.SERVING_OUTPUT]
 
     return predict
@@ -211,7 +211,7 @@ class Predictor:
             raise PredictError("give --spatial_model, --temporal_model or both")
         if not isinstance(batch_views, int) or batch_views < 1:
             raise PredictError(f"--batch_size={batch_views!r}: use a positive number of views")
-        directories = {"spatial": spatial_model, "temporal": temporal_model}
+        directories = {SPATIAL.name: spatial_model, TEMPORAL.name: temporal_model}
         self._streams = [
             load_stream(name, directory, num_samples, num_crops)
             for name, directory in directories.items()
@@ -233,7 +233,7 @@ class Predictor:
         self._inputs = [
             video_sampling.StreamInput(s.spec, s.metadata.frame_size) for s in self._streams
         ]
-        temporal = next((s for s in self._streams if s.name == "temporal"), None)
+        temporal = next((s for s in self._streams if s.spec.stream.flow), None)
         self.flow_algorithm = None
         if temporal is not None:
             trained = temporal.metadata.flow_algorithm

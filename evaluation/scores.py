@@ -27,6 +27,8 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
+from input_pipeline import samples
+
 SCORES_FORMAT_VERSION = 1
 SCORES_FILE = "scores.npz"
 _REQUIRED_KEYS = (
@@ -281,9 +283,10 @@ def aggregate_views(
 
     Args:
       predict_fn: a batch -> probabilities [N, num_classes] of its N views, in the order of
-        its flattened 'video_id', run in inference mode.
-      dataset: batches with 'label' (int), 'video_id' (string) and 'view' (int) of any
-        shape with N elements in all (e.g. [b, V]); each view of each video once.
+        its flattened `samples.VIDEO_ID`, run in inference mode.
+      dataset: batches (`input_pipeline.datasets.eval_views`) with `samples.LABEL` (int),
+        `samples.VIDEO_ID` (string) and `samples.VIEW` (int) of any shape with N elements
+        in all (e.g. [b, V]); each view of each video once.
       num_classes: C.
       num_views: views every video must have (K x crops).
       num_videos: expected number of videos, for the progress bar only.
@@ -304,13 +307,13 @@ def aggregate_views(
     with tqdm.tqdm(total=num_videos, unit="video", desc="eval", disable=not progress) as bar:
         aggregator = _Aggregator(num_classes, num_views, keep_view_scores, bar)
         for batch in dataset:
-            video_ids = [v.decode() for v in np.ravel(batch["video_id"])]
+            video_ids = [v.decode() for v in np.ravel(batch[samples.VIDEO_ID])]
             probabilities = np.asarray(predict_fn(batch), dtype=np.float32)
             _check_probabilities(probabilities, len(video_ids), num_classes)
             for video_id, label, view, row in zip(
                 video_ids,
-                np.ravel(batch["label"]).tolist(),
-                np.ravel(batch["view"]).tolist(),
+                np.ravel(batch[samples.LABEL]).tolist(),
+                np.ravel(batch[samples.VIEW]).tolist(),
                 probabilities,
                 strict=True,
             ):

@@ -123,10 +123,10 @@ def _plan(inputs: Sequence[StreamInput], num_frames: int, num_previews: int) -> 
     rgb: set[int] = set()
     flow: set[int] = set()
     starts: list[int] = []
-    for stream in sorted(inputs, key=lambda s: s.spec.temporal):
-        count = num_frames - 1 if stream.spec.temporal else num_frames
-        indices = sampled_frames(stream.spec, count)
-        (flow if stream.spec.temporal else rgb).update(indices.ravel().tolist())
+    for stream in sorted(inputs, key=lambda s: s.spec.stream.flow):
+        is_flow = stream.spec.stream.flow
+        indices = sampled_frames(stream.spec, num_frames - 1 if is_flow else num_frames)
+        (flow if is_flow else rgb).update(indices.ravel().tolist())
         starts = indices[:, 0].tolist()
     previews: list[int] = []
     if num_previews:
@@ -255,13 +255,13 @@ def read_video(
         (fewer frames than its header declares), or fewer than 2 frames.
       ValueError: no input, two of a modality, or a temporal input without flow algorithm.
     """
-    by_modality = {s.spec.temporal: s for s in inputs}
+    by_modality = {s.spec.modality: s for s in inputs}
     if not inputs or len(by_modality) != len(inputs):
         raise ValueError(f"{len(inputs)} stream inputs: give one spatial and/or one temporal")
-    if True in by_modality and flow_algorithm is None:
+    if schema.FLOW_MODALITY in by_modality and flow_algorithm is None:
         raise ValueError("a temporal input needs a flow algorithm")
-    rgb_size = by_modality.get(False, inputs[0]).frame_size
-    flow_size = by_modality.get(True, inputs[0]).frame_size
+    rgb_size = by_modality.get(schema.RGB_MODALITY, inputs[0]).frame_size
+    flow_size = by_modality.get(schema.FLOW_MODALITY, inputs[0]).frame_size
     check_file(path)
     args = (path, inputs, (rgb_size, flow_size), flow_algorithm)
     decoded = _decode(*args, None, num_previews, progress)

@@ -45,8 +45,8 @@ import tensorflow as tf
 from input_pipeline import crops, samples, service
 from input_pipeline.resample import Windows
 from tfrecords import manifest as manifest_lib
+from tfrecords import streams
 
-STREAMS = ("spatial", "temporal")
 DCT_METHODS = ("INTEGER_FAST", "INTEGER_ACCURATE")
 TRAIN_SUBSET = "train"
 
@@ -69,10 +69,8 @@ def sample_spec(config: ml_collections.ConfigDict) -> samples.SampleSpec:
     Raises:
       ValueError: naming the first config key whose value cannot be used.
     """
-    if config.stream not in STREAMS:
-        raise ValueError(f"config.stream={config.stream!r}: use one of {STREAMS}")
+    stream = streams.get(config.stream)
     data = config.data
-    temporal = config.stream == "temporal"
     scales = tuple(_fraction("config.data.crop_scales", s) for s in data.crop_scales)
     if not scales:
         raise ValueError("config.data.crop_scales is empty: give at least one crop scale")
@@ -87,8 +85,8 @@ def sample_spec(config: ml_collections.ConfigDict) -> samples.SampleSpec:
     _positive("config.data.num_parallel_reads", data.num_parallel_reads)
     service.check_config(data)
     return samples.SampleSpec(
-        temporal=temporal,
-        length=_positive("config.data.num_flow_frames", data.num_flow_frames) if temporal else 1,
+        stream=stream,
+        num_flow_frames=_positive("config.data.num_flow_frames", data.num_flow_frames),
         image_size=_positive("config.data.image_size", data.image_size),
         samples_per_video=_positive(
             "config.data.train_samples_per_video", data.train_samples_per_video
@@ -254,10 +252,10 @@ def eval_views(
     )
     v = spec.eval_num_crops
     shapes = {
-        "windows": Windows([spec.num_frames, *frame_hw, spec.frame_channels], [v, 4], [v]),
-        "label": [v],
-        "video_id": [v],
-        "view": [v],
+        samples.WINDOWS: Windows([spec.num_frames, *frame_hw, spec.frame_channels], [v, 4], [v]),
+        samples.LABEL: [v],
+        samples.VIDEO_ID: [v],
+        samples.VIEW: [v],
     }
     return views.padded_batch(batch_samples, shapes)
 

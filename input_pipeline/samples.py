@@ -30,7 +30,14 @@ import tensorflow as tf
 
 from input_pipeline import crops, sampling
 from input_pipeline.resample import Windows
-from tfrecords import schema
+from tfrecords import schema, streams
+
+# Keys of an evaluation element (`decode_eval`) and of its batches (`datasets.eval_views`);
+# evaluation/ reads the batches by these names.
+WINDOWS = "windows"
+LABEL = "label"
+VIDEO_ID = "video_id"
+VIEW = "view"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,8 +45,8 @@ class SampleSpec:
     """How samples of one stream are read, cut and sized (see `datasets.sample_spec`).
 
     Attributes:
-      temporal: True for flow stacks (temporal stream), False for one RGB frame (spatial).
-      length: frames per sample: 1 for RGB, L for flow.
+      stream: the stream (tfrecords/streams.py): its records, frame keys and channels.
+      num_flow_frames: L, flow frames per temporal sample (a spatial sample is one frame).
       image_size: S, side of the model input.
       samples_per_video: M, training samples drawn from each record read (reading and
         parsing a record is amortized over M samples).
@@ -52,8 +59,8 @@ class SampleSpec:
       eval_num_crops: crop views per sample at evaluation (1, 5 or 10).
     """
 
-    temporal: bool
-    length: int
+    stream: streams.Stream
+    num_flow_frames: int
     image_size: int
     samples_per_video: int
     crop_scales: tuple[float, ...]
@@ -67,27 +74,32 @@ class SampleSpec:
     @property
     def modality(self) -> str:
         """The records the stream reads: schema.FLOW_MODALITY or schema.RGB_MODALITY."""
-        return schema.FLOW_MODALITY if self.temporal else schema.RGB_MODALITY
+        return self.stream.modality
 
     @property
     def frame_keys(self) -> tuple[str, ...]:
         """`schema.parse_record` keys of the frame lists read at each time step."""
-        return schema.FRAME_KEYS[self.modality]
+        return self.stream.frame_keys
 
     @property
     def frame_channels(self) -> int:
         """c, channels of one decoded frame: 1 (grayscale flow) or 3 (RGB)."""
-        return 1 if self.temporal else 3
+        return self.stream.frame_channels
+
+    @property
+    def length(self) -> int:
+        """Time steps per sample: L for flow, 1 for RGB."""
+        return self.stream.sample_length(self.num_flow_frames)
 
     @property
     def num_frames(self) -> int:
         """T, decoded frames per sample: 2L flow planes or 1 RGB frame."""
-        return len(self.frame_keys) * self.length
+        return self.stream.frames_per_sample(self.num_flow_frames)
 
     @property
     def num_channels(self) -> int:
         """C = T x c, channels of a model input: 2L for flow, 3 for RGB."""
-        return self.num_frames * self.frame_channels
+        return self.stream.channels(self.num_flow_frames)
 
 
 class TrainSample(NamedTuple):
@@ -228,8 +240,8 @@ def decode_eval(sample: EvalSample, spec: SampleSpec) -> dict[str, tf.Tensor | W
       spec: the stream's SampleSpec.
 
     Returns:
-      {'windows': Windows with frames uint8 [T, H, W, c] (whole frames), boxes int32 [V, 4],
-      flips bool [V]; 'label': int32 [V], 'video_id': string [V], 'view': int32 [V] =
+      {WINDOWS: Windows with frames uint8 [T, H, W, c] (whole frames), boxes int32 [V, 4],
+      flips bool [V]; LABEL: int32 [V], VIDEO_ID: string [V], VIEW: int32 [V] =
       sample * V + crop index}.
     """
     decoded = [
@@ -244,8 +256,8 @@ def decode_eval(sample: EvalSample, spec: SampleSpec) -> dict[str, tf.Tensor | W
     params = crops.eval_crop_params(tf.shape(stack)[1:3], spec.eval_crop_scale, num_views)
     boxes = tf.stack([params.offset_y, params.offset_x, params.height, params.width], axis=1)
     return {
-        "windows": Windows(stack, boxes, params.flip),
-        "label": tf.fill([num_views], sample.label),
-        "video_id": tf.fill([num_views], sample.video_id),
-        "view": sample.sample * num_views + tf.range(num_views, dtype=tf.int32),
+        WINDOWS: Windows(stack, boxes, params.flip),
+        LABEL: tf.fill([num_views], sample.label),
+        VIDEO_ID: tf.fill([num_views], sample.video_id),
+        VIEW: sample.sample * num_views + tf.range(num_views, dtype=tf.int32),
     }

@@ -2,8 +2,10 @@
 
 ::
 
-  image [B, S, S, C] in stored units (C = 3 spatial, 2L temporal; any dtype, uint8 works)
-    -> RgbNormalization (backbone's mode) | FlowNormalization (dequantize, mean, scale)
+  image [B, S, S, C] in stored units (C = `Stream.channels(L)`: 3 spatial, 2L temporal; any
+  dtype, uint8 works)
+    -> RgbNormalization (backbone's input mode) | FlowNormalization (flow streams:
+       dequantize, mean, `normalization.flow_scale` of the backbone's input mode)
     -> backbone (nested model named 'backbone')
     -> global average pooling (feature maps only) -> dropout -> dense softmax (float32)
   probabilities [B, num_classes]
@@ -17,24 +19,33 @@ import keras
 import ml_collections
 
 from models import backbones, scratch
-from models.normalization import FlowNormalization, RgbNormalization
+from models.normalization import FlowNormalization, RgbNormalization, flow_scale
+from tfrecords import streams
 
 SCRATCH_MODELS = ("cnn_m_2048", "tiny")
 MODEL_NAMES = (*backbones.APPLICATIONS, *SCRATCH_MODELS)
-STREAMS = ("spatial", "temporal")
+# Input mode of the models trained from scratch: RGB (and flow) in [-1, 1].
+SCRATCH_INPUT_MODE = "tf"
 
 
 def input_channels(config: ml_collections.ConfigDict) -> int:
     """Channels of the model input: 3 for the spatial stream, 2L for the temporal one.
 
     Raises:
-      ValueError: `config.stream` is neither 'spatial' nor 'temporal'.
+      ValueError: `config.stream` is not a stream (`tfrecords.streams.get`).
     """
-    if config.stream == "spatial":
-        return 3
-    if config.stream == "temporal":
-        return 2 * config.data.num_flow_frames
-    raise ValueError(f"config.stream={config.stream!r}: expected one of {STREAMS}")
+    return streams.get(config.stream).channels(config.data.num_flow_frames)
+
+
+def input_mode(name: str) -> str:
+    """The RgbNormalization mode model `name` takes its input in ('tf' or 'caffe').
+
+    An application's is the mode its ImageNet weights were trained with
+    (`backbones.APPLICATIONS`); the models trained from scratch use SCRATCH_INPUT_MODE.
+    """
+    if name in backbones.APPLICATIONS:
+        return backbones.APPLICATIONS[name][1]
+    return SCRATCH_INPUT_MODE
 
 
 def _backbone(config: ml_collections.ConfigDict, channels: int) -> keras.Model:
@@ -52,17 +63,11 @@ def _backbone(config: ml_collections.ConfigDict, channels: int) -> keras.Model:
     return scratch.tiny_cnn(size, channels, model.tiny_widths)
 
 
-def _rgb_mode(name: str) -> str:
-    if name in backbones.APPLICATIONS:
-        return backbones.APPLICATIONS[name][1]
-    return "tf"
-
-
 def build_model(config: ml_collections.ConfigDict, num_classes: int) -> keras.Model:
     """Builds the stream `config.stream` with backbone `config.model.name`.
 
     Reads `config.stream`, `config.data.image_size`, `config.data.num_flow_frames` and
-    `config.model.{name, weights, dropout, flow_scale, mean_flow_subtraction, tiny_widths}`.
+    `config.model.{name, weights, dropout, mean_flow_subtraction, tiny_widths}`.
 
     Args:
       config: an experiment config (configs/*.py).
@@ -83,15 +88,17 @@ def build_model(config: ml_collections.ConfigDict, num_classes: int) -> keras.Mo
         raise ValueError(f"num_classes={num_classes}: need at least 2 classes")
     if not 0.0 <= config.model.dropout < 1.0:
         raise ValueError(f"config.model.dropout={config.model.dropout}: must be in [0, 1)")
-    channels = input_channels(config)
+    stream = streams.get(config.stream)
+    channels = stream.channels(config.data.num_flow_frames)
+    mode = input_mode(config.model.name)
     size = config.data.image_size
     inputs = keras.Input((size, size, channels), name="image")
-    if config.stream == "spatial":
-        x = RgbNormalization(_rgb_mode(config.model.name), name="normalize_rgb")(inputs)
-    else:
+    if stream.flow:
         x = FlowNormalization(
-            config.model.mean_flow_subtraction, config.model.flow_scale, name="normalize_flow"
+            config.model.mean_flow_subtraction, flow_scale(mode), name="normalize_flow"
         )(inputs)
+    else:
+        x = RgbNormalization(mode, name="normalize_rgb")(inputs)
     x = _backbone(config, channels)(x)
     if len(x.shape) == 4:
         x = keras.layers.GlobalAveragePooling2D(name="pool")(x)

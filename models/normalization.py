@@ -16,8 +16,10 @@ import tensorflow as tf
 
 from tfrecords import schema
 
-# Keras applications' `preprocess_input` modes, implemented as layers.
-RGB_MODES = ("tf", "caffe")
+# Keras applications' `preprocess_input` modes, implemented as layers, with half the range
+# each maps RGB 0..255 onto: 'tf' -> [-1, 1]; 'caffe' keeps 0..255 magnitudes (mean removed).
+RGB_HALF_RANGE = {"tf": 1.0, "caffe": 255.0 / 2}
+RGB_MODES = tuple(RGB_HALF_RANGE)
 # Per-channel ImageNet means in BGR order, as `keras.applications.imagenet_utils` (caffe).
 CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
 
@@ -53,6 +55,21 @@ class RgbNormalization(keras.layers.Layer):
         return {**super().get_config(), "mode": self.mode}
 
 
+def flow_scale(mode: str) -> float:
+    """The factor that puts flow in the RGB input range of a backbone of input mode `mode`.
+
+    Flow enters as the backbone's RGB would: the clip bound +-schema.FLOW_BOUND pixels maps to
+    the mode's half range, so 'tf' mode gives 1 / 20 (flow in [-1, 1]) and 'caffe' mode
+    127.5 / 20 = 6.375 (TSN's units: quantized 0..255 flow minus 128).
+
+    Raises:
+      ValueError: `mode` is not one of RGB_MODES.
+    """
+    if mode not in RGB_HALF_RANGE:
+        raise ValueError(f"RGB normalization mode {mode!r}: expected one of {RGB_MODES}")
+    return RGB_HALF_RANGE[mode] / schema.FLOW_BOUND
+
+
 @keras.saving.register_keras_serializable(package="two_stream")
 class FlowNormalization(keras.layers.Layer):
     """Quantized flow stack -> scaled pixels of motion, optionally with its mean removed.
@@ -60,7 +77,8 @@ class FlowNormalization(keras.layers.Layer):
     Steps: `schema.dequantize_flow` (0..255 -> [-20, 20] pixels), then, with
     `mean_subtraction`, subtract each channel's spatial mean (Simonyan & Zisserman's mean
     displacement subtraction, which cancels camera motion per frame and direction), then
-    multiply by `scale` so the values match the range the first convolution expects.
+    multiply by `scale` so the values match the range the first convolution expects (the
+    model builder passes `flow_scale` of the backbone's input mode).
 
     Input: [B, H, W, 2L] of any real or integer dtype, channels [x0, y0, x1, y1, ...].
     Output: float32, same shape.

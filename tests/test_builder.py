@@ -4,7 +4,7 @@ import pytest
 import tensorflow as tf
 
 from configs import base, demo_spatial, demo_temporal
-from models import backbones, build_model, builder, scratch
+from models import backbones, build_model, builder, normalization, scratch
 
 # Backbone feature shapes for 224x224 input.
 FEATURES_224 = {
@@ -55,6 +55,32 @@ def test_demo_models_run_on_stored_units_eagerly_and_in_tf_data(get_config, chan
     np.testing.assert_array_equal(model(images, training=False).numpy(), eager)
     mapped = tf.data.Dataset.from_tensors(images).map(lambda x: model(x, training=False))
     np.testing.assert_allclose(next(iter(mapped)).numpy(), eager, rtol=1e-5, atol=1e-6)
+
+
+# The flow scales configs/base.py and configs/temporal.py stated by hand before they were
+# derived: 1/20 for 'tf'-mode models, 255/40 (TSN's units) for the 'caffe'-mode ResNet50.
+HAND_COMPUTED_FLOW_SCALE = {
+    "inception_v3": 255.0 / 40.0 / 127.5,
+    "resnet50": 255.0 / 40.0,
+    "mobilenet_v2": 255.0 / 40.0 / 127.5,
+    "cnn_m_2048": 0.05,
+    "tiny": 0.05,
+}
+
+
+@pytest.mark.parametrize("name", builder.MODEL_NAMES)
+def test_derived_flow_scale_equals_the_hand_computed_one(name):
+    # Equal as floats, so FlowNormalization's outputs are unchanged bit for bit.
+    assert normalization.flow_scale(builder.input_mode(name)) == HAND_COMPUTED_FLOW_SCALE[name]
+
+
+def test_temporal_model_normalizes_flow_with_the_derived_scale():
+    model = build_model(_config("temporal", "tiny", 32), 4)
+    layer = model.get_layer("normalize_flow")
+    assert isinstance(layer, normalization.FlowNormalization)
+    assert layer.scale == 0.05 and layer.mean_subtraction
+    spatial = build_model(_config("spatial", "tiny", 32), 4).get_layer("normalize_rgb")
+    assert isinstance(spatial, normalization.RgbNormalization) and spatial.mode == "tf"
 
 
 def test_dropout_is_active_only_in_training():

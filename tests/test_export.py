@@ -152,11 +152,7 @@ def test_metadata_from_the_config_and_the_manifest(stream, tmp_path):
     assert metadata.num_channels == (3 if stream == "spatial" else 20)
     assert export.ExportMetadata.from_json(metadata.to_json()) == metadata
     spec = metadata.sample_spec(num_samples=2, num_crops=1)
-    assert (spec.eval_num_samples, spec.eval_num_crops, spec.temporal) == (
-        2,
-        1,
-        stream == "temporal",
-    )
+    assert (spec.eval_num_samples, spec.eval_num_crops, spec.stream.name) == (2, 1, stream)
     assert spec.length == (1 if stream == "spatial" else 10)
 
 

@@ -3,7 +3,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from models.normalization import FlowNormalization, RgbNormalization
+from models.normalization import (
+    RGB_HALF_RANGE,
+    RGB_MODES,
+    FlowNormalization,
+    RgbNormalization,
+    flow_scale,
+)
 from tfrecords import schema
 
 
@@ -37,6 +43,27 @@ def test_rgb_known_values():
         [[[[255 - 103.939, 127.5 - 116.779, 0 - 123.68]]]],
         atol=1e-4,
     )
+
+
+@pytest.mark.parametrize("mode", RGB_MODES)
+def test_half_range_is_what_each_mode_makes_of_rgb(mode):
+    # Black and white per channel: the mode maps 0..255 onto a span of twice the half range.
+    pixels = np.array([[[[0, 0, 0]], [[255, 255, 255]]]], np.float32)
+    black, white = RgbNormalization(mode)(pixels).numpy()[0, :, 0]
+    np.testing.assert_allclose(white - black, 2 * RGB_HALF_RANGE[mode], rtol=1e-6)
+
+
+def test_flow_scale_maps_the_clip_bound_to_the_modes_half_range():
+    # Known answers: the scales the configs used to state by hand.
+    assert flow_scale("tf") == 0.05 == 1 / 20
+    assert flow_scale("caffe") == 6.375 == 255.0 / 40.0
+    with pytest.raises(ValueError, match="torch"):
+        flow_scale("torch")
+    # The clip bound (quantized 255, zero mean removed) lands on the half range.
+    bound = np.full((1, 1, 1, 2), 255, np.uint8)
+    for mode in RGB_MODES:
+        out = FlowNormalization(False, flow_scale(mode))(bound).numpy()
+        np.testing.assert_allclose(out, RGB_HALF_RANGE[mode], rtol=1e-6)
 
 
 def test_rgb_rejects_unknown_mode():

@@ -6,12 +6,12 @@ import numpy as np
 import tensorflow as tf
 
 from input_pipeline import crops, resample, samples
-from tfrecords import schema, testdata
+from tfrecords import schema, streams, testdata
 
 H, W = 48, 64
 SPEC = samples.SampleSpec(
-    temporal=True,
-    length=10,
+    stream=streams.TEMPORAL,
+    num_flow_frames=10,
     image_size=32,
     samples_per_video=4,
     crop_scales=(1.0, 0.875, 0.75, 0.66),
@@ -22,7 +22,7 @@ SPEC = samples.SampleSpec(
     eval_num_samples=3,
     eval_num_crops=10,
 )
-RGB_SPEC = dataclasses.replace(SPEC, temporal=False, length=1)
+RGB_SPEC = dataclasses.replace(SPEC, stream=streams.SPATIAL)
 
 
 def _pattern() -> np.ndarray:
@@ -47,7 +47,7 @@ def _record(num_frames: int, x: list[bytes] | None = None, y: list[bytes] | None
 def _model_input(windows: resample.Windows, spec: samples.SampleSpec) -> np.ndarray:
     """One sample's Windows (no batch axis) through the device step: [V, S, S, C] float32."""
     batched = resample.Windows(*(t[tf.newaxis] for t in windows))
-    return resample.model_input(batched, spec.image_size, spec.temporal).numpy()
+    return resample.model_input(batched, spec.image_size, spec.stream.flow).numpy()
 
 
 def _decode_values(strings) -> np.ndarray:
@@ -190,7 +190,7 @@ def _reference_train_image(sample, spec) -> np.ndarray:
     stack = tf.concat(planes, axis=-1).numpy()
     if bool(params.flip):
         stack = stack[:, ::-1]
-        if spec.temporal:
+        if spec.stream.flow:
             stack[..., 0::2] = 255 - stack[..., 0::2]
     image = tf.image.resize(stack.astype(np.float32), [spec.image_size] * 2, method="bilinear")
     return image.numpy()
@@ -205,7 +205,7 @@ def test_device_step_gives_the_host_float_path_output_for_the_same_seeds():
     video = testdata.make_video("v_A_g01_c01", 1, colour, colour[:5], colour[:5], (H, W))
     rgb_record = schema.encode_rgb_chunks(video, 1)[0]
     for spec, record in ((SPEC, flow_record), (RGB_SPEC, rgb_record)):
-        spec = dataclasses.replace(spec, length=min(spec.length, 4), image_size=28)
+        spec = dataclasses.replace(spec, num_flow_frames=4, image_size=28)
         flips, corners = set(), set()
         for seed in range(12):
             gathered = samples.gather_train(record, tf.constant([seed, 9], tf.int64), spec)

@@ -12,16 +12,16 @@ import tensorflow as tf
 from evaluation import video_sampling
 from input_pipeline import samples
 from preprocessing import optical_flow, ucf101
-from tfrecords import schema
+from tfrecords import schema, streams
 from tfrecords.schema import FRAME_RATE
 
 SIZE = (optical_flow.FRAME_HEIGHT, optical_flow.FRAME_WIDTH)
 
 
-def _spec(temporal, num_samples, length=1, num_crops=1):
+def _spec(stream, num_samples, length=1, num_crops=1):
     return samples.SampleSpec(
-        temporal=temporal,
-        length=length,
+        stream=stream,
+        num_flow_frames=length,
         image_size=16,
         samples_per_video=1,
         crop_scales=(1.0,),
@@ -34,8 +34,8 @@ def _spec(temporal, num_samples, length=1, num_crops=1):
     )
 
 
-SPATIAL = video_sampling.StreamInput(_spec(False, 3), SIZE)
-TEMPORAL = video_sampling.StreamInput(_spec(True, 2, length=3), SIZE)
+SPATIAL = video_sampling.StreamInput(_spec(streams.SPATIAL, 3), SIZE)
+TEMPORAL = video_sampling.StreamInput(_spec(streams.TEMPORAL, 2, length=3), SIZE)
 
 
 @pytest.fixture(scope="module")
@@ -53,14 +53,19 @@ def beam_frames(clip) -> optical_flow.EncodedFrames:
 
 def test_sampled_frames_hand_computed():
     # 100 RGB frames, K = 4: the centres of 4 segments of the 100 starts.
-    assert video_sampling.sampled_frames(_spec(False, 4), 100).tolist() == [[12], [37], [62], [87]]
+    assert video_sampling.sampled_frames(_spec(streams.SPATIAL, 4), 100).tolist() == [
+        [12],
+        [37],
+        [62],
+        [87],
+    ]
     # 99 flow frames, L = 10: 90 starts, centres floor((2k + 1) 90 / 8) = 11, 33, 56, 78.
-    stacks = video_sampling.sampled_frames(_spec(True, 4, length=10), 99)
+    stacks = video_sampling.sampled_frames(_spec(streams.TEMPORAL, 4, length=10), 99)
     assert stacks[:, 0].tolist() == [11, 33, 56, 78]
     assert stacks[1].tolist() == list(range(33, 43))
     # 5 flow frames, L = 10: one start, the stack loops.
     assert (
-        video_sampling.sampled_frames(_spec(True, 2, length=10), 5).tolist()
+        video_sampling.sampled_frames(_spec(streams.TEMPORAL, 2, length=10), 5).tolist()
         == [[0, 1, 2, 3, 4, 0, 1, 2, 3, 4]] * 2
     )
 
@@ -100,7 +105,7 @@ def test_gather_and_decode_eval_read_only_what_was_encoded(clip, stream):
     assert len(views) == stream.spec.eval_num_samples
     frames = views[0]["windows"].frames
     assert frames.shape == (stream.spec.num_frames, *SIZE, stream.spec.frame_channels)
-    if not stream.spec.temporal:
+    if not stream.spec.stream.flow:
         assert sampled.flow_pairs == 0 and not any(sampled.video.flow_x)
 
 

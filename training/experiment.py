@@ -66,7 +66,7 @@ def train_on_data_dir(
             functools.partial(_dataset_fn, config, data_dir),
             manifest.num_classes,
             manifest.written[datasets.TRAIN_SUBSET],
-            functools.partial(resample.model_input, size=spec.image_size, flow=spec.temporal),
+            functools.partial(resample.model_input, size=spec.image_size, flow=spec.stream.flow),
         )
     except tf.errors.DataLossError:
         # tf.data does not name the damaged file; find it (raises ManifestError if a shard is).
