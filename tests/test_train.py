@@ -1,7 +1,7 @@
 """End to end: the real train.py CLI on a tiny generated data directory."""
 
-import os
 import logging
+import os
 import signal
 import subprocess
 import sys

@@ -91,9 +91,7 @@ class PiecewiseConstant:
     value times (s + 1) / W (a ramp from value / W to the full value at update W - 1).
     """
 
-    def __init__(
-        self, boundaries: Sequence[int], values: Sequence[float], warmup_steps: int = 0
-    ):
+    def __init__(self, boundaries: Sequence[int], values: Sequence[float], warmup_steps: int = 0):
         if not isinstance(warmup_steps, int) or warmup_steps < 0:
             raise ValueError(
                 f"config.train.warmup_steps={warmup_steps!r}: use a non-negative integer "
@@ -142,9 +140,7 @@ def learning_rate_schedule(
     """
     boundaries = [int(b) for b in train_config.lr_boundaries]
     learning_rate = scaled_learning_rate(train_config, "learning_rate")
-    values = [
-        learning_rate * train_config.lr_decay_factor**i for i in range(len(boundaries) + 1)
-    ]
+    values = [learning_rate * train_config.lr_decay_factor**i for i in range(len(boundaries) + 1)]
     if head_only_steps > 0:
         if boundaries and boundaries[0] <= head_only_steps:
             raise ValueError(
