@@ -49,7 +49,7 @@ def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     strategy = strategy_lib.create_strategy(_STRATEGY.value, _TPU.value)
-    logging.info("strategy %s with %d replicas", _STRATEGY.value, strategy.num_replicas_in_sync)
+    strategy_lib.log_devices(_STRATEGY.value, strategy)
     try:
         result = experiment.train_on_data_dir(
             _CONFIG.value, _WORKDIR.value, _DATA_DIR.value, strategy

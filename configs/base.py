@@ -81,8 +81,20 @@ def get_config() -> ml_collections.ConfigDict:
     train.optimizer = "sgd"  # 'sgd' (with momentum), 'rmsprop' or 'adam'
     train.momentum = 0.9  # sgd only
     train.weight_decay = 5e-4  # decoupled, applied by the optimizer
+    # Learning rates (learning_rate, head_learning_rate) are given for reference_batch_size;
+    # a run at another batch_size scales them linearly (lr x batch_size /
+    # reference_batch_size, `training.schedules.scaled_learning_rate`), so
+    # `--config.train.batch_size=16` on a config made for 256 takes 1/16 of its steps.
+    train.reference_batch_size = 32
     train.learning_rate = 1e-3
-    train.lr_boundaries = ()  # after each of these global steps, lr *= lr_decay_factor
+    # The first warmup_steps updates ramp the lr linearly up to its value (0 = none); with
+    # large batches (lr scaled up) a few hundred steps avoid an early divergence.
+    train.warmup_steps = 0
+    # After each of these global steps, lr *= lr_decay_factor. Boundaries and durations in
+    # steps do not follow the batch: a run at a smaller batch sees fewer examples before
+    # each drop (keep the examples seen by scaling the steps by reference / batch, or give
+    # num_epochs instead of num_steps).
+    train.lr_boundaries = ()
     train.lr_decay_factor = 0.1
     # Two-phase fine-tuning (the seed): the head alone for head_only_{steps,epochs} at
     # head_learning_rate (backbone frozen), then the backbone layers after

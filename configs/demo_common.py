@@ -1,7 +1,8 @@
 """The 2-CPU-core settings both demo configs share (not a config of its own).
 
 `configs/demo_spatial.py` and `configs/demo_temporal.py` take their stream's full config and
-apply `shrink_for_cpu`: a tiny CNN from scratch on 64x64 crops, 400 steps of batch 32.
+apply `shrink_for_cpu`: a tiny CNN from scratch on 64x64 crops, 400 steps of batch 32 at lr
+0.05 (given for batch 32, so it scales with `--config.train.batch_size`).
 """
 
 import ml_collections
@@ -17,6 +18,7 @@ def shrink_for_cpu(config: ml_collections.ConfigDict) -> ml_collections.ConfigDi
     config.model.dropout = 0.2
     train = config.train
     train.batch_size = 32
+    train.reference_batch_size = 32
     train.num_steps = 400
     train.head_only_steps = 0
     train.finetune_after_layer = ""

@@ -53,8 +53,33 @@ def test_paper_settings():
     assert (temporal.model.name, temporal.data.num_flow_frames) == ("cnn_m_2048", 10)
     assert temporal.train.optimizer == "sgd" and temporal.train.momentum == 0.9
     assert temporal.train.learning_rate == 1e-2 and temporal.train.lr_decay_factor == 0.1
+    assert temporal.train.batch_size == temporal.train.reference_batch_size == 256
     spatial = _load("spatial.py")
     assert spatial.train.head_only_steps > 0 and spatial.train.finetune_after_layer == "mixed8"
+
+
+# The learning rate each config runs at its own batch: what it was before learning rates were
+# given per reference batch (the demos' numbers must not move).
+@pytest.mark.parametrize(
+    "name, learning_rate",
+    [
+        ("spatial.py", 1e-3),
+        ("temporal.py", 1e-2),
+        ("temporal.py:inception_v3", 1.25e-3),
+        ("temporal.py:resnet50", 1.25e-3),
+        ("temporal.py:mobilenet_v2", 1.25e-3),
+        ("demo_spatial.py", 0.05),
+        ("demo_temporal.py", 0.05),
+    ],
+)
+def test_learning_rate_at_each_configs_own_batch(name, learning_rate):
+    train = _load(name).train
+    assert schedules.scaled_learning_rate(train, "learning_rate") == learning_rate
+
+
+def test_backbone_variants_give_tsns_rate_at_its_batch():
+    train = _load("temporal.py:resnet50").train
+    assert (train.learning_rate, train.reference_batch_size, train.batch_size) == (5e-3, 256, 64)
 
 
 @pytest.mark.parametrize("name", ["demo_spatial.py", "demo_temporal.py"])

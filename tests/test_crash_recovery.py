@@ -139,6 +139,7 @@ def _train_config(workdir: pathlib.Path, data_dir: str, total: int, every: int):
         "data.shuffle_buffer": 16,
         "model.tiny_widths": (8, 16),
         "train.batch_size": 8,
+        "train.reference_batch_size": 8,  # the demo's lr, unscaled
         "train.num_steps": total,
         "train.lr_boundaries": (total - 20,),
         "train.log_every_steps": 1,

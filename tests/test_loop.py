@@ -25,6 +25,7 @@ def _config(num_steps: int, **train_changes):
     config.model.dropout = 0.0
     train = config.train
     train.batch_size = 8
+    train.reference_batch_size = 8  # learning_rate is used as given
     train.num_steps = num_steps
     train.num_epochs = 0.0
     train.learning_rate = 0.1

@@ -50,6 +50,7 @@ def get_config():
     config.data.deterministic = True
     config.model.tiny_widths = (8, 16)
     config.train.batch_size = 16
+    config.train.reference_batch_size = 16  # the demo's lr, unscaled
     config.train.num_steps = 400
     config.train.lr_boundaries = (300,)
     config.train.checkpoint_every_steps = 400

@@ -90,3 +90,51 @@ def test_create_optimizer_choices():
     )
     with pytest.raises(ValueError, match="config.train.optimizer='lamb'"):
         schedules.create_optimizer(_train_config(optimizer="lamb"), schedule, step)
+
+
+def test_learning_rates_scale_linearly_with_the_batch():
+    # lr 1e-2 and head lr 4e-2 given for batch 256, run at 16: x1/16, boundaries kept.
+    train = _train_config(
+        learning_rate=1e-2,
+        head_learning_rate=4e-2,
+        reference_batch_size=256,
+        batch_size=16,
+        lr_boundaries=(50, 70),
+    )
+    assert schedules.scaled_learning_rate(train, "learning_rate") == pytest.approx(6.25e-4)
+    schedule = schedules.learning_rate_schedule(train, head_only_steps=10)
+    assert schedule.boundaries == (10, 50, 70)
+    np.testing.assert_allclose(schedule.values, (2.5e-3, 6.25e-4, 6.25e-5, 6.25e-6))
+    # At the reference batch the configured values are used exactly.
+    same = _train_config(learning_rate=0.05, reference_batch_size=32, batch_size=32)
+    assert schedules.learning_rate_schedule(same, 0).values == (0.05,)
+
+
+def test_warmup_ramps_linearly_then_follows_the_boundaries():
+    # lr 0.4 at batch 64 run at 32 -> 0.2; 4 warmup updates: 0.05, 0.1, 0.15, 0.2; x0.1 at 6.
+    train = _train_config(
+        learning_rate=0.4,
+        reference_batch_size=64,
+        batch_size=32,
+        warmup_steps=4,
+        lr_boundaries=(6,),
+    )
+    schedule = schedules.learning_rate_schedule(train, 0)
+    assert (schedule.boundaries, schedule.warmup_steps) == ((6,), 4)
+    expected = [0.05, 0.1, 0.15, 0.2, 0.2, 0.2, 0.02, 0.02]
+    eager = [float(schedule(tf.constant(step))) for step in range(8)]
+    np.testing.assert_allclose(eager, expected, rtol=1e-6)
+    mapped = list(tf.data.Dataset.range(8).map(schedule).as_numpy_iterator())
+    np.testing.assert_allclose(mapped, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"reference_batch_size": 0}, "config.train.reference_batch_size=0"),
+        ({"warmup_steps": -1}, "config.train.warmup_steps=-1"),
+    ],
+)
+def test_bad_scaling_settings_name_the_key(changes, match):
+    with pytest.raises(ValueError, match=match):
+        schedules.learning_rate_schedule(_train_config(**changes), 0)

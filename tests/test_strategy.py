@@ -1,6 +1,7 @@
 """Strategies by name, chief election, and two train.py worker processes in lockstep."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -151,3 +152,44 @@ def test_multi_worker_processes_train_in_lockstep(tmp_path):
     assert len(restored.weights) == len(arrays)  # the chief's checkpoint holds those weights
     for weight, key in zip(restored.weights, arrays, strict=True):
         np.testing.assert_array_equal(weight.numpy(), chief[key])
+
+
+def _warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+@pytest.mark.skipif(bool(tf.config.list_physical_devices("GPU")), reason="needs a CPU-only host")
+def test_mirrored_without_a_gpu_warns_that_training_runs_on_the_cpu(caplog):
+    with caplog.at_level(logging.INFO):
+        strategy_lib.log_devices("mirrored", strategy_lib.create_strategy("mirrored"))
+    assert "--strategy=mirrored: 1 replicas on /job:localhost/replica:0/task:0/device:CPU:0" in (
+        caplog.text
+    )
+    (warning,) = _warnings(caplog)
+    assert "--strategy=mirrored found no GPU: training runs on the CPU" in warning
+    assert "make setup ACCEL=gpu" in warning
+
+
+def test_default_strategy_logs_its_device_without_warning(caplog):
+    with caplog.at_level(logging.INFO):
+        strategy_lib.log_devices("default", strategy_lib.create_strategy("default"))
+    assert "--strategy=default: 1 replicas on /device:" in caplog.text
+    assert not _warnings(caplog)
+
+
+def _fake_strategy(device_type: str) -> types.SimpleNamespace:
+    """A stand-in for a strategy on one device of `device_type` (no TPU here to build one)."""
+    device = f"/job:worker/replica:0/task:0/device:{device_type}:0"
+    return types.SimpleNamespace(
+        extended=types.SimpleNamespace(worker_devices=(device,)), num_replicas_in_sync=1
+    )
+
+
+def test_tpu_strategy_warns_only_without_tpu_devices(caplog):
+    with caplog.at_level(logging.INFO):
+        strategy_lib.log_devices("tpu", _fake_strategy("TPU"))
+    assert not _warnings(caplog)
+    with caplog.at_level(logging.INFO):
+        strategy_lib.log_devices("tpu", _fake_strategy("CPU"))
+    (warning,) = _warnings(caplog)
+    assert "--strategy=tpu found no TPU: training runs on the CPU" in warning

@@ -285,6 +285,14 @@ def train(
             f"({total} steps)"
         )
     schedule = schedules.learning_rate_schedule(train_config, head)
+    logging.info(
+        "learning rate %g at reference batch %d -> %g at batch %d (linear rule); warmup %d steps",
+        train_config.learning_rate,
+        train_config.reference_batch_size,
+        schedules.scaled_learning_rate(train_config, "learning_rate"),
+        train_config.batch_size,
+        schedule.warmup_steps,
+    )
     chief = strategy_lib.is_chief(strategy)
     keras.utils.set_random_seed(config.seed)
     # Layers take the policy when built; the optimizer's loss scaling follows the config.

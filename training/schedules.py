@@ -4,6 +4,10 @@ Steps are global optimizer updates. Durations may be given in steps or epochs (a
 one sample per training video); `duration_steps` is the one place that converts. The
 learning rate is a function of the global step the loop counts (not of the optimizer's own
 counter, which loss scaling may hold back), so a boundary fires exactly at its step.
+
+Configs give their learning rates for `train.reference_batch_size`; `scaled_learning_rate`
+is the one place that applies the linear rule (lr x batch_size / reference_batch_size,
+Goyal et al. 2017) for the batch actually run, optionally ramped in over `warmup_steps`.
 """
 
 from __future__ import annotations
@@ -56,15 +60,43 @@ def duration_steps(
     return 0
 
 
+def scaled_learning_rate(train_config: ml_collections.ConfigDict, key: str) -> float:
+    """`train_config[key]` (a learning rate at `reference_batch_size`) for `batch_size`.
+
+    The linear rule: lr x batch_size / reference_batch_size, so a smaller batch takes
+    proportionally smaller steps (e.g. 1e-2 at 256 is 6.25e-4 at 16).
+
+    Args:
+      train_config: `config.train`.
+      key: 'learning_rate' or 'head_learning_rate'.
+
+    Raises:
+      ValueError: `reference_batch_size` is not a positive integer.
+    """
+    reference = train_config.reference_batch_size
+    if not isinstance(reference, int) or reference < 1:
+        raise ValueError(
+            f"config.train.reference_batch_size={reference!r}: use a positive integer (the "
+            "batch the config's learning rates are given for)"
+        )
+    return train_config[key] * (train_config.batch_size / reference)
+
+
 class PiecewiseConstant:
-    """values[i] for steps in [boundaries[i-1], boundaries[i]); serializable by its config.
+    """values[i] for steps in [boundaries[i-1], boundaries[i]), after a linear warmup.
 
     `boundaries` are global steps: with boundaries (b,) and values (v0, v1), updates 0..b-1
     (0-based index of the update) use v0 and update b onward uses v1, i.e. the drop takes
-    effect after b steps have been taken.
+    effect after b steps have been taken. With `warmup_steps` W > 0, update s < W uses its
+    value times (s + 1) / W (a ramp from value / W to the full value at update W - 1).
     """
 
-    def __init__(self, boundaries: Sequence[int], values: Sequence[float]):
+    def __init__(self, boundaries: Sequence[int], values: Sequence[float], warmup_steps: int = 0):
+        if not isinstance(warmup_steps, int) or warmup_steps < 0:
+            raise ValueError(
+                f"config.train.warmup_steps={warmup_steps!r}: use a non-negative integer "
+                "(0 = no warmup)"
+            )
         if len(values) != len(boundaries) + 1:
             raise ValueError(f"{len(boundaries)} boundaries need {len(boundaries) + 1} values")
         if any(b <= 0 for b in boundaries) or list(boundaries) != sorted(set(boundaries)):
@@ -74,6 +106,7 @@ class PiecewiseConstant:
             )
         self.boundaries = tuple(int(b) for b in boundaries)
         self.values = tuple(float(v) for v in values)
+        self.warmup_steps = warmup_steps
 
     def __call__(self, step: tf.Tensor) -> tf.Tensor:
         """Learning rate for the update with 0-based index `step` (int scalar) -> float32."""
@@ -83,7 +116,11 @@ class PiecewiseConstant:
                 step >= tf.constant(self.boundaries, tf.int64, [len(self.boundaries)]), tf.int32
             )
         )
-        return tf.gather(tf.constant(self.values, tf.float32), index)
+        value = tf.gather(tf.constant(self.values, tf.float32), index)
+        if not self.warmup_steps:
+            return value
+        ramp = tf.cast(step + 1, tf.float32) / float(self.warmup_steps)
+        return value * tf.minimum(ramp, 1.0)
 
 
 def learning_rate_schedule(
@@ -92,16 +129,18 @@ def learning_rate_schedule(
     """The run's schedule: head phase, then learning_rate decayed at each boundary.
 
     Steps before `head_only_steps` use `head_learning_rate`; then `learning_rate`, multiplied
-    by `lr_decay_factor` after each of `lr_boundaries`.
+    by `lr_decay_factor` after each of `lr_boundaries`. Both rates are scaled from
+    `reference_batch_size` to `batch_size` (`scaled_learning_rate`); the first
+    `warmup_steps` updates of the run ramp up to them. Boundaries stay where the config puts
+    them, whatever the batch.
 
     Raises:
-      ValueError: boundaries not increasing, or not after the head-only phase.
+      ValueError: boundaries not increasing, or not after the head-only phase; a bad
+        `reference_batch_size` or `warmup_steps`.
     """
     boundaries = [int(b) for b in train_config.lr_boundaries]
-    values = [
-        train_config.learning_rate * train_config.lr_decay_factor**i
-        for i in range(len(boundaries) + 1)
-    ]
+    learning_rate = scaled_learning_rate(train_config, "learning_rate")
+    values = [learning_rate * train_config.lr_decay_factor**i for i in range(len(boundaries) + 1)]
     if head_only_steps > 0:
         if boundaries and boundaries[0] <= head_only_steps:
             raise ValueError(
@@ -109,8 +148,8 @@ def learning_rate_schedule(
                 f"head-only phase ({head_only_steps} steps)"
             )
         boundaries = [head_only_steps, *boundaries]
-        values = [train_config.head_learning_rate, *values]
-    return PiecewiseConstant(boundaries, values)
+        values = [scaled_learning_rate(train_config, "head_learning_rate"), *values]
+    return PiecewiseConstant(boundaries, values, train_config.warmup_steps)
 
 
 def create_optimizer(

@@ -6,6 +6,10 @@
   environment variable, set on every worker (same command, its own task index).
 * `tpu`: TPUStrategy on the TPU named by `--tpu` ('' = the TPU VM's local TPU, or a name /
   grpc address of a TPU node). TPUs read and write `gs://` paths only.
+
+A strategy built where its accelerator is missing still trains, on the CPU:
+`MirroredStrategy()` on a TensorFlow that sees no GPU (the CPU build, or no driver) is one
+replica on `CPU:0`. `log_devices` says where training runs and warns in that case.
 """
 
 from __future__ import annotations
@@ -14,8 +18,16 @@ import json
 import os
 
 import tensorflow as tf
+from absl import logging
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+# The device type each accelerator strategy is for; the others are fine on the CPU.
+ACCELERATORS = {"mirrored": "GPU", "multi_worker": "GPU", "tpu": "TPU"}
+_INSTALL = {
+    "GPU": "install TensorFlow's GPU build (`make setup ACCEL=gpu`) and check that "
+    "`nvidia-smi` sees the GPU",
+    "TPU": "run on a TPU VM with its TensorFlow (README) and pass --tpu if the TPU is remote",
+}
 
 
 def create_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
@@ -50,6 +62,36 @@ def create_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
     raise ValueError(f"--strategy={name!r}: use one of {STRATEGIES}")
+
+
+def log_devices(name: str, strategy: tf.distribute.Strategy) -> None:
+    """Logs the devices `strategy` (built as `--strategy=name`) trains on.
+
+    Warns when a GPU/TPU strategy (`ACCELERATORS`) found no device of its kind, i.e. training
+    runs on the CPU, and says how to install the build that sees the accelerator.
+    """
+    if name == "default":  # TensorFlow's default device: the first GPU if any, else the CPU
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [(gpus or tf.config.list_logical_devices("CPU"))[0].name]
+    else:
+        devices = list(strategy.extended.worker_devices)
+    logging.info(
+        "--strategy=%s: %d replicas on %s (logical devices here: %s)",
+        name,
+        strategy.num_replicas_in_sync,
+        ", ".join(devices),
+        ", ".join(device.name for device in tf.config.list_logical_devices()),
+    )
+    wanted = ACCELERATORS.get(name)
+    if wanted and not any(tf.DeviceSpec.from_string(d).device_type == wanted for d in devices):
+        logging.warning(
+            "--strategy=%s found no %s: training runs on the CPU (%s). To use the %s, %s.",
+            name,
+            wanted,
+            ", ".join(devices),
+            wanted,
+            _INSTALL[wanted],
+        )
 
 
 def task_of(strategy: tf.distribute.Strategy) -> tuple[str | None, int]:
