@@ -10,10 +10,10 @@ Beam job's videos source writes for the file (preprocessing/optical_flow.py make
     flow frame i: to_gray of frames i and i + 1 -> pair_flow_jpegs (x, y quantized JPEGs)
     every other frame: empty bytes (`samples.gather_eval` never gathers it)
 
-Flow is the slow part (TV-L1: ~1 s per 340x256 pair on one core), so only the pairs the
-stacks read are computed: at most K x L, e.g. 250 of a 1,000-frame video's 999 pairs with the
-default 25 stacks of 10; a progress bar counts them and the log gives the expected time as
-soon as the first pair is timed.
+Flow is the slow part (TV-L1's cost per pair: README.md's Scaling section), so only the pairs
+the stacks read are computed: at most K x L, e.g. 250 of a 1,000-frame video's 999 pairs with
+the default 25 stacks of 10; a progress bar counts them and the log gives the expected time
+as soon as the first pair is timed.
 
 The frame count comes from the container's header; if decoding finds another count (or the
 header has none), the video is decoded again with the true count, as the samples depend on it.

@@ -17,6 +17,16 @@ The servers are this module's binary, one process per role and host::
 then train with `--config.data.service_address=grpc://DISPATCHER_HOST:5050`. Workers read
 the data directory themselves (same path, e.g. gs://) and need this project installed only
 for the binary: they run the serialized graph.
+
+Run the servers only inside a private network. Both listen on every interface of their host
+(TensorFlow offers no bind address) and speak plain gRPC with no authentication, and a
+worker runs whatever dataset graph a client sends it, reading any file (or gs:// object) its
+account can. So: hosts without public IPs, in one private network (a VPC), behind a firewall
+rule that admits the two ports only from the trainer and worker hosts (on GCP, for example,
+`gcloud compute firewall-rules create tf-data-service --network=NET --allow=tcp:5050-5051
+--source-ranges=SUBNET_CIDR`, and no rule that opens them to 0.0.0.0/0); and
+`--worker_host=PRIVATE_IP` (or the host's internal DNS name): the address the dispatcher
+hands to trainers, so they reach the worker over the private network.
 """
 
 from __future__ import annotations
@@ -137,6 +147,12 @@ if __name__ == "__main__":
     flags.DEFINE_enum("role", None, ROLES, "Which server to run.")
     flags.DEFINE_integer("port", None, "Port to serve on.")
     flags.DEFINE_string("dispatcher_address", "", "Workers: HOST:PORT of the dispatcher.")
-    flags.DEFINE_string("worker_host", "localhost", "Workers: host name clients connect to.")
+    flags.DEFINE_string(
+        "worker_host",
+        "localhost",
+        "Workers: the address the dispatcher gives clients for this worker: its private IP "
+        "or internal DNS name (the servers listen on every interface, unauthenticated: keep "
+        "the ports closed to all but the trainer and worker hosts).",
+    )
     flags.mark_flags_as_required(["role", "port"])
     app.run(main)

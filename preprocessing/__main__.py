@@ -109,8 +109,8 @@ _FLOW_ALGORITHM = flags.DEFINE_enum(
     "flow_algorithm",
     "tvl1",
     list(FLOW_ALGORITHMS),
-    "Optical flow for --source=videos: tvl1 (as the public archives, ~0.6 s per frame "
-    "pair), dis or farneback (fast).",
+    "Optical flow for --source=videos: tvl1 (as the public archives; slow, costed in "
+    "README.md's Scaling section), dis or farneback (fast).",
 )
 _VERIFY_JPEG_DECODE = flags.DEFINE_bool(
     "verify_jpeg_decode",

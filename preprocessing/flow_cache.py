@@ -1,9 +1,9 @@
 """A crash-proof cache of the videos source's frames and flow (`--flow_cache_dir=DIR`).
 
-TV-L1 costs ~2 CPU-seconds per frame pair, so a job over raw videos must not lose finished
-clips when it dies. Each clip is written, as soon as it is computed, in the archives' layout
-(`preprocessing.layout`), one tree per flow algorithm (a cache of dis flow never serves
-tvl1)::
+TV-L1 is the slow part of a job over raw videos (its cost: README.md's Scaling section), so
+such a job must not lose finished clips when it dies. Each clip is written, as soon as it is
+computed, in the archives' layout (`preprocessing.layout`), one tree per flow algorithm (a
+cache of dis flow never serves tvl1)::
 
     DIR/<algorithm>/jpegs_256/<id>/frame000001.jpg ...         RGB
     DIR/<algorithm>/tvl1_flow/u/<id>/frame000001.jpg ...       x flow (the archives' folder

@@ -6,12 +6,13 @@ RGB JPEG; flow between consecutive resized grayscale frames is clipped to [-20, 
 quantized to uint8 with `tfrecords.schema.quantize_flow` (zero motion ~128), then stored as two
 grayscale JPEGs (x = `u`, y = `v`). N decoded frames give N RGB and N-1 flow frames.
 
-Algorithms (`FLOW_ALGORITHMS`), timed per 340x256 pair on one core of the dev machine:
-`tvl1` (OpenCV Dual TV-L1, default parameters, as the archives; ~0.6-1.5 s), `dis` (DIS,
-medium preset with its pyramid starting at 1/2 scale; ~7-10 ms, median 9 ms on bikes.mp4) and
-`farneback` (~20-30 ms). Each must recover known shifts of natural frames and of 10-20 px
-stripes and checks within 0.5 px (tests/test_optical_flow.py). Flow follows OpenCV's convention:
-`next(x + u, y + v) ~ prev(x, y)`, so content moving right gives positive `u`.
+Algorithms (`FLOW_ALGORITHMS`): `tvl1` (OpenCV Dual TV-L1, default parameters, as the
+archives; the slow one, its cost per pair is in README.md's Scaling section), `dis` (DIS,
+medium preset with its pyramid starting at 1/2 scale; ~7-10 ms per 340x256 pair on one core
+of the dev machine, median 9 ms on bikes.mp4) and `farneback` (~20-30 ms). Each must recover
+known shifts of natural frames and of 10-20 px stripes and checks within 0.5 px
+(tests/test_optical_flow.py). Flow follows OpenCV's convention: `next(x + u, y + v) ~
+prev(x, y)`, so content moving right gives positive `u`.
 
 The video is decoded as a stream: only two frames are held at a time, never the whole clip.
 The steps are separate functions so that `evaluation.predictor` turns a user's video into the
