@@ -34,7 +34,9 @@ import time
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
-from absl import app, flags, logging
+from absl import flags, logging
+
+from tfrecords.errors import run_binary
 
 FLAGS = flags.FLAGS
 flags.DEFINE_integer("cores", 2, "CPUs the process may use (os.sched_setaffinity).")
@@ -179,7 +181,7 @@ def _report(best: dict[str, Rate], cores: int) -> None:
 
 def run(argv: list[str]) -> None:
     """Writes the data, runs every measurement and prints the report."""
-    del argv
+    del argv  # run_binary refuses positional arguments
     cpus = sorted(os.sched_getaffinity(0))[: FLAGS.cores]
     os.sched_setaffinity(0, cpus)  # before TensorFlow sizes its thread pools
     if FLAGS.bfc_allocator:  # read once, when TensorFlow creates its CPU allocator
@@ -273,4 +275,4 @@ def run(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(run)
+    run_binary(run)

@@ -27,7 +27,9 @@ import tempfile
 import time
 from collections.abc import Callable
 
-from absl import app, flags, logging
+from absl import flags, logging
+
+from tfrecords.errors import UserError, run_binary
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("stream", "temporal", ["spatial", "temporal"], "Stream whose pipeline runs.")
@@ -65,7 +67,7 @@ def _measure(make_iterator: Callable, seconds: float, warmup: float) -> tuple[fl
 
 def run(argv: list[str]) -> None:
     """Writes the data, starts the servers, runs every measurement and prints the report."""
-    del argv
+    del argv  # run_binary refuses positional arguments
     cpus = sorted(os.sched_getaffinity(0))[: FLAGS.cores]
     os.sched_setaffinity(0, cpus)  # before TensorFlow sizes its thread pools
     os.environ["TF_CPU_ALLOCATOR_USE_BFC"] = "true"  # as bench.input_pipeline (see its flag)
@@ -75,7 +77,7 @@ def run(argv: list[str]) -> None:
     from input_pipeline import datasets, service
 
     if FLAGS.num_shards < 2:
-        raise ValueError(f"--num_shards={FLAGS.num_shards}: use at least 2 (one per worker)")
+        raise UserError(f"--num_shards={FLAGS.num_shards}: use at least 2 (one per worker)")
     servers, addresses = [], {}
     for reader, (workers, _) in READERS.items():
         addresses[reader] = ""
@@ -124,4 +126,4 @@ def run(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(run)
+    run_binary(run)

@@ -1,7 +1,7 @@
 """Classify video files with exported streams, through the evaluation's own sampling and cuts.
 
 `Predictor(spatial_model=DIR, temporal_model=DIR).predict(path)` (either model alone works;
-DIRs are what `eval.py --export` writes, read with their `export.json`)::
+DIRs are what `export.py` writes, read with their `export.json`)::
 
     video file -> video_sampling.read_video: decoded with OpenCV, resized to the training
        frame size; only the RGB frames and flow pairs the K samples read are encoded and
@@ -36,6 +36,7 @@ from evaluation.scores import aggregate_views
 from input_pipeline import datasets, resample, samples
 from preprocessing import optical_flow
 from tfrecords import schema
+from tfrecords.errors import UserError
 
 STREAMS = ("spatial", "temporal")
 FUSED = "fused"
@@ -46,7 +47,7 @@ DEFAULT_BATCH_VIEWS = 50
 SHEET_PREVIEWS = 4
 
 
-class PredictError(ValueError):
+class PredictError(UserError):
     """An input the predictor cannot use; the message names it and what to do."""
 
 
@@ -155,7 +156,7 @@ def load_stream(
     if export.FLOAT_SIGNATURE not in loaded.signatures:
         raise export.ExportError(
             f"{directory}: no '{export.FLOAT_SIGNATURE}' signature (an older export); "
-            "export it again with `eval.py --export`"
+            "export it again with `export.py`"
         )
     signature = loaded.signatures[export.FLOAT_SIGNATURE]
     return _Stream(name, directory, metadata, spec, loaded, _predict_fn(signature, spec))
@@ -372,10 +373,10 @@ def expand_videos(patterns: Sequence[str]) -> list[str]:
             continue
         matches = sorted(tf.io.gfile.glob(pattern))
         if not matches:
-            raise PredictError(f"--video={pattern}: matches no file")
+            raise PredictError(f"video pattern {pattern!r}: matches no file")
         paths.extend(matches)
     if not paths:
-        raise PredictError("--video is empty: give video files or glob patterns")
+        raise PredictError("no videos: give video files or glob patterns")
     return paths
 
 
@@ -425,7 +426,7 @@ def predict_files(
       PredictError: `top_k` is not a positive integer.
     """
     if not isinstance(top_k, int) or top_k < 1:
-        raise PredictError(f"--top_k={top_k!r}: use a positive integer")
+        raise PredictError(f"top_k={top_k!r}: use a positive integer")
     results, failed = [], 0
     for video in videos:
         try:

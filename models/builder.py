@@ -18,6 +18,7 @@ import ml_collections
 
 from models import backbones, scratch
 from models.normalization import FlowNormalization, RgbNormalization
+from tfrecords.errors import ConfigError
 
 SCRATCH_MODELS = ("cnn_m_2048", "tiny")
 MODEL_NAMES = (*backbones.APPLICATIONS, *SCRATCH_MODELS)
@@ -34,7 +35,7 @@ def input_channels(config: ml_collections.ConfigDict) -> int:
         return 3
     if config.stream == "temporal":
         return 2 * config.data.num_flow_frames
-    raise ValueError(f"config.stream={config.stream!r}: expected one of {STREAMS}")
+    raise ConfigError(f"config.stream={config.stream!r}: expected one of {STREAMS}")
 
 
 def _backbone(config: ml_collections.ConfigDict, channels: int) -> keras.Model:
@@ -43,7 +44,7 @@ def _backbone(config: ml_collections.ConfigDict, channels: int) -> keras.Model:
     if model.name in backbones.APPLICATIONS:
         return backbones.application_backbone(model.name, size, channels, model.weights)
     if model.weights:
-        raise ValueError(
+        raise ConfigError(
             f"config.model.weights={model.weights!r}: {model.name} is trained from scratch; "
             "set --config.model.weights=''"
         )
@@ -78,11 +79,11 @@ def build_model(config: ml_collections.ConfigDict, num_classes: int) -> keras.Mo
       models.backbones.BackboneWeightsError: backbone weights cannot be loaded.
     """
     if config.model.name not in MODEL_NAMES:
-        raise ValueError(f"config.model.name={config.model.name!r}: not one of {MODEL_NAMES}")
+        raise ConfigError(f"config.model.name={config.model.name!r}: not one of {MODEL_NAMES}")
     if num_classes < 2:
         raise ValueError(f"num_classes={num_classes}: need at least 2 classes")
     if not 0.0 <= config.model.dropout < 1.0:
-        raise ValueError(f"config.model.dropout={config.model.dropout}: must be in [0, 1)")
+        raise ConfigError(f"config.model.dropout={config.model.dropout}: must be in [0, 1)")
     channels = input_channels(config)
     size = config.data.image_size
     inputs = keras.Input((size, size, channels), name="image")
@@ -127,7 +128,7 @@ def set_backbone_trainable(model: keras.Model, trainable: bool, after_layer: str
     first = 0
     if trainable and after_layer:
         if after_layer not in names:
-            raise ValueError(
+            raise ConfigError(
                 f"config.train.finetune_after_layer={after_layer!r}: not a layer of "
                 f"{model.name}'s backbone; its last layers are {names[-8:]}"
             )

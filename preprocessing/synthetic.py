@@ -73,7 +73,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 import tensorflow as tf
-from absl import app, flags, logging
+from absl import flags, logging
 
 from preprocessing import layout as layout_lib
 from preprocessing import ucf101
@@ -85,6 +85,7 @@ from preprocessing.synthetic_render import (
     make_trajectory,
     render,
 )
+from tfrecords.errors import UserError, run_binary
 from tfrecords.schema import quantize_flow
 
 LAYOUTS = ("videos", "frames", "flow")
@@ -352,14 +353,12 @@ def spec_from_flags(flag_values: flags.FlagValues) -> SyntheticSpec:
     """Builds the spec from parsed flags.
 
     Raises:
-      app.UsageError: a flag value is invalid; the message names the flag.
+      UserError: a flag value is invalid; the message names the flag.
     """
     try:
         num_frames = tuple(int(n) for n in flag_values.num_frames)
     except ValueError as e:
-        raise app.UsageError(
-            f"--num_frames must be LO,HI integers, got {flag_values.num_frames}"
-        ) from e
+        raise UserError(f"--num_frames must be LO,HI integers, got {flag_values.num_frames}") from e
     try:
         return SyntheticSpec(
             num_appearances=flag_values.num_appearances,
@@ -371,13 +370,12 @@ def spec_from_flags(flag_values: flags.FlagValues) -> SyntheticSpec:
             seed=flag_values.seed,
         )
     except ValueError as e:
-        raise app.UsageError(f"invalid flag: {e}") from e
+        raise UserError(f"invalid flag: {e}") from e
 
 
 def main(argv: Sequence[str]) -> None:
     """Generates the dataset the flags describe and logs what was written."""
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    del argv  # run_binary refuses positional arguments
     spec = spec_from_flags(flags.FLAGS)
     start = time.perf_counter()
     clips = generate(flags.FLAGS.output_dir, spec)
@@ -390,4 +388,4 @@ def main(argv: Sequence[str]) -> None:
 
 if __name__ == "__main__":
     define_flags(flags.FLAGS)
-    app.run(main)
+    run_binary(main)

@@ -33,13 +33,14 @@ import re
 import sys
 from collections.abc import Iterator, Sequence
 
-from absl import app, flags
+from absl import flags
 
 from preprocessing.dataset import CLASS_INDEX_FILE, SUBSETS, Clip, Dataset, read_text_lines
 from preprocessing.errors import DatasetError
 from preprocessing.layout import SPLITS_DIR as SPLITS_DIR  # re-exported: default folders
 from preprocessing.layout import VIDEOS_DIR as VIDEOS_DIR
 from preprocessing.layout import Layout, SourceIndex, list_frames
+from tfrecords.errors import UserError, run_binary
 
 SPLITS = (1, 2, 3)
 NUM_CLASSES = 101
@@ -338,21 +339,21 @@ def define_flags(flag_values: flags.FlagValues) -> None:
 
 
 def run(flag_values: flags.FlagValues) -> None:
-    """Prints the JSON summary; exits 1 if a present layout misses clips, 2 on bad input."""
+    """Prints the JSON summary; exits 1 if a present layout misses clips.
+
+    Raises:
+      UserError: bad input (exit status 2 through the binary).
+    """
     splits = []
     for value in flag_values.split:
         if value not in ("1", "2", "3"):
-            raise app.UsageError(f"--split must be 1, 2 or 3 (comma-separated), got {value!r}")
+            raise UserError(f"--split must be 1, 2 or 3 (comma-separated), got {value!r}")
         splits.append(int(value))
     fv = flag_values
     layout = None
     if fv.root or fv.videos_dir or fv.frames_dir or fv.flow_dir:
         layout = Layout.under(fv.root or ".", fv.videos_dir, fv.frames_dir, fv.flow_dir)
-    try:
-        summary = summarize(fv.splits_dir, splits, layout)
-    except DatasetError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    summary = summarize(fv.splits_dir, splits, layout)
     print(json.dumps(summary, indent=2))
     if not summary_ok(summary):
         sys.exit(1)
@@ -360,11 +361,10 @@ def run(flag_values: flags.FlagValues) -> None:
 
 def main(argv: Sequence[str]) -> None:
     """The binary's entry point: `run` on the global flags."""
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    del argv  # run_binary refuses positional arguments
     run(flags.FLAGS)
 
 
 if __name__ == "__main__":
     define_flags(flags.FLAGS)
-    app.run(main)
+    run_binary(main, status=2)

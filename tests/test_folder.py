@@ -140,7 +140,7 @@ def test_tree_errors(tree, tmp_path):
         folder.list_videos(str(root))
     with pytest.raises(DatasetError, match=r"folder not found; --root must hold"):
         folder.list_videos(str(tmp_path / "absent"))
-    with pytest.raises(ValueError, match=r"--test_fraction must be in \(0, 1\), got 1.0"):
+    with pytest.raises(ValueError, match=r"test_fraction=1.0: use a fraction in \(0, 1\)"):
         folder.Folder(str(root), test_fraction=1.0)
 
 

@@ -10,10 +10,11 @@ import sys
 import cv2
 import numpy as np
 import pytest
-from absl import app, flags
+from absl import flags
 
 from preprocessing import synthetic, ucf101
 from preprocessing.layout import Layout
+from tfrecords.errors import UserError
 from tfrecords.schema import FLOW_BOUND, quantize_flow
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -303,8 +304,8 @@ def test_flags_build_the_spec():
         ("--groups=2", "groups"),
     ],
 )
-def test_bad_flags_are_usage_errors_naming_the_flag(arg, message):
-    with pytest.raises(app.UsageError, match=message):
+def test_bad_flags_are_user_errors_naming_the_flag(arg, message):
+    with pytest.raises(UserError, match=message):
         synthetic.spec_from_flags(_flag_values(arg))
 
 

@@ -7,10 +7,11 @@ import subprocess
 import sys
 
 import pytest
-from absl import app, flags
+from absl import flags
 
 from preprocessing import ucf101
 from preprocessing.errors import DatasetError
+from tfrecords.errors import binary_main
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 LISTS = str(REPO / "data" / "ucf101" / "ucfTrainTestlist")
@@ -167,7 +168,7 @@ def _main(*args):
     flag_values = flags.FlagValues()
     ucf101.define_flags(flag_values)
     flag_values(["ucf101", *args])
-    ucf101.run(flag_values)
+    binary_main(lambda argv: ucf101.run(flag_values), status=2)(["ucf101"])
 
 
 def test_cli_bad_input_is_a_message_not_a_traceback(lists_copy, capsys):
@@ -179,6 +180,9 @@ def test_cli_bad_input_is_a_message_not_a_traceback(lists_copy, capsys):
     assert err.startswith("error: ") and "unknown class 'Juggling'" in err
 
 
-def test_cli_rejects_bad_split():
-    with pytest.raises(app.UsageError, match="--split must be 1, 2 or 3"):
+def test_cli_rejects_bad_split(capsys):
+    with pytest.raises(SystemExit) as exit_info:
         _main(f"--splits_dir={LISTS}", "--split=4")
+    assert exit_info.value.code == 2
+    expected = "error: --split must be 1, 2 or 3 (comma-separated), got '4'\n"
+    assert capsys.readouterr().err == expected
