@@ -12,7 +12,7 @@ Stages, each the real command a user would type (printed before it runs):
 5. `eval.py` on each stream (demo protocol: `data.eval_num_samples` x `data.eval_num_crops`
    views per test video, 25 x 10 by default as Simonyan & Zisserman).
 6. `eval.py --fuse`: average fusion, and the results table (Spatial / Temporal / Fused).
-7. `eval.py --export` of each stream, then `predict.py` on one held-out test video (the
+7. `export.py` of each stream, then `predict.py` on one held-out test video (the
    shortest with a full flow stack): the raw .avi decoded, its TV-L1 flow computed (the
    archives' algorithm the temporal stream was trained on), top classes per stream and fused.
 
@@ -34,13 +34,14 @@ import time
 from collections.abc import Callable, Sequence
 
 import tensorflow as tf
-from absl import app, flags
+from absl import flags
 
 from configs import demo_temporal
 from evaluation import export, reports
 from preprocessing import ucf101
 from synthetic import generate
 from tfrecords import manifest as manifest_lib
+from tfrecords.errors import UserError, run_binary
 from tfrecords.streams import STREAMS
 from training import checkpoints
 
@@ -56,6 +57,10 @@ _OVERRIDES = flags.DEFINE_multi_string(
 
 PREDICTION_FILE = "prediction.json"
 PREDICTION_SHEET = "prediction.png"
+
+
+class StageError(UserError):
+    """A stage's command failed, or left incomplete outputs (its own output says why)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,7 +86,7 @@ def run_stages(stages: Sequence[Stage], workspace: str) -> dict[str, float]:
       Wall seconds per stage (0.0 for skipped stages).
 
     Raises:
-      RuntimeError: a command failed (its exit code and the command are in the message).
+      StageError: a command failed (its exit code and the command are in the message).
     """
     tf.io.gfile.makedirs(posixpath.join(workspace, ".stages"))
     timings, chain = {}, ""
@@ -98,12 +103,12 @@ def run_stages(stages: Sequence[Stage], workspace: str) -> dict[str, float]:
         start = time.perf_counter()
         result = subprocess.run(stage.command, check=False)
         if result.returncode != 0:
-            raise RuntimeError(
+            raise StageError(
                 f"stage '{stage.name}' failed with exit code {result.returncode}: "
                 f"{' '.join(stage.command)}"
             )
         if not stage.outputs_valid():
-            raise RuntimeError(f"stage '{stage.name}' finished but its outputs are incomplete")
+            raise StageError(f"stage '{stage.name}' finished but its outputs are incomplete")
         timings[stage.name] = time.perf_counter() - start
         with tf.io.gfile.GFile(stamp, "w") as f:
             f.write(chain)
@@ -141,9 +146,8 @@ def _evaluated(eval_dir: str, workdir: str, data_dir: str) -> bool:
         return False
     metrics = json.loads(_read(path))
     written = manifest_lib.read_manifest(data_dir).written["test"]
-    # metrics.json names the checkpoint as "<path> (step N)".
-    evaluated = str(metrics["checkpoint"]).split(" ")[0]
-    return metrics["num_videos"] == written and evaluated == checkpoints.latest_checkpoint(workdir)
+    latest = checkpoints.latest_checkpoint(workdir)
+    return metrics["num_videos"] == written and metrics["checkpoint"] == latest
 
 
 def held_out_clip() -> generate.SyntheticClip:
@@ -237,8 +241,8 @@ def build_stages(workspace: str) -> list[Stage]:
             Stage(
                 f"export {stream}",
                 [
-                    python, "eval.py", f"--config={config}", f"--workdir={workdir}",
-                    f"--data_dir={records}", f"--export={exports}", *overrides,
+                    python, "export.py", f"--config={config}", f"--workdir={workdir}",
+                    f"--data_dir={records}", f"--export_dir={exports}", *overrides,
                 ],
                 lambda written_last=written_last: tf.io.gfile.exists(written_last),
             )
@@ -303,16 +307,11 @@ Artifacts:
 
 def main(argv: Sequence[str]) -> None:
     """Runs the stages, then prints the results table and where everything was written."""
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    del argv  # run_binary refuses positional arguments
     workspace = _WORKSPACE.value
-    try:
-        timings = run_stages(build_stages(workspace), workspace)
-    except RuntimeError as e:
-        print(f"demo: {e}", file=sys.stderr)
-        sys.exit(1)
+    timings = run_stages(build_stages(workspace), workspace)
     print(summary(workspace, timings), flush=True)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_binary(main)

@@ -1,4 +1,4 @@
-r"""Evaluates a stream on a subset, fuses streams' scores, or exports a SavedModel.
+r"""Evaluates a stream on a subset, or fuses streams' scores.
 
 Evaluate the latest checkpoint of a stream (writes W/eval/, or W/eval_<subset>/)::
 
@@ -10,10 +10,8 @@ Fuse two streams' test scores (writes F/)::
         [--fusion=average | --fusion=weighted --fusion_weights=1,1.5 |
          --fusion=learned --fuse_train=W1/eval_train/scores.npz,W2/eval_train/scores.npz]
 
-Export a stream as a SavedModel taking frames in stored units, with the export.json that
-`predict.py` reads to classify new videos as this evaluation would (writes DIR/<stream>/)::
-
-    python eval.py --config=configs/temporal.py --workdir=W --data_dir=OUT --export=DIR
+Exporting a stream as a SavedModel for `predict.py` is `export.py`'s job. Exit status 1 on
+bad input (one line naming the file, flag or config key, no traceback).
 """
 
 import os
@@ -23,22 +21,11 @@ import os
 # (bench/README.md). Must be set before TensorFlow starts.
 os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
-from evaluation import evaluate, export, fusion
-from evaluation.scores import AggregationError, ScoresFileError
-from tfrecords.manifest import ManifestError
-from training.checkpoints import CheckpointError
-
-# Errors whose message names the file or flag and the fix: shown without a traceback.
-_USER_ERRORS = (
-    fusion.FusionError,
-    ScoresFileError,
-    AggregationError,
-    ManifestError,
-    CheckpointError,
-)
+from evaluation import evaluate, fusion
+from tfrecords.errors import UserError, run_binary
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config (configs/*.py).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training directory holding the checkpoints.")
@@ -60,7 +47,6 @@ _WEIGHTS = flags.DEFINE_list("fusion_weights", [], "Weights of --fusion=weighted
 _FUSE_TRAIN = flags.DEFINE_list(
     "fuse_train", [], "Training-subset scores.npz per stream, for --fusion=learned."
 )
-_EXPORT = flags.DEFINE_string("export", "", "Write a SavedModel to DIR/<stream> and exit.")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar over videos.")
 
 
@@ -68,15 +54,15 @@ def _weights() -> list[float]:
     try:
         return [float(w) for w in _WEIGHTS.value]
     except ValueError as e:
-        raise app.UsageError(f"--fusion_weights={','.join(_WEIGHTS.value)}: {e}") from e
+        raise UserError(f"--fusion_weights={','.join(_WEIGHTS.value)}: {e}") from e
 
 
 def _fuse() -> None:
     for name, value in (("config", _CONFIG.value), ("workdir", _WORKDIR.value)):
         if value:
-            raise app.UsageError(f"--{name} is not used with --fuse; drop it")
+            raise UserError(f"--{name} is not used with --fuse; drop it")
     if not _OUTPUT_DIR.value:
-        raise app.UsageError("--fuse needs --output_dir for the fused reports")
+        raise UserError("--fuse needs --output_dir for the fused reports")
     result, table = evaluate.fuse_files(
         _FUSE.value, _OUTPUT_DIR.value, _FUSION.value, _weights(), _FUSE_TRAIN.value
     )
@@ -91,34 +77,19 @@ def _model_flags() -> None:
         ("data_dir", _DATA_DIR.value),
     ):
         if not value:
-            raise app.UsageError(f"--{name} is required (or use --fuse=... to fuse score files)")
+            raise UserError(f"--{name} is required (or use --fuse=... to fuse score files)")
     for name, value in (("fusion_weights", _WEIGHTS.value), ("fuse_train", _FUSE_TRAIN.value)):
         if value:
-            raise app.UsageError(f"--{name} is only used with --fuse")
+            raise UserError(f"--{name} is only used with --fuse")
 
 
 def main(argv: list[str]) -> None:
-    """Dispatches to fusion, export or evaluation; user errors exit 1 with their message."""
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    try:
-        _run()
-    except _USER_ERRORS as e:
-        logging.error("%s", e)
-        raise SystemExit(1) from e
-
-
-def _run() -> None:
+    """Dispatches to fusion or evaluation."""
+    del argv  # run_binary refuses positional arguments
     if _FUSE.value:
         _fuse()
         return
     _model_flags()
-    if _EXPORT.value:
-        path = export.export_checkpoint(
-            _CONFIG.value, _WORKDIR.value, _DATA_DIR.value, _CHECKPOINT.value, _EXPORT.value
-        )
-        logging.info("SavedModel written to %s", path)
-        return
     result = evaluate.evaluate_checkpoint(
         _CONFIG.value,
         _WORKDIR.value,
@@ -139,4 +110,4 @@ def _run() -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_binary(main)

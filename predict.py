@@ -5,7 +5,7 @@ r"""Classifies video files with exported streams: top-k classes per stream and f
         [--top_k=5] [--fusion_weights=1,1.5] [--output_json=F.json] [--sheet=F.png] \
         [--num_samples=K --num_crops=V] [--flow_algorithm=dis]
 
-Model directories are what `eval.py --export=DIR` writes (DIR/spatial, DIR/temporal); either
+Model directories are what `export.py --export_dir=DIR` writes (DIR/spatial, DIR/temporal); either
 one alone works. Each video is decoded with OpenCV, resized as the training data were, its
 optical flow computed with the temporal model's algorithm only for the frame pairs the
 sampled stacks read, and scored on the evaluation's views (`evaluation/predictor.py`). A
@@ -18,14 +18,15 @@ import os
 # See eval.py: BFC reuses pages of the large view tensors. Must be set before TensorFlow starts.
 os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
-from absl import app, flags, logging
+from absl import flags, logging
 
-from evaluation import export, predict_files, predictor
-from preprocessing.optical_flow import FLOW_ALGORITHMS, VideoError
+from evaluation import predict_files, predictor
+from preprocessing.optical_flow import FLOW_ALGORITHMS
+from tfrecords.errors import UserError, run_binary
 
 _VIDEO = flags.DEFINE_list("video", None, "Video files or glob patterns, comma-separated.")
-_SPATIAL = flags.DEFINE_string("spatial_model", "", "Spatial export (eval.py --export=DIR).")
-_TEMPORAL = flags.DEFINE_string("temporal_model", "", "Temporal export (eval.py --export=DIR).")
+_SPATIAL = flags.DEFINE_string("spatial_model", "", "Spatial export (export.py: DIR/spatial).")
+_TEMPORAL = flags.DEFINE_string("temporal_model", "", "Temporal export (export.py: DIR/temporal).")
 _TOP_K = flags.DEFINE_integer("top_k", 5, "Classes per stream in the table and the sheet.")
 _WEIGHTS = flags.DEFINE_list(
     "fusion_weights", [], "Spatial,temporal weights of the fused average; default 1,1."
@@ -48,43 +49,35 @@ _FLOW = flags.DEFINE_enum(
 _BATCH = flags.DEFINE_integer("batch_size", predictor.DEFAULT_BATCH_VIEWS, "Views per model call.")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar over the flow pairs.")
 
-# Errors whose message names the input and the fix: one line, exit status 1.
-_USER_ERRORS = (predictor.PredictError, export.ExportError, VideoError)
-
 
 def _weights() -> tuple[float, float]:
     if not _WEIGHTS.value:
         return (1.0, 1.0)
     if not (_SPATIAL.value and _TEMPORAL.value):
-        raise app.UsageError("--fusion_weights needs both --spatial_model and --temporal_model")
+        raise UserError("--fusion_weights needs both --spatial_model and --temporal_model")
     try:
         return tuple(float(w) for w in _WEIGHTS.value)
     except ValueError as e:
-        raise app.UsageError(f"--fusion_weights={','.join(_WEIGHTS.value)}: {e}") from e
+        raise UserError(f"--fusion_weights={','.join(_WEIGHTS.value)}: {e}") from e
 
 
 def main(argv: list[str]) -> None:
     """Loads the models once and classifies every video; user errors exit 1 with one line."""
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    try:
-        models = predictor.Predictor(
-            spatial_model=_SPATIAL.value,
-            temporal_model=_TEMPORAL.value,
-            fusion_weights=_weights(),
-            num_samples=_NUM_SAMPLES.value,
-            num_crops=_NUM_CROPS.value,
-            flow_algorithm=_FLOW.value,
-            batch_views=_BATCH.value,
-            progress=_PROGRESS.value,
-        )
-        videos = predict_files.expand_videos(_VIDEO.value)
-        failed = predict_files.predict_files(
-            models, videos, _TOP_K.value, _OUTPUT_JSON.value, _SHEET.value
-        )
-    except _USER_ERRORS as e:
-        logging.error("%s", e)
-        raise SystemExit(1) from e
+    del argv  # run_binary refuses positional arguments
+    models = predictor.Predictor(
+        spatial_model=_SPATIAL.value,
+        temporal_model=_TEMPORAL.value,
+        fusion_weights=_weights(),
+        num_samples=_NUM_SAMPLES.value,
+        num_crops=_NUM_CROPS.value,
+        flow_algorithm=_FLOW.value,
+        batch_views=_BATCH.value,
+        progress=_PROGRESS.value,
+    )
+    videos = predict_files.expand_videos(_VIDEO.value)
+    failed = predict_files.predict_files(
+        models, videos, _TOP_K.value, _OUTPUT_JSON.value, _SHEET.value
+    )
     if failed:
         if len(videos) > 1:
             logging.error("%d of %d videos failed (see above)", failed, len(videos))
@@ -93,4 +86,4 @@ def main(argv: list[str]) -> None:
 
 if __name__ == "__main__":
     flags.mark_flag_as_required("video")
-    app.run(main)
+    run_binary(main)

@@ -6,7 +6,8 @@ r"""Trains one stream on a data directory written by `python -m preprocessing`.
 
 Re-running the same command resumes from the workdir's latest checkpoint. The workdir gets
 config.json (the resolved config), checkpoints/ and train/ (TensorBoard:
-`tensorboard --logdir=WORKDIR`). See training/loop.py.
+`tensorboard --logdir=WORKDIR`). See training/loop.py. Exit status 1 on bad input (one line
+naming the file, flag or config key, no traceback) or a NaN loss.
 """
 
 import os
@@ -16,17 +17,12 @@ import os
 # (bench/README.md). Must be set before TensorFlow starts.
 os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
 
-from models.backbones import BackboneWeightsError
-from tfrecords.manifest import ManifestError
-from training import experiment, loop
+from tfrecords.errors import run_binary
+from training import experiment
 from training import strategy as strategy_lib
-from training.checkpoints import CheckpointError
-
-# Errors whose message names the file or flag and the fix: logged without a traceback.
-_USER_ERRORS = (ManifestError, CheckpointError, BackboneWeightsError, loop.NonFiniteLossError)
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file, e.g. configs/spatial.py.", lock_config=True
@@ -46,20 +42,13 @@ flags.mark_flags_as_required(["config", "workdir", "data_dir"])
 
 def main(argv: list[str]) -> None:
     """Builds the strategy and trains."""
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    del argv  # run_binary refuses positional arguments
     strategy = strategy_lib.create_strategy(_STRATEGY.value, _TPU.value)
     strategy_lib.log_devices(_STRATEGY.value, strategy)
-    try:
-        result = experiment.train_on_data_dir(
-            _CONFIG.value, _WORKDIR.value, _DATA_DIR.value, strategy
-        )
-    except _USER_ERRORS as e:
-        logging.error("%s", e)
-        raise SystemExit(1) from e
+    result = experiment.train_on_data_dir(_CONFIG.value, _WORKDIR.value, _DATA_DIR.value, strategy)
     ended = "preempted" if result.preempted else "finished"
     logging.info("%s at step %d of %d", ended, result.step, result.total_steps)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_binary(main)

@@ -11,10 +11,11 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from absl import app, flags
+from absl import flags
 
 from bench import bench_data
 from preprocessing.clip_sources import check_jpeg_decodes, jpeg_shape
+from tfrecords.errors import run_binary
 
 _ROUNDS = flags.DEFINE_integer("rounds", 5, "Timed rounds (the lowest is printed).", lower_bound=1)
 _REPEATS = flags.DEFINE_integer(
@@ -40,8 +41,7 @@ def cpu_ms_per_frame(frames: list[bytes], rounds: int, repeats: int) -> float:
 
 def main(argv: Sequence[str]) -> None:
     """Prints the per-frame and per-job figures."""
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    del argv  # run_binary refuses positional arguments
     rgb_pool, flow_pool = bench_data.frame_pools()
     rgb_ms = cpu_ms_per_frame(rgb_pool, _ROUNDS.value, _REPEATS.value)
     flow_ms = cpu_ms_per_frame(flow_pool, _ROUNDS.value, _REPEATS.value)
@@ -56,4 +56,4 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    run_binary(main)

@@ -31,10 +31,11 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 
-from absl import app, flags
+from absl import flags
 
 from bench import measure
 from bench.measure import Rate
+from tfrecords.errors import run_binary
 
 FLAGS = flags.FLAGS
 measure.define_flags(warmup=2.0)
@@ -215,4 +216,4 @@ def run(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(run)
+    run_binary(run)

@@ -26,9 +26,10 @@ import contextlib
 import os
 from collections.abc import Callable
 
-from absl import app, flags
+from absl import flags
 
 from bench import measure
+from tfrecords.errors import UserError, run_binary
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("stream", "temporal", ["spatial", "temporal"], "Stream whose pipeline runs.")
@@ -55,7 +56,7 @@ def run(argv: list[str]) -> None:
     from input_pipeline import datasets
 
     if FLAGS.num_shards < 2:
-        raise ValueError(f"--num_shards={FLAGS.num_shards}: use at least 2 (one per worker)")
+        raise UserError(f"--num_shards={FLAGS.num_shards}: use at least 2 (one per worker)")
     with contextlib.ExitStack() as stack:  # exits in reverse: servers stopped, then rmtree
         root = stack.enter_context(measure.work_dir(FLAGS.work_dir, "bench_service_"))
         addresses = {
@@ -92,4 +93,4 @@ def run(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    app.run(run)
+    run_binary(run)

@@ -1,1 +1,1 @@
-"""Library code of eval.py: video-level scores, metrics, fusion, reports, export."""
+"""Library code of eval.py and export.py: video-level scores, metrics, fusion, reports, export."""

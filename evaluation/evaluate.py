@@ -73,6 +73,7 @@ def write_outputs(
         "num_crops": scores.num_crops,
         "num_views_per_video": scores.num_views_per_video,
         "checkpoint": scores.checkpoint,
+        "step": scores.step,
         **extra,
     }
     tf.io.gfile.makedirs(output_dir)
@@ -97,6 +98,7 @@ def _summary(path: str, scores: VideoScores) -> dict[str, object]:
         "stream": scores.stream,
         "subset": scores.subset,
         "checkpoint": scores.checkpoint,
+        "step": scores.step,
         **{k: computed[k] for k in ("top1", "top5", "mean_class_accuracy", "num_videos")},
     }
 
@@ -139,7 +141,7 @@ def fuse_files(
         "train_inputs": list(train_score_paths),
     }
     notes = [
-        f"{name}: `{path}` ({scores.checkpoint})"
+        f"{name}: `{path}` ({reports.checkpoint_text(scores.checkpoint, scores.step)})"
         for name, path, (_, scores) in zip(names, score_paths, inputs, strict=True)
     ]
     if method == "learned":
@@ -160,6 +162,7 @@ def evaluate_model(
     subset: str,
     output_dir: str,
     checkpoint: str,
+    step: int,
     keep_view_scores: bool = False,
     progress: bool = True,
 ) -> dict[str, object]:
@@ -176,7 +179,8 @@ def evaluate_model(
       data_dir: data directory (manifest.json and shards).
       subset: manifest subset to evaluate, e.g. 'test' (or 'train' for learned fusion).
       output_dir: where scores.npz, metrics.json, confusion.png and results.md go.
-      checkpoint: description of the model's checkpoint, recorded in the outputs.
+      checkpoint: path prefix of the model's checkpoint, recorded in the outputs.
+      step: that checkpoint's global step, recorded in the outputs.
       keep_view_scores: also store every view's probabilities in scores.npz.
       progress: show a progress bar over videos.
 
@@ -230,6 +234,7 @@ def evaluate_model(
         num_samples=num_samples,
         num_crops=num_crops,
         checkpoint=checkpoint,
+        step=step,
         view_scores=view_scores,
     )
     extra = {
@@ -239,7 +244,7 @@ def evaluate_model(
         "num_videos_failed": manifest.failed[subset],
     }
     notes = [
-        f"Checkpoint: `{checkpoint}`.",
+        f"Checkpoint: {reports.checkpoint_text(checkpoint, step)}.",
         f"Data: `{data_dir}`, split {manifest.split}, {subset} subset: "
         f"{manifest.listed[subset]} listed, {expected} written, "
         f"{manifest.failed[subset]} failed"
@@ -282,20 +287,22 @@ def evaluate_checkpoint(
       The metrics written to metrics.json.
 
     Raises:
+      ConfigError: a config value the evaluation pipeline cannot use (checked first).
       CheckpointError: no checkpoint, or one that does not fit the config's model.
       ManifestError, AggregationError: see `evaluate_model`.
     """
+    datasets.sample_spec(config)  # the config first: a bad value stops before any I/O
     manifest = manifest_lib.read_manifest(data_dir)
     path = checkpoint or checkpoints.latest_checkpoint(workdir)
     model = checkpoints.restore_model(config, workdir, manifest.num_classes, path)
-    description = f"{path} (step {checkpoints.checkpoint_step(path)})"
     return evaluate_model(
         model,
         config,
         data_dir,
         subset,
         output_dir or default_output_dir(workdir, subset),
-        description,
+        path,
+        checkpoints.checkpoint_step(path),
         keep_view_scores=keep_view_scores,
         progress=progress,
     )

@@ -4,7 +4,7 @@ The models normalize internally (configs/base.py), so serving takes exactly what
 records store and the input pipeline emits: spatial `[B, S, S, 3]` RGB, temporal
 `[B, S, S, 2L]` flow stacks quantized as stored (x and y interleaved, zero motion ~128).
 
-An export directory (`eval.py --export=DIR` writes `DIR/<stream>/`)::
+An export directory (`export.py --export_dir=DIR` writes `DIR/<stream>/`)::
 
     saved_model.pb, variables/   signatures:
       serving_default   frames uint8 [B, S, S, C] -> probabilities float32 [B, num_classes]
@@ -42,6 +42,7 @@ from input_pipeline import crops, datasets, samples
 from preprocessing.optical_flow import FLOW_ALGORITHMS
 from tfrecords import manifest as manifest_lib
 from tfrecords import schema, streams
+from tfrecords.errors import UserError
 from training import checkpoints
 
 SERVING_INPUT = "frames"
@@ -51,6 +52,8 @@ FLOAT_SIGNATURE = "serving_float"
 CLASS_NAMES_FILE = "class_names.txt"
 METADATA_FILE = "export.json"
 METADATA_VERSION = 1
+# export.py writes W/export/<stream> unless told another parent directory.
+DEFAULT_EXPORT_DIR = "export"
 
 # The records' `ucf101/source` (tfrecords/schema.py): the public archives ('frames') hold
 # TV-L1 flow; the videos source records the algorithm it ran ('videos/<algorithm>').
@@ -59,7 +62,7 @@ ARCHIVES_FLOW_ALGORITHM = "tvl1"
 VIDEOS_SOURCE_PREFIX = "videos/"
 
 
-class ExportError(ValueError):
+class ExportError(UserError):
     """A directory that is not a usable export of this project (named, with the fix)."""
 
 
@@ -215,13 +218,13 @@ def read_metadata(export_dir: str) -> ExportMetadata:
       ExportError: no such directory, no SavedModel in it, no or an unreadable export.json,
         or one of another format version.
     """
-    again = "export it with `python eval.py --config=... --workdir=... --data_dir=... --export=DIR`"
+    again = "export it with `python export.py --config=... --workdir=... --data_dir=...`"
     if not tf.io.gfile.isdir(export_dir):
         raise ExportError(f"{export_dir}: no such directory; {again}")
     if not tf.io.gfile.exists(posixpath.join(export_dir, "saved_model.pb")):
         raise ExportError(
             f"{export_dir}: not an export (no saved_model.pb); give the DIR/<stream> folder that "
-            f"`eval.py --export=DIR` wrote, or {again}"
+            f"`export.py --export_dir=DIR` wrote, or {again}"
         )
     path = posixpath.join(export_dir, METADATA_FILE)
     if not tf.io.gfile.exists(path):
@@ -321,9 +324,11 @@ def export_checkpoint(
       The SavedModel directory.
 
     Raises:
+      ConfigError: a config value the evaluation pipeline cannot use (checked first).
       CheckpointError: no checkpoint, or one that does not fit the config's model.
       ManifestError: no usable manifest in `data_dir`.
     """
+    datasets.sample_spec(config)  # the config first: a bad value stops before any I/O
     manifest = manifest_lib.read_manifest(data_dir, check_shards=False)
     path = checkpoint or checkpoints.latest_checkpoint(workdir)
     model = checkpoints.restore_model(config, workdir, manifest.num_classes, path)

@@ -18,12 +18,13 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn import linear_model
 
-from evaluation.scores import VideoScores
+from evaluation.scores import FUSED_STEP, VideoScores
+from tfrecords.errors import UserError
 
 FUSION_METHODS = ("average", "weighted", "learned")
 
 
-class FusionError(ValueError):
+class FusionError(UserError):
     """Score files that cannot be fused, or fusion arguments that do not fit them."""
 
 
@@ -212,5 +213,6 @@ def fuse(
         scores=fused.astype(np.float32),
         stream="fused",
         checkpoint="; ".join(f"{s.stream}: {s.checkpoint}" for s in streams),
+        step=FUSED_STEP,
         view_scores=None,
     )

@@ -65,10 +65,10 @@ def expand_videos(patterns: Sequence[str]) -> list[str]:
             continue
         matches = sorted(tf.io.gfile.glob(pattern))
         if not matches:
-            raise PredictError(f"--video={pattern}: matches no file")
+            raise PredictError(f"video pattern {pattern!r}: matches no file")
         paths.extend(matches)
     if not paths:
-        raise PredictError("--video is empty: give video files or glob patterns")
+        raise PredictError("no videos: give video files or glob patterns")
     return paths
 
 
@@ -118,7 +118,7 @@ def predict_files(
       PredictError: `top_k` is not a positive integer.
     """
     if not isinstance(top_k, int) or top_k < 1:
-        raise PredictError(f"--top_k={top_k!r}: use a positive integer")
+        raise PredictError(f"top_k={top_k!r}: use a positive integer")
     results, failed = [], 0
     for video in videos:
         try:

@@ -1,7 +1,7 @@
 """Classify video files with exported streams, through the evaluation's own sampling and cuts.
 
 `Predictor(spatial_model=DIR, temporal_model=DIR).predict(path)` (either model alone works;
-DIRs are what `eval.py --export` writes, read with their `export.json`)::
+DIRs are what `export.py` writes, read with their `export.json`)::
 
     video file -> video_sampling.read_video: decoded with OpenCV, resized to the training
        frame size; only the RGB frames and flow pairs the K samples read are encoded and
@@ -35,6 +35,7 @@ from evaluation.scores import aggregate_views
 from input_pipeline import datasets, resample, samples
 from preprocessing import optical_flow
 from tfrecords import schema
+from tfrecords.errors import UserError
 from tfrecords.streams import SPATIAL, STREAMS, TEMPORAL
 
 FUSED = "fused"
@@ -43,7 +44,7 @@ SECONDS = ("decode", "flow", "model")
 DEFAULT_BATCH_VIEWS = 50
 
 
-class PredictError(ValueError):
+class PredictError(UserError):
     """An input the predictor cannot use; the message names it and what to do."""
 
 
@@ -152,7 +153,7 @@ def load_stream(
     if export.FLOAT_SIGNATURE not in loaded.signatures:
         raise export.ExportError(
             f"{directory}: no '{export.FLOAT_SIGNATURE}' signature (an older export); "
-            "export it again with `eval.py --export`"
+            "export it again with `export.py`"
         )
     signature = loaded.signatures[export.FLOAT_SIGNATURE]
     return _Stream(name, directory, metadata, spec, loaded, _predict_fn(signature, spec))

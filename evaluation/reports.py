@@ -3,7 +3,8 @@
 An output directory (`W/eval/` of one stream, or `--output_dir` of a fusion) holds::
 
     scores.npz     per-video scores (evaluation/scores.py)
-    metrics.json   compute_metrics() plus how the scores were made (stream, subset, views...)
+    metrics.json   compute_metrics() plus how the scores were made (stream, subset, views,
+                   `checkpoint` path and its `step`...)
     confusion.png  row-normalised confusion matrix (rows: true class, columns: prediction)
     results.md     a short table to paste into a README
 """
@@ -55,6 +56,11 @@ def results_markdown(
     """The text of `results.md`: a heading, `metrics_table(rows)` and bullet notes."""
     bullets = "\n".join(f"- {note}" for note in notes)
     return f"# {title}\n\n{metrics_table(rows)}\n\n{bullets}\n"
+
+
+def checkpoint_text(checkpoint: str, step: int) -> str:
+    """How results.md shows a checkpoint: `` `W/checkpoints/ckpt-N` (step N) ``."""
+    return f"`{checkpoint}` (step {step})"
 
 
 def protocol_note(num_samples: int, num_crops: int) -> str:

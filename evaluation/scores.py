@@ -11,7 +11,9 @@
     stream          unicode 0-d        'spatial', 'temporal' or 'fused'
     num_samples     int64 0-d          K: samples (frames or flow stacks) per video
     num_crops       int64 0-d          crops per sample (10 = 4 corners + centre, and flips)
-    checkpoint      unicode 0-d        checkpoint the scores come from (or the fused inputs)
+    checkpoint      unicode 0-d        checkpoint path prefix the scores come from (W/checkpoints/
+                                       ckpt-N), or for a fusion its inputs' ('spatial: P; ...')
+    step            int64 0-d          global step of that checkpoint; FUSED_STEP for a fusion
     view_scores     float32 [V, K*crops, C]   optional: every view's probabilities, by view index
 
 Videos are sorted by id, so two streams' files of the same subset line up row by row.
@@ -28,9 +30,12 @@ import tensorflow as tf
 import tqdm
 
 from input_pipeline import samples
+from tfrecords.errors import UserError
 
-SCORES_FORMAT_VERSION = 1
+SCORES_FORMAT_VERSION = 2
 SCORES_FILE = "scores.npz"
+# The `step` of fused scores: one per input, recorded in the fusion's metrics.json `inputs`.
+FUSED_STEP = -1
 _REQUIRED_KEYS = (
     "format_version",
     "video_ids",
@@ -42,16 +47,17 @@ _REQUIRED_KEYS = (
     "num_samples",
     "num_crops",
     "checkpoint",
+    "step",
 )
 # A row of probabilities sums to 1 up to float32 rounding over C classes.
 _PROBABILITY_SUM_TOLERANCE = 1e-3
 
 
-class ScoresFileError(ValueError):
+class ScoresFileError(UserError):
     """A scores.npz that cannot be read or is inconsistent."""
 
 
-class AggregationError(ValueError):
+class AggregationError(UserError):
     """The eval dataset broke the one-pass, K x crops views per video contract."""
 
 
@@ -68,7 +74,8 @@ class VideoScores:
       stream: 'spatial', 'temporal' or 'fused'.
       num_samples: K, samples per video.
       num_crops: crops per sample.
-      checkpoint: where the scores come from (checkpoint path, or the fused inputs).
+      checkpoint: the checkpoint path prefix the scores come from (for a fusion, its inputs').
+      step: the checkpoint's global step (FUSED_STEP for a fusion).
       view_scores: float32 [V, K * crops, C] per-view probabilities by view index, or None.
     """
 
@@ -81,6 +88,7 @@ class VideoScores:
     num_samples: int
     num_crops: int
     checkpoint: str
+    step: int
     view_scores: np.ndarray | None = None
 
     @property
@@ -137,6 +145,7 @@ def save_scores(path: str, scores: VideoScores) -> None:
         "num_samples": np.int64(scores.num_samples),
         "num_crops": np.int64(scores.num_crops),
         "checkpoint": np.str_(scores.checkpoint),
+        "step": np.int64(scores.step),
     }
     if scores.view_scores is not None:
         arrays["view_scores"] = np.asarray(scores.view_scores, dtype=np.float32)
@@ -182,6 +191,7 @@ def load_scores(path: str) -> VideoScores:
         num_samples=int(arrays["num_samples"]),
         num_crops=int(arrays["num_crops"]),
         checkpoint=str(arrays["checkpoint"]),
+        step=int(arrays["step"]),
         view_scores=arrays.get("view_scores"),
     )
     try:

@@ -16,6 +16,8 @@ from typing import NamedTuple
 
 import tensorflow as tf
 
+from tfrecords.errors import ConfigError
+
 # (row, column) of each position in halves of the free space: 0 = top/left, 1 = centre,
 # 2 = bottom/right.
 _POSITIONS = ((1, 1), (0, 0), (0, 2), (2, 0), (2, 2))
@@ -130,7 +132,7 @@ def eval_crop_params(frame_hw: tf.Tensor, crop_scale: float, num_crops: int) -> 
       ValueError: num_crops is not 1, 5 or 10.
     """
     if num_crops not in (1, NUM_POSITIONS, 2 * NUM_POSITIONS):
-        raise ValueError(f"config.data.eval_num_crops={num_crops}: use 1, 5 or 10")
+        raise ConfigError(f"config.data.eval_num_crops={num_crops}: use 1, 5 or 10")
     frame_hw = tf.convert_to_tensor(frame_hw, tf.int32)
     side = crop_sizes(tf.reduce_min(frame_hw), [crop_scale])[0]
     positions = list(range(min(num_crops, NUM_POSITIONS)))

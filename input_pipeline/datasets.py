@@ -46,6 +46,7 @@ from input_pipeline import crops, samples, service
 from input_pipeline.resample import Windows
 from tfrecords import manifest as manifest_lib
 from tfrecords import streams
+from tfrecords.errors import ConfigError, UserError
 
 DCT_METHODS = ("INTEGER_FAST", "INTEGER_ACCURATE")
 TRAIN_SUBSET = "train"
@@ -53,13 +54,13 @@ TRAIN_SUBSET = "train"
 
 def _positive(name: str, value: int) -> int:
     if not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}={value!r}: use a positive integer")
+        raise ConfigError(f"{name}={value!r}: use a positive integer")
     return value
 
 
 def _fraction(name: str, value: float) -> float:
     if not 0.0 < value <= 1.0:
-        raise ValueError(f"{name}={value!r}: use a fraction of the short side in (0, 1]")
+        raise ConfigError(f"{name}={value!r}: use a fraction of the short side in (0, 1]")
     return float(value)
 
 
@@ -67,20 +68,22 @@ def sample_spec(config: ml_collections.ConfigDict) -> samples.SampleSpec:
     """Checks `config.stream` and `config.data` and returns the stream's SampleSpec.
 
     Raises:
-      ValueError: naming the first config key whose value cannot be used.
+      ConfigError: naming the first config key whose value cannot be used.
     """
     stream = streams.get(config.stream)
     data = config.data
     scales = tuple(_fraction("config.data.crop_scales", s) for s in data.crop_scales)
     if not scales:
-        raise ValueError("config.data.crop_scales is empty: give at least one crop scale")
+        raise ConfigError("config.data.crop_scales is empty: give at least one crop scale")
     jitter = data.max_scale_jitter
     if not isinstance(jitter, int) or jitter < 0:
-        raise ValueError(f"config.data.max_scale_jitter={jitter!r}: use an integer >= 0")
+        raise ConfigError(f"config.data.max_scale_jitter={jitter!r}: use an integer >= 0")
     if data.jpeg_dct_method not in DCT_METHODS:
-        raise ValueError(f"config.data.jpeg_dct_method={data.jpeg_dct_method!r}: use {DCT_METHODS}")
+        raise ConfigError(
+            f"config.data.jpeg_dct_method={data.jpeg_dct_method!r}: use {DCT_METHODS}"
+        )
     if data.eval_num_crops not in (1, crops.NUM_POSITIONS, 2 * crops.NUM_POSITIONS):
-        raise ValueError(f"config.data.eval_num_crops={data.eval_num_crops!r}: use 1, 5 or 10")
+        raise ConfigError(f"config.data.eval_num_crops={data.eval_num_crops!r}: use 1, 5 or 10")
     _positive("config.data.shuffle_buffer", data.shuffle_buffer)
     _positive("config.data.num_parallel_reads", data.num_parallel_reads)
     service.check_config(data)
@@ -110,7 +113,7 @@ def _options(deterministic: bool) -> tf.data.Options:
 def _pipeline_seed(seed: int, pipeline_id: int) -> int:
     """Independent seeds per input pipeline, from the experiment seed."""
     if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"config.seed={seed!r}: use an integer >= 0")
+        raise ConfigError(f"config.seed={seed!r}: use an integer >= 0")
     return int(np.random.SeedSequence([seed, pipeline_id]).generate_state(1)[0])
 
 
@@ -126,7 +129,7 @@ def _train_shards(
         return paths, 0
     count, index = input_context.num_input_pipelines, input_context.input_pipeline_id
     if len(paths) < count:
-        raise ValueError(
+        raise UserError(
             f"{data_dir}/{manifest_lib.MANIFEST_FILE}: {len(paths)} train shards cannot feed "
             f"{count} input pipelines; rewrite the data directory with at least {count} shards"
         )

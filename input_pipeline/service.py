@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import ml_collections
 import tensorflow as tf
-from absl import app, flags, logging
+from absl import flags, logging
+
+from tfrecords.errors import ConfigError, UserError, run_binary
 
 PROCESSING_MODES = ("distributed_epoch", "parallel_epochs")
 # `config.data.service_compression` -> tf.data service `compression`: 'auto' lets the service
@@ -50,11 +52,11 @@ def check_config(data_config: ml_collections.ConfigDict) -> None:
     """
     mode = data_config.service_processing_mode
     if mode not in PROCESSING_MODES:
-        raise ValueError(
+        raise ConfigError(
             f"config.data.service_processing_mode={mode!r}: use one of {PROCESSING_MODES}"
         )
     if data_config.service_compression not in COMPRESSIONS:
-        raise ValueError(
+        raise ConfigError(
             f"config.data.service_compression={data_config.service_compression!r}: use one of "
             f"{tuple(COMPRESSIONS)}"
         )
@@ -102,15 +104,15 @@ def start_server(
       The running server; `join()` serves until the process ends.
 
     Raises:
-      ValueError: an unknown role, or a worker without a dispatcher address.
+      UserError: an unknown role, or a worker without a dispatcher address.
     """
     service = tf.data.experimental.service
     if role == "dispatcher":
         return service.DispatchServer(service.DispatcherConfig(port=port))
     if role != "worker":
-        raise ValueError(f"--role={role!r}: use one of {ROLES}")
+        raise UserError(f"role {role!r}: use one of {ROLES}")
     if not dispatcher_address:
-        raise ValueError("--role=worker needs --dispatcher_address=HOST:PORT of the dispatcher")
+        raise UserError("a worker needs the HOST:PORT address of its dispatcher")
     return service.WorkerServer(
         service.WorkerConfig(
             dispatcher_address=dispatcher_address.removeprefix("grpc://"),
@@ -134,8 +136,7 @@ def start_local_service(num_workers: int) -> tuple[str, list]:
 
 def main(argv: list[str]) -> None:
     """Runs one server until the process is stopped."""
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    del argv  # run_binary refuses positional arguments
     args = flags.FLAGS
     server = start_server(args.role, args.port, args.dispatcher_address, args.worker_host)
     logging.info("tf.data service %s serving on port %d", args.role, args.port)
@@ -155,4 +156,4 @@ if __name__ == "__main__":
         "the ports closed to all but the trainer and worker hosts).",
     )
     flags.mark_flags_as_required(["role", "port"])
-    app.run(main)
+    run_binary(main)

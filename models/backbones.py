@@ -27,6 +27,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfrecords.errors import ConfigError, UserError
+
 # name -> (constructor, RgbNormalization mode its weights were trained with).
 APPLICATIONS: dict[str, tuple[Callable[..., keras.Model], str]] = {
     "inception_v3": (keras.applications.InceptionV3, "tf"),
@@ -37,7 +39,7 @@ IMAGENET = "imagenet"
 BACKBONE_NAME = "backbone"
 
 
-class BackboneWeightsError(ValueError):
+class BackboneWeightsError(UserError):
     """`config.model.weights` cannot be loaded (no network, missing or foreign file)."""
 
 
@@ -153,7 +155,7 @@ def application_backbone(name: str, image_size: int, channels: int, weights: str
         how to provide a local file).
     """
     if name not in APPLICATIONS:
-        raise ValueError(f"config.model.name={name!r}: not one of {sorted(APPLICATIONS)}")
+        raise ConfigError(f"config.model.name={name!r}: not one of {sorted(APPLICATIONS)}")
     shape = (image_size, image_size, channels)
     if not weights:
         return _construct(name, shape, None)

@@ -21,6 +21,7 @@ import ml_collections
 from models import backbones, scratch
 from models.normalization import FlowNormalization, RgbNormalization, flow_scale
 from tfrecords import streams
+from tfrecords.errors import ConfigError
 
 SCRATCH_MODELS = ("cnn_m_2048", "tiny")
 MODEL_NAMES = (*backbones.APPLICATIONS, *SCRATCH_MODELS)
@@ -32,7 +33,7 @@ def input_channels(config: ml_collections.ConfigDict) -> int:
     """Channels of the model input: 3 for the spatial stream, 2L for the temporal one.
 
     Raises:
-      ValueError: `config.stream` is not a stream (`tfrecords.streams.get`).
+      ConfigError: `config.stream` is not a stream (`tfrecords.streams.get`).
     """
     return streams.get(config.stream).channels(config.data.num_flow_frames)
 
@@ -54,7 +55,7 @@ def _backbone(config: ml_collections.ConfigDict, channels: int) -> keras.Model:
     if model.name in backbones.APPLICATIONS:
         return backbones.application_backbone(model.name, size, channels, model.weights)
     if model.weights:
-        raise ValueError(
+        raise ConfigError(
             f"config.model.weights={model.weights!r}: {model.name} is trained from scratch; "
             "set --config.model.weights=''"
         )
@@ -83,11 +84,11 @@ def build_model(config: ml_collections.ConfigDict, num_classes: int) -> keras.Mo
       models.backbones.BackboneWeightsError: backbone weights cannot be loaded.
     """
     if config.model.name not in MODEL_NAMES:
-        raise ValueError(f"config.model.name={config.model.name!r}: not one of {MODEL_NAMES}")
+        raise ConfigError(f"config.model.name={config.model.name!r}: not one of {MODEL_NAMES}")
     if num_classes < 2:
         raise ValueError(f"num_classes={num_classes}: need at least 2 classes")
     if not 0.0 <= config.model.dropout < 1.0:
-        raise ValueError(f"config.model.dropout={config.model.dropout}: must be in [0, 1)")
+        raise ConfigError(f"config.model.dropout={config.model.dropout}: must be in [0, 1)")
     stream = streams.get(config.stream)
     channels = stream.channels(config.data.num_flow_frames)
     mode = input_mode(config.model.name)
@@ -134,7 +135,7 @@ def set_backbone_trainable(model: keras.Model, trainable: bool, after_layer: str
     first = 0
     if trainable and after_layer:
         if after_layer not in names:
-            raise ValueError(
+            raise ConfigError(
                 f"config.train.finetune_after_layer={after_layer!r}: not a layer of "
                 f"{model.name}'s backbone; its last layers are {names[-8:]}"
             )

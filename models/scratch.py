@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import keras
 
 from models.backbones import BACKBONE_NAME
+from tfrecords.errors import ConfigError
 
 CNN_M_MIN_SIZE = 75
 
@@ -55,7 +56,7 @@ def cnn_m_2048(image_size: int, channels: int, dropout: float) -> keras.Model:
       ValueError: `image_size` below `CNN_M_MIN_SIZE`.
     """
     if image_size < CNN_M_MIN_SIZE:
-        raise ValueError(
+        raise ConfigError(
             f"config.data.image_size={image_size}: cnn_m_2048 needs at least {CNN_M_MIN_SIZE} "
             "pixels (use config.model.name='tiny' for small demo images)"
         )
@@ -90,7 +91,7 @@ def tiny_cnn(image_size: int, channels: int, widths: Sequence[int]) -> keras.Mod
       ValueError: `widths` is empty or holds a non-positive value.
     """
     if not widths or min(widths) < 1:
-        raise ValueError(f"config.model.tiny_widths={tuple(widths)}: need positive widths")
+        raise ConfigError(f"config.model.tiny_widths={tuple(widths)}: need positive widths")
     inputs = keras.Input((image_size, image_size, channels))
     x = inputs
     for index, width in enumerate(widths):

@@ -26,7 +26,7 @@ On Dataflow (every path may be `gs://`)::
         --temp_location=gs://BUCKET/tmp --setup_file=./setup.py
 
 Flags this binary does not define are passed to Beam's PipelineOptions (`--runner`,
-`--project`, ...; Beam warns about names it does not know). `--runner` defaults to
+`--project`, ...); one neither defines stops the job with status 2. `--runner` defaults to
 DirectRunner. Writes schema version 2 (tfrecords/schema.py): RGB and flow in separate shards,
 OUT/<subset>-<modality>-SSSSS-of-NNNNN.tfrecord (e.g. train-rgb-00003-of-00012.tfrecord),
 then OUT/failures.jsonl and, last, OUT/manifest.json (see preprocessing/pipeline.py). A train
@@ -55,6 +55,7 @@ from preprocessing import datasets, folder, hmdb51, job_config, pipeline, ucf101
 from preprocessing import layout as layout_lib
 from preprocessing.clip_sources import SOURCES
 from preprocessing.optical_flow import FLOW_ALGORITHMS
+from tfrecords.errors import UserError, binary_main
 from tfrecords.manifest import FAILURES_FILE, MANIFEST_FILE
 from tfrecords.schema import MODALITIES
 
@@ -183,7 +184,7 @@ def _check_beam_args(beam_args: list[str]) -> None:
 
 
 def _config() -> job_config.JobConfig:
-    """The job config from the flags; UsageError when a needed folder has no flag."""
+    """The job config from the flags; UserError when a needed folder has no flag."""
     root, dataset = _ROOT.value, _DATASET.value
     needed = {
         "frames": [("--frames_dir", _FRAMES_DIR.value), ("--flow_dir", _FLOW_DIR.value)],
@@ -195,7 +196,7 @@ def _config() -> job_config.JobConfig:
         needed = [("--splits_dir", _SPLITS_DIR.value), *needed]
     missing = [name for name, value in needed if not value]
     if root is None and missing:
-        raise app.UsageError(f"give --root, or all of {', '.join(missing)}", exitcode=2)
+        raise UserError(f"give --root, or all of {', '.join(missing)}")
     layout = datasets.default_layout(
         dataset, root or "", _VIDEOS_DIR.value, _FRAMES_DIR.value, _FLOW_DIR.value
     )
@@ -227,11 +228,7 @@ def main(argv: Sequence[str]) -> None:
     _check_beam_args(beam_args)
     config = _config()
     logging.info("Beam options: %s", beam_args)
-    try:
-        result = pipeline.run(config, PipelineOptions(beam_args))
-    except ValueError as e:  # DatasetError and bad flag values: a message, not a traceback
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    result = pipeline.run(config, PipelineOptions(beam_args))
     manifest = result.manifest
     for subset in config.subsets:
         shards = collections.Counter(s.modality for s in manifest.shards if s.subset == subset)
@@ -265,4 +262,5 @@ def main(argv: Sequence[str]) -> None:
 
 if __name__ == "__main__":
     flags.mark_flag_as_required("output_dir")
-    app.run(main, flags_parser=_parse_flags)
+    # Arguments absl does not parse go to Beam (`_check_beam_args` refuses unknown ones).
+    app.run(binary_main(main, status=2, takes_arguments=True), flags_parser=_parse_flags)

@@ -21,12 +21,13 @@ import json
 import sys
 from collections.abc import Sequence
 
-from absl import app, flags
+from absl import flags
 
 from preprocessing import datasets, folder, ucf101
 from preprocessing import layout as layout_lib
 from preprocessing.dataset import SUBSETS, Clip, Dataset
 from preprocessing.layout import Layout, SourceIndex, list_frames
+from tfrecords.errors import UserError, run_binary
 
 
 def split_summary(dataset: Dataset, split: int) -> dict:
@@ -179,28 +180,28 @@ def define_flags(flag_values: flags.FlagValues) -> None:
 
 
 def run(flag_values: flags.FlagValues) -> None:
-    """Prints the JSON summary; exits 1 if a present layout misses clips, 2 on bad input."""
+    """Prints the JSON summary; exits 1 if a present layout misses clips.
+
+    Raises:
+      UserError: bad input (exit status 2 through the binary).
+    """
     fv = flag_values
     if fv.root is None and not (fv.splits_dir or fv.videos_dir):
-        raise app.UsageError("give --root (or --splits_dir / --videos_dir)")
+        raise UserError("give --root (or --splits_dir / --videos_dir)")
     layout = datasets.default_layout(
         fv.dataset, fv.root or "", fv.videos_dir, fv.frames_dir, fv.flow_dir
     )
     splits_dir = fv.splits_dir or datasets.default_splits_dir(fv.dataset, fv.root or "")
     with_sources = fv.root is not None or bool(fv.videos_dir or fv.frames_dir or fv.flow_dir)
     sources = layout if with_sources else None
-    try:
-        dataset = datasets.create(fv.dataset, splits_dir, layout, fv.split_csv, fv.test_fraction)
-        if fv.split and not all(s.isdigit() for s in fv.split):
-            raise ValueError(f"--split must be split numbers, comma-separated; got {fv.split}")
-        splits = [int(s) for s in fv.split] if fv.split else list(dataset.splits)
-        if fv.dataset == "ucf101":
-            summary = summarize_ucf101(splits_dir, splits, sources)
-        else:
-            summary = summarize(dataset, splits, sources)
-    except ValueError as e:  # DatasetError and bad flag values
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    dataset = datasets.create(fv.dataset, splits_dir, layout, fv.split_csv, fv.test_fraction)
+    if fv.split and not all(s.isdigit() for s in fv.split):
+        raise UserError(f"--split must be split numbers, comma-separated; got {fv.split}")
+    splits = [int(s) for s in fv.split] if fv.split else list(dataset.splits)
+    if fv.dataset == "ucf101":
+        summary = summarize_ucf101(splits_dir, splits, sources)
+    else:
+        summary = summarize(dataset, splits, sources)
     print(json.dumps(summary, indent=2))
     if not summary_ok(summary):
         sys.exit(1)
@@ -208,11 +209,10 @@ def run(flag_values: flags.FlagValues) -> None:
 
 def main(argv: Sequence[str]) -> None:
     """The binary's entry point: `run` on the global flags."""
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    del argv  # run_binary refuses positional arguments
     run(flags.FLAGS)
 
 
 if __name__ == "__main__":
     define_flags(flags.FLAGS)
-    app.run(main)
+    run_binary(main, status=2)

@@ -315,10 +315,10 @@ def read_clip(
 
     Raises:
       ClipError: see `read_frames_clip` and `read_video_clip`.
-      ValueError: unknown `source` or `flow_algorithm`.
+      DatasetError: unknown `source` or `flow_algorithm`.
     """
     if source == "frames":
         return read_frames_clip(clip, index, verify_jpeg_decode)
     if source == "videos":
         return read_video_clip(clip, index, flow_algorithm)
-    raise ValueError(f"--source must be one of {SOURCES}, got {source!r}")
+    raise DatasetError(f"source {source!r}: use one of {SOURCES}")

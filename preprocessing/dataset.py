@@ -23,6 +23,7 @@ from collections.abc import Iterator, Sequence
 import tensorflow as tf
 
 from preprocessing.errors import DatasetError
+from tfrecords.errors import UserError
 from tfrecords.manifest import CLASS_INDEX_FILE
 
 SUBSETS = ("train", "test")
@@ -86,10 +87,10 @@ class Dataset(abc.ABC):
         return "official split files"
 
     def check_split(self, split: int) -> None:
-        """Raises ValueError naming --split if `split` is not one of `splits`."""
+        """Raises UserError naming the split if `split` is not one of `splits`."""
         if split not in self.splits:
-            raise ValueError(
-                f"--split={split}: the {self.name} dataset has splits {list(self.splits)}"
+            raise UserError(
+                f"split={split}: the {self.name} dataset has splits {list(self.splits)}"
             )
 
 

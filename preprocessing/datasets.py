@@ -18,6 +18,7 @@ import posixpath
 from preprocessing import folder, hmdb51, ucf101
 from preprocessing.dataset import Dataset
 from preprocessing.layout import Layout
+from tfrecords.errors import UserError
 
 DATASETS = ("ucf101", "hmdb51", "folder")
 DEFAULT_DATASET = "ucf101"
@@ -31,7 +32,7 @@ _FOLDERS = {
 
 def _check_name(name: str) -> None:
     if name not in DATASETS:
-        raise ValueError(f"--dataset must be one of {DATASETS}, got {name!r}")
+        raise UserError(f"dataset {name!r}: use one of {DATASETS}")
 
 
 def needs_splits_dir(name: str) -> bool:
@@ -77,12 +78,11 @@ def create(
       test_fraction: folder only, hash split: test fraction per class.
 
     Raises:
-      ValueError: unknown name, or folder-only options given to another dataset (names
-        the flag).
+      UserError: unknown name, or folder-only options given to another dataset.
     """
     _check_name(name)
     if name != "folder" and split_csv:
-        raise ValueError(f"--split_csv applies to --dataset=folder only, not {name}")
+        raise UserError(f"split_csv={split_csv}: a split CSV is for the folder dataset, not {name}")
     if name == "ucf101":
         return ucf101.Ucf101(splits_dir)
     if name == "hmdb51":

@@ -209,7 +209,7 @@ class Folder(Dataset):
 
     def __post_init__(self) -> None:
         if not 0.0 < self.test_fraction < 1.0:
-            raise ValueError(f"--test_fraction must be in (0, 1), got {self.test_fraction}")
+            raise DatasetError(f"test_fraction={self.test_fraction}: use a fraction in (0, 1)")
 
     @property
     def splits(self) -> tuple[int, ...]:

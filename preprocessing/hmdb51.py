@@ -73,7 +73,7 @@ def read_splits(splits_dir: str, split: int) -> dict[str, list[Clip]]:
         message names file and line.
     """
     if split not in SPLITS:
-        raise ValueError(f"--split must be one of {SPLITS}, got {split!r}")
+        raise DatasetError(f"split={split!r}: use one of {SPLITS}")
     subsets: dict[str, list[Clip]] = {subset: [] for subset in SUBSETS}
     first: dict[str, str] = {}  # lower-cased id -> where it was listed first
     for label, name in enumerate(read_class_names(splits_dir)):

@@ -15,6 +15,7 @@ from preprocessing.flow_cache import FlowCache
 from preprocessing.folder import DEFAULT_TEST_FRACTION
 from preprocessing.layout import Layout
 from preprocessing.optical_flow import FLOW_ALGORITHMS
+from tfrecords.errors import UserError
 from tfrecords.schema import check_num_chunks
 
 DEFAULT_RGB_CHUNKS = 8  # --rgb_chunks
@@ -68,36 +69,34 @@ class JobConfig:
     flow_cache_dir: str | None = None
 
     def check(self) -> None:
-        """Raises ValueError naming the flag of the first bad value."""
+        """Raises UserError naming the field (as the binary's flag) of the first bad value."""
         if self.split not in ucf101.SPLITS:
-            raise ValueError(f"--split must be one of {ucf101.SPLITS}, got {self.split!r}")
+            raise UserError(f"split={self.split!r}: use one of {ucf101.SPLITS}")
         if not self.subsets or len(set(self.subsets)) != len(self.subsets):
-            raise ValueError(f"--subsets must name distinct subsets, got {self.subsets!r}")
+            raise UserError(f"subsets={self.subsets!r}: name distinct subsets")
         for subset in self.subsets:
             if subset not in ucf101.SUBSETS:
-                raise ValueError(f"--subsets: {subset!r} is not one of {ucf101.SUBSETS}")
+                raise UserError(f"subsets: {subset!r} is not one of {ucf101.SUBSETS}")
         if self.source not in SOURCES:
-            raise ValueError(f"--source must be one of {SOURCES}, got {self.source!r}")
+            raise UserError(f"source={self.source!r}: use one of {SOURCES}")
         if self.flow_algorithm not in FLOW_ALGORITHMS:
-            raise ValueError(
-                f"--flow_algorithm must be one of {FLOW_ALGORITHMS}, got {self.flow_algorithm!r}"
-            )
+            raise UserError(f"flow_algorithm={self.flow_algorithm!r}: use one of {FLOW_ALGORITHMS}")
         if not self.output_dir:
-            raise ValueError("--output_dir is required")
+            raise UserError("output_dir is empty: name the directory to write")
         if self.num_shards is not None and self.num_shards < 1:
-            raise ValueError(f"--num_shards must be at least 1, got {self.num_shards}")
+            raise UserError(f"num_shards={self.num_shards}: use at least 1")
         if not self.shard_size_mb > 0:
-            raise ValueError(f"--shard_size_mb must be positive, got {self.shard_size_mb}")
+            raise UserError(f"shard_size_mb={self.shard_size_mb}: use a positive size")
         if self.flow_cache_dir is not None and self.source != "videos":
-            raise ValueError(
-                f"--flow_cache_dir={self.flow_cache_dir} needs --source=videos, got "
-                f"--source={self.source}"
+            raise UserError(
+                f"flow_cache_dir={self.flow_cache_dir}: a flow cache needs source='videos', "
+                f"not {self.source!r}"
             )
         check_num_chunks(self.rgb_chunks)
-        self.open_dataset()  # checks --dataset, --split_csv, --test_fraction
+        self.open_dataset()  # checks dataset, split_csv, test_fraction
 
     def open_dataset(self) -> Dataset:
-        """The dataset to read (`preprocessing.datasets.create`); ValueError on bad flags."""
+        """The dataset to read (`preprocessing.datasets.create`); UserError on bad values."""
         return datasets.create(
             self.dataset, self.splits_dir, self.layout, self.split_csv, self.test_fraction
         )

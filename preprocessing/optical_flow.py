@@ -91,7 +91,7 @@ def flow_function(algorithm: str) -> FlowFunction:
         return lambda prev, nxt: cv2.calcOpticalFlowFarneback(
             prev, nxt, None, 0.5, 3, 15, 3, 5, 1.2, 0
         )
-    raise ValueError(f"--flow_algorithm must be one of {FLOW_ALGORITHMS}, got {algorithm!r}")
+    raise DatasetError(f"flow algorithm {algorithm!r}: use one of {FLOW_ALGORITHMS}")
 
 
 def resize_frame(

@@ -15,6 +15,8 @@ from __future__ import annotations
 import hashlib
 import math
 
+from tfrecords.errors import UserError
+
 # tf.io.TFRecordWriter frames each record: 8-byte length, 4-byte CRC, data, 4-byte CRC.
 TFRECORD_FRAMING_BYTES = 16
 
@@ -43,8 +45,8 @@ def num_shards_for(total_bytes: int, shard_bytes: int) -> int:
     """Shards needed to hold `total_bytes` in shards of about `shard_bytes` (at least one).
 
     Raises:
-      ValueError: `shard_bytes` is not positive (names the --shard_size_mb flag).
+      UserError: `shard_bytes` is not positive.
     """
     if shard_bytes <= 0:
-        raise ValueError(f"--shard_size_mb must be positive, got {shard_bytes} bytes")
+        raise UserError(f"shard size {shard_bytes} bytes: must be positive")
     return max(1, math.ceil(total_bytes / shard_bytes))

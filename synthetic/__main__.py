@@ -15,9 +15,10 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from absl import app, flags, logging
+from absl import flags, logging
 
 from synthetic import formats, generate
+from tfrecords.errors import UserError, run_binary
 
 FORMATS = ("ucf101", *formats.FORMATS)
 
@@ -48,14 +49,12 @@ def spec_from_flags(flag_values: flags.FlagValues) -> generate.SyntheticSpec:
     """Builds the spec from parsed flags.
 
     Raises:
-      app.UsageError: a flag value is invalid; the message names the flag.
+      UserError: a flag value is invalid; the message names the flag.
     """
     try:
         num_frames = tuple(int(n) for n in flag_values.num_frames)
     except ValueError as e:
-        raise app.UsageError(
-            f"--num_frames must be LO,HI integers, got {flag_values.num_frames}"
-        ) from e
+        raise UserError(f"--num_frames must be LO,HI integers, got {flag_values.num_frames}") from e
     try:
         return generate.SyntheticSpec(
             num_appearances=flag_values.num_appearances,
@@ -67,19 +66,19 @@ def spec_from_flags(flag_values: flags.FlagValues) -> generate.SyntheticSpec:
             seed=flag_values.seed,
         )
     except ValueError as e:
-        raise app.UsageError(f"invalid flag: {e}") from e
+        raise UserError(f"invalid flag: {e}") from e
 
 
 def run(flag_values: flags.FlagValues) -> None:
     """Generates the tree `flag_values` describe and logs what was written.
 
     Raises:
-      app.UsageError: a flag value is invalid; the message names the flag.
+      UserError: a flag value is invalid; the message names the flag.
     """
     spec = spec_from_flags(flag_values)
     hmdb_counts = (flag_values.hmdb_train, flag_values.hmdb_test)
     if flag_values.format != "hmdb51" and hmdb_counts != (None, None):
-        raise app.UsageError("--hmdb_train and --hmdb_test apply to --format=hmdb51 only")
+        raise UserError("--hmdb_train and --hmdb_test apply to --format=hmdb51 only")
     out, start = flag_values.output_dir, time.perf_counter()
     if flag_values.format == "ucf101":
         clips = generate.generate(out, spec)
@@ -95,7 +94,7 @@ def run(flag_values: flags.FlagValues) -> None:
                 out, spec, flag_values.hmdb_train, flag_values.hmdb_test
             )
         except ValueError as e:
-            raise app.UsageError(str(e)) from e
+            raise UserError(str(e)) from e
     else:
         written = formats.generate_folder(out, spec)
     logging.info("Wrote %d clips in %s format under %s", len(written), flag_values.format, out)
@@ -103,11 +102,10 @@ def run(flag_values: flags.FlagValues) -> None:
 
 def main(argv: Sequence[str]) -> None:
     """The binary's entry point: `run` on the global flags."""
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    del argv  # run_binary refuses positional arguments
     run(flags.FLAGS)
 
 
 if __name__ == "__main__":
     define_flags(flags.FLAGS)
-    app.run(main)
+    run_binary(main)

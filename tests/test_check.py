@@ -16,6 +16,7 @@ from conftest import fake_frames
 from preprocessing import check, ucf101
 from preprocessing import layout as layout_lib
 from preprocessing.layout import Layout
+from tfrecords.errors import binary_main
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 LISTS = str(REPO / "data" / "ucf101" / ucf101.SPLITS_DIR)
@@ -54,7 +55,7 @@ def _run(*args: str) -> None:
     flag_values = flags.FlagValues()
     check.define_flags(flag_values)
     flag_values(["check", *args])
-    check.run(flag_values)
+    binary_main(lambda argv: check.run(flag_values), status=2)(["check"])
 
 
 def test_cli_with_root_reports_and_fails_on_missing_clips(handstand_tree, capsys):
@@ -98,4 +99,4 @@ def test_cli_rejects_bad_split(capsys):
     with pytest.raises(SystemExit) as exit_info:
         _run(f"--splits_dir={LISTS}", "--split=4")
     assert exit_info.value.code == 2
-    assert "--split=4: the ucf101 dataset has splits [1, 2, 3]" in capsys.readouterr().err
+    assert "split=4: the ucf101 dataset has splits [1, 2, 3]" in capsys.readouterr().err

@@ -252,5 +252,5 @@ def test_one_frame_video_breaks_the_count_rule(tmp_path):
 
 
 def test_unknown_source_names_the_flag(archives):
-    with pytest.raises(ValueError, match="--source must be one of"):
+    with pytest.raises(ValueError, match="source '.*': use one of"):
         clip_sources.read_clip(CLIP, SourceIndex(archives), "zip", "dis")

@@ -269,6 +269,7 @@ def test_scores_write_is_atomic(tmp_path, monkeypatch):
         num_samples=1,
         num_crops=1,
         checkpoint="first",
+        step=1,
     )
     scores.save_scores(str(path), base)
 

@@ -1,4 +1,4 @@
-"""End-to-end tests of eval.py: evaluation, fusion and export through the real CLI."""
+"""End-to-end tests of eval.py: evaluation and fusion through the real CLI."""
 
 import importlib.util
 import json
@@ -122,6 +122,7 @@ def _hand_made(path, ids, labels, matrix, stream):
             num_samples=1,
             num_crops=1,
             checkpoint="hand-made",
+            step=0,
         ),
     )
     return str(path)
@@ -137,8 +138,8 @@ TEMPORAL = [[0.15, 0.75, 0.1], [0.6, 0.3, 0.1], [0.3, 0.4, 0.3], [0.5, 0.1, 0.4]
 def cli(setup, tmp_path_factory):
     """Every CLI run of this module, started together (TF start-up dominates each run).
 
-    Both streams evaluated on the test subset (spatial with view scores), the temporal
-    stream exported, and hand-made score files fused and refused.
+    Both streams evaluated on the test subset (spatial with view scores), and hand-made
+    score files fused and refused.
     """
     data_dir, streams = setup
     root = tmp_path_factory.mktemp("cli")
@@ -151,11 +152,10 @@ def cli(setup, tmp_path_factory):
     }
     runs = dict(
         zip(
-            ("spatial", "temporal", "export", "fused", "refused"),
+            ("spatial", "temporal", "fused", "refused"),
             _run_all(
                 [*model_args["spatial"], "--save_view_scores"],
                 model_args["temporal"],
-                [*model_args["temporal"], f"--export={root / 'export'}"],
                 [
                     f"--fuse={spatial},{temporal}",
                     f"--output_dir={root / 'fused'}",
@@ -168,7 +168,7 @@ def cli(setup, tmp_path_factory):
             strict=True,
         )
     )
-    for name in ("spatial", "temporal", "export", "fused"):
+    for name in ("spatial", "temporal", "fused"):
         assert runs[name].returncode == 0, f"{name}:\n{runs[name].stderr[-3000:]}"
     return root, runs
 
@@ -182,8 +182,10 @@ def test_eval_scores_every_test_video_once_with_k_by_crops_views(setup, cli):
     assert written.view_scores.shape == (6, NUM_SAMPLES * NUM_CROPS, NUM_CLASSES)
     np.testing.assert_allclose(written.view_scores.mean(axis=1), written.scores, rtol=1e-5)
     assert written.subset == "test" and written.stream == "spatial"
-    assert written.checkpoint.endswith(f"ckpt-{STEP} (step {STEP})")
+    checkpoint = f"{setup[1]['spatial'][1]}/checkpoints/ckpt-{STEP}"
+    assert written.checkpoint == checkpoint and written.step == STEP
     metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["checkpoint"] == checkpoint and metrics["step"] == STEP
     for key in ("top1", "top5", "mean_class_accuracy", "per_class_accuracy"):
         assert key in metrics
     assert metrics["num_videos"] == 6 and metrics["num_views_per_video"] == 30
@@ -261,16 +263,3 @@ def test_fusing_the_evaluated_streams(setup, tmp_path, cli):
     )
     assert result["num_views_per_video"] == 30 and result["num_videos"] == 6
     assert "| Fused (weighted 1:1.5) |" in table
-
-
-def test_export_cli_saved_model_matches_keras(setup, cli):
-    _, streams = setup
-    _, workdir, config = streams["temporal"]
-    loaded = tf.saved_model.load(str(cli[0] / "export" / "temporal"))
-    frames = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 4)).astype(np.uint8)
-    served = loaded.signatures["serving_default"](frames=tf.constant(frames))["probabilities"]
-    model = checkpoints.restore_model(config, workdir, NUM_CLASSES)
-    expected = model(frames.astype(np.float32), training=False)
-    np.testing.assert_allclose(served.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
-    names = loaded.signatures["class_names"]()["class_names"].numpy()
-    assert [n.decode() for n in names] == ["class0", "class1", "class2"]

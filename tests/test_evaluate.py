@@ -25,6 +25,7 @@ def _scores(matrix, stream):
         num_samples=2,
         num_crops=1,
         checkpoint=f"{stream}/ckpt-1",
+        step=1,
     )
 
 
@@ -116,7 +117,7 @@ def test_evaluate_model_scores_every_video_once_with_all_views(data_dir, tmp_pat
     model = models.build_model(config, 3)
     out = tmp_path / "eval"
     result = evaluate.evaluate_model(
-        model, config, data_dir, "test", str(out), "ckpt-7", keep_view_scores=True
+        model, config, data_dir, "test", str(out), "W/checkpoints/ckpt-7", 7, keep_view_scores=True
     )
     written = scores.load_scores(str(out / "scores.npz"))
     assert written.video_ids.tolist() == [f"v_test_{i}" for i in range(5)]
@@ -125,11 +126,13 @@ def test_evaluate_model_scores_every_video_once_with_all_views(data_dir, tmp_pat
     assert written.num_views_per_video == 30 and written.stream == stream
     np.testing.assert_allclose(written.view_scores.mean(axis=1), written.scores, rtol=1e-5)
     assert result["num_videos"] == 5 and result["num_views_per_video"] == 30
-    assert result["checkpoint"] == "ckpt-7" and result["num_videos_failed"] == 0
+    assert result["checkpoint"] == "W/checkpoints/ckpt-7" and result["step"] == 7
+    assert written.checkpoint == "W/checkpoints/ckpt-7" and written.step == 7
+    assert result["num_videos_failed"] == 0
     for name in ("metrics.json", "confusion.png", "results.md"):
         assert (out / name).exists()
     # Inference mode: the dropout model gives identical scores on a second run.
-    evaluate.evaluate_model(model, config, data_dir, "test", str(tmp_path / "again"), "c")
+    evaluate.evaluate_model(model, config, data_dir, "test", str(tmp_path / "again"), "c", 1)
     again = scores.load_scores(str(tmp_path / "again" / "scores.npz"))
     np.testing.assert_array_equal(again.scores, written.scores)
 
@@ -147,6 +150,7 @@ def test_fuse_files_learned_fits_on_train_files(tmp_path):
         num_samples=2,
         num_crops=1,
         checkpoint="s",
+        step=1,
     )
     informative = (0.2 + 0.6 * np.eye(3)[labels]).astype(np.float32)
     paths = {

@@ -1,18 +1,39 @@
-"""Tests of the SavedModel export: signatures, same probabilities as Keras, export.json."""
+"""Tests of the SavedModel export: signatures, same probabilities as Keras, export.json, and
+the `export.py` binary end to end."""
 
 import dataclasses
+import importlib.util
 import json
+import pathlib
+import subprocess
+import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+import models
 from configs import demo_spatial, demo_temporal
 from evaluation import export
 from tfrecords import schema, testdata
+from training import checkpoints
 
+REPO = pathlib.Path(__file__).resolve().parents[1]
 NAMES = ["ApplyEyeMakeup", "Archery", "YoYo"]
+STEP = 7
+# The demo temporal config shrunk to a 16 x 16 input of L = 2 flow frames (C = 4).
+TINY_TEMPORAL = """
+from configs import demo_temporal
+
+
+def get_config():
+    config = demo_temporal.get_config()
+    config.data.image_size = 16
+    config.data.num_flow_frames = 2
+    config.model.tiny_widths = (4,)
+    return config
+"""
 
 
 def _model(channels):
@@ -183,3 +204,47 @@ def test_read_metadata_names_what_is_not_an_export(exported, tmp_path):
     (copy / "export.json").write_text(json.dumps({**fields, "format_version": 99}))
     with pytest.raises(export.ExportError, match="format version 99"):
         export.read_metadata(str(copy))
+
+
+@pytest.mark.slow
+def test_export_cli_writes_the_stream_under_the_workdir(tmp_path):
+    """`export.py` without --export_dir: W/export/temporal, serving the checkpoint's model."""
+    flow = [testdata.painted_jpeg(128, 24, 32, 1)]
+    videos = [
+        testdata.make_video(
+            f"v_{i}", i % 3, [testdata.painted_jpeg(i, 24, 32, 3)] * 2, flow, flow, (24, 32)
+        )
+        for i in range(3)
+    ]
+    data_dir = str(tmp_path / "records")
+    testdata.write_data_dir(data_dir, {"train": videos, "test": videos}, num_classes=3)
+    config_path = tmp_path / "tiny_temporal.py"
+    config_path.write_text(TINY_TEMPORAL)
+    spec = importlib.util.spec_from_file_location("tiny_temporal", config_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = module.get_config()
+    workdir = str(tmp_path / "run")
+    keras.utils.set_random_seed(1)
+    model = models.build_model(config, 3)
+    checkpoint = tf.train.Checkpoint(step=tf.Variable(STEP, dtype=tf.int64), model=model)
+    checkpoints.Checkpointer(workdir, tf.distribute.get_strategy(), checkpoint, 1).save(STEP)
+
+    args = [f"--config={config_path}", f"--workdir={workdir}", f"--data_dir={data_dir}"]
+    result = subprocess.run(
+        [sys.executable, "export.py", *args], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    directory = tmp_path / "run" / "export" / "temporal"
+    written = {p.name for p in directory.iterdir()}
+    assert {"saved_model.pb", "variables", "class_names.txt", "export.json"} <= written
+    assert (directory / "class_names.txt").read_text() == "class0\nclass1\nclass2\n"
+    metadata = export.read_metadata(str(directory))
+    assert metadata.checkpoint == f"{workdir}/checkpoints/ckpt-{STEP} (step {STEP})"
+    assert (metadata.stream, metadata.num_channels) == ("temporal", 4)
+    loaded = tf.saved_model.load(str(directory))
+    frames = np.random.default_rng(0).integers(0, 256, (4, 16, 16, 4)).astype(np.uint8)
+    served = loaded.signatures["serving_default"](frames=tf.constant(frames))["probabilities"]
+    expected = checkpoints.restore_model(config, workdir, 3)(frames.astype(np.float32))
+    np.testing.assert_allclose(served.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)

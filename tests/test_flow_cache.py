@@ -128,5 +128,5 @@ def test_flow_cache_needs_the_videos_source(synthetic_root, tmp_path):
     config = frames_job_config(
         pathlib.Path(synthetic_root), tmp_path / "out", flow_cache_dir=str(tmp_path / "cache")
     )
-    with pytest.raises(ValueError, match="--flow_cache_dir=.* needs --source=videos"):
+    with pytest.raises(ValueError, match="flow_cache_dir=.*: a flow cache needs source='videos'"):
         pipeline.run(config, OPTIONS)

@@ -92,7 +92,7 @@ def test_csv_split_with_and_without_labels(tree, tmp_path):
     subsets = dataset.read_splits(1)
     assert [c.list_entry for c in subsets["test"]] == paths[:3]
     assert [c.list_entry for c in subsets["train"]] == paths[3:8]
-    with pytest.raises(ValueError, match=r"--split=2: the folder dataset has splits \[1\]"):
+    with pytest.raises(ValueError, match=r"split=2: the folder dataset has splits \[1\]"):
         dataset.read_splits(2)
 
 
@@ -141,7 +141,7 @@ def test_tree_errors(tree, tmp_path):
         folder.list_videos(str(root))
     with pytest.raises(DatasetError, match=r"folder not found; --root must hold"):
         folder.list_videos(str(tmp_path / "absent"))
-    with pytest.raises(ValueError, match=r"--test_fraction must be in \(0, 1\), got 1.0"):
+    with pytest.raises(ValueError, match=r"test_fraction=1.0: use a fraction in \(0, 1\)"):
         folder.Folder(str(root), test_fraction=1.0)
 
 

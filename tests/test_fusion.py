@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from evaluation import fusion, metrics
-from evaluation.scores import VideoScores
+from evaluation.scores import FUSED_STEP, VideoScores
 
 IDS = np.array(["v_a", "v_b", "v_c", "v_d"])
 LABELS = np.array([1, 0, 1, 2], np.int32)
@@ -28,6 +28,7 @@ def _scores(matrix, stream, subset="test", ids=IDS, labels=LABELS, names=NAMES):
         num_samples=2,
         num_crops=1,
         checkpoint=f"{stream}/ckpt-1",
+        step=1,
     )
 
 
@@ -63,7 +64,8 @@ def test_fuse_returns_fused_video_scores():
     assert fused.stream == "fused" and fused.subset == "test"
     np.testing.assert_array_equal(fused.video_ids, IDS)
     np.testing.assert_allclose(fused.scores[0], [0.43, 0.51, 0.06], rtol=1e-6)
-    assert "spatial: spatial/ckpt-1" in fused.checkpoint
+    assert fused.checkpoint == "spatial: spatial/ckpt-1; temporal: temporal/ckpt-1"
+    assert fused.step == FUSED_STEP  # each input's step is in the fusion's metrics.json
     assert fusion.fuse(INPUTS, "average").scores[0, 0] == pytest.approx(0.5)
 
 

@@ -12,6 +12,7 @@ from preprocessing import check, datasets, hmdb51
 from preprocessing import layout as layout_lib
 from preprocessing.errors import DatasetError
 from synthetic import formats, generate
+from tfrecords.errors import binary_main
 
 SPEC = generate.SyntheticSpec(
     num_appearances=2, num_motions=2, groups=3, clips_per_group=2, num_frames=(6, 8)
@@ -85,7 +86,7 @@ def test_the_registry_builds_hmdb51_with_its_folders(tree):
     dataset = datasets.create("hmdb51", splits_dir, layout)
     assert dataset.splits == (1, 2, 3) and dataset.name == "hmdb51"
     assert dataset.read_splits(1) == hmdb51.read_splits(_splits_dir(root), 1)
-    with pytest.raises(ValueError, match="--split_csv applies to --dataset=folder only"):
+    with pytest.raises(ValueError, match="a split CSV is for the folder dataset"):
         datasets.create("hmdb51", splits_dir, layout, split_csv="x.csv")
 
 
@@ -142,7 +143,7 @@ def _check(*args: str) -> int:
     check.define_flags(flag_values)
     flag_values(["check", *args])
     try:
-        check.run(flag_values)
+        binary_main(lambda argv: check.run(flag_values), status=2)(["check"])
     except SystemExit as e:
         return e.code
     return 0

@@ -203,7 +203,7 @@ def test_unreadable_video_is_an_error(tmp_path):
 
 
 def test_unknown_algorithm_names_the_flag():
-    with pytest.raises(ValueError, match="--flow_algorithm must be one of"):
+    with pytest.raises(ValueError, match="flow algorithm '.*': use one of"):
         optical_flow.flow_function("lucas-kanade")
 
 

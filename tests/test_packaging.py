@@ -31,6 +31,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 WORKER_MODULES = [
     "tfrecords.schema",
     "tfrecords.manifest",
+    "tfrecords.errors",
     "preprocessing.__main__",
     "preprocessing.pipeline",
     "preprocessing.job_config",

@@ -333,9 +333,12 @@ def test_predictor_arguments_are_checked(trained):
 
 
 def _error_lines(stderr):
-    """absl's ERROR lines of the binary (`E<date> <time> <thread> <file>.py:<line>] ...`)."""
+    """The binary's error lines: absl's ERROR logs (`E<date> <time> <thread> <file>.py:<line>]
+    ...`, one per failed video) and the `error: ...` line a user error ends the run with."""
     return [
-        line for line in stderr.splitlines() if re.match(r"E\d{4} \S+ +\d+ \w+\.py:\d+\]", line)
+        line
+        for line in stderr.splitlines()
+        if re.match(r"E\d{4} \S+ +\d+ \w+\.py:\d+\]|error: ", line)
     ]
 
 

@@ -213,7 +213,7 @@ def test_every_written_test_clip_is_evaluated_once_even_shorter_than_l(damaged_r
     model = models.build_model(config, manifest.num_classes)
     report = tmp_path / "eval"
     metrics = evaluate.evaluate_model(
-        model, config, str(out), "test", str(report), "untrained", progress=False
+        model, config, str(out), "test", str(report), "untrained", 0, progress=False
     )
     assert metrics["num_videos"] == manifest.written["test"] == len(records)
     assert metrics["num_videos_listed"] == manifest.listed["test"]
@@ -293,7 +293,7 @@ def test_same_size_corrupt_shard_is_named_by_train_and_eval(data_dir, tmp_path):
         manifest_lib.ManifestError, match="test-rgb-00001-of-00002.tfrecord: corrupt"
     ):
         evaluate.evaluate_model(
-            model, config, data_dir, "test", str(tmp_path / "eval"), "untrained", progress=False
+            model, config, data_dir, "test", str(tmp_path / "eval"), "untrained", 0, progress=False
         )
     assert not (tmp_path / "eval" / scores.SCORES_FILE).exists()
 
@@ -389,6 +389,7 @@ def test_scores_file_holds_no_objects(tmp_path):
             num_samples=1,
             num_crops=1,
             checkpoint="hand-made",
+            step=0,
         ),
     )
     assert not (tmp_path / f"{scores.SCORES_FILE}.tmp").exists()

@@ -70,7 +70,7 @@ def test_more_chunks_than_frames_still_gives_k_records():
     assert schema.chunk_frame_indices(10, 4, 2) == [2, 6]
     assert len(schema.encode_rgb_chunks(_video(num_rgb=3, num_flow=2), 5)) == 5
     for bad in (0, -1, 1.5, True):
-        with pytest.raises(ValueError, match="--rgb_chunks"):
+        with pytest.raises(ValueError, match="rgb_chunks="):
             schema.encode_rgb_chunks(_video(), bad)
 
 

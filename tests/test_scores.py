@@ -140,6 +140,7 @@ def _video_scores(**changes):
         num_samples=2,
         num_crops=1,
         checkpoint="/w/ckpt-5",
+        step=5,
         view_scores=np.zeros((2, 2, 3), np.float32),
     )
     return dataclasses.replace(base, **changes)

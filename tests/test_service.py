@@ -92,9 +92,9 @@ def test_unknown_mode_is_named():
 
 
 def test_server_roles_are_checked():
-    with pytest.raises(ValueError, match="--role='master'"):
+    with pytest.raises(ValueError, match="role 'master'"):
         service.start_server("master", 0)
-    with pytest.raises(ValueError, match="--dispatcher_address"):
+    with pytest.raises(ValueError, match="HOST:PORT address of its dispatcher"):
         service.start_server("worker", 0)
 
 

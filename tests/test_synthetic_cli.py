@@ -6,11 +6,12 @@ import subprocess
 import sys
 
 import pytest
-from absl import app, flags
+from absl import flags
 
 from preprocessing import hmdb51
 from synthetic import __main__ as cli
 from synthetic import generate
+from tfrecords.errors import UserError
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = ("--num_appearances=2", "--num_motions=1", "--groups=3", "--clips_per_group=1")
@@ -41,13 +42,13 @@ def test_flags_build_the_spec():
         ("--groups=2", "groups"),
     ],
 )
-def test_bad_flags_are_usage_errors_naming_the_flag(arg, message):
-    with pytest.raises(app.UsageError, match=message):
+def test_bad_flags_are_user_errors_naming_the_flag(arg, message):
+    with pytest.raises(UserError, match=message):
         cli.spec_from_flags(_flag_values(arg))
 
 
-def test_hmdb_counts_outside_the_hmdb_format_are_usage_errors():
-    with pytest.raises(app.UsageError, match="--hmdb_train and --hmdb_test apply to"):
+def test_hmdb_counts_outside_the_hmdb_format_are_user_errors():
+    with pytest.raises(UserError, match="--hmdb_train and --hmdb_test apply to"):
         cli.run(_flag_values("--format=folder", "--hmdb_test=1"))
 
 

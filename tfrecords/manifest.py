@@ -26,6 +26,7 @@ import re
 
 import tensorflow as tf
 
+from tfrecords.errors import UserError
 from tfrecords.schema import RGB_MODALITY, SCHEMA_VERSION
 
 # The data directory's files (shards: `shard_name`). The class list keeps UCF-101's name and
@@ -45,7 +46,7 @@ def shard_name(subset: str, modality: str, index: int, num_shards: int) -> str:
     return f"{subset}-{modality}-{index:05d}-of-{num_shards:05d}.tfrecord"
 
 
-class ManifestError(ValueError):
+class ManifestError(UserError):
     """A data directory's manifest is missing, of another schema, or disagrees with shards."""
 
 

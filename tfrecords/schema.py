@@ -59,6 +59,8 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
+from tfrecords.errors import UserError
+
 SCHEMA_VERSION = 2
 FLOW_BOUND = 20.0
 # UCF-101's 25 fps: the rate a record declares when its source records none (the frame
@@ -178,10 +180,10 @@ def check_num_chunks(num_chunks: int) -> int:
     """Returns `num_chunks` after checking it is a positive integer.
 
     Raises:
-      ValueError: naming --rgb_chunks, the flag that sets it.
+      UserError: naming the value.
     """
     if not isinstance(num_chunks, int) or isinstance(num_chunks, bool) or num_chunks < 1:
-        raise ValueError(f"--rgb_chunks={num_chunks!r}: use a positive integer")
+        raise UserError(f"rgb_chunks={num_chunks!r}: use a positive number of RGB chunks per video")
     return num_chunks
 
 

@@ -22,6 +22,7 @@ import types
 from collections.abc import Mapping
 
 from tfrecords import schema
+from tfrecords.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,8 +72,8 @@ def get(name: str) -> Stream:
     """The stream called `name` (`config.stream`).
 
     Raises:
-      ValueError: `name` is not a stream, naming `config.stream` and the valid names.
+      ConfigError: `name` is not a stream, naming `config.stream` and the valid names.
     """
     if name not in STREAMS:
-        raise ValueError(f"config.stream={name!r}: use one of {tuple(STREAMS)}")
+        raise ConfigError(f"config.stream={name!r}: use one of {tuple(STREAMS)}")
     return STREAMS[name]

@@ -20,6 +20,7 @@ import ml_collections
 import tensorflow as tf
 
 from models import build_model
+from tfrecords.errors import UserError
 from training import strategy as strategy_lib
 
 CHECKPOINTS = "checkpoints"
@@ -27,7 +28,7 @@ CONFIG_FILE = "config.json"
 STEP_KEY = "step/.ATTRIBUTES/VARIABLE_VALUE"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UserError):
     """A workdir has no checkpoint, or one that does not fit the model being built."""
 
 

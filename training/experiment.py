@@ -52,11 +52,14 @@ def train_on_data_dir(
     Raises:
       tfrecords.manifest.ManifestError: no usable manifest, no train shards, or a train
         shard found corrupt while training (naming it).
+      tfrecords.errors.ConfigError: a config value the pipeline or the loop cannot use.
       ValueError, loop.NonFiniteLossError, training.checkpoints.CheckpointError: see
         `loop.train`.
     """
-    manifest = manifest_lib.read_manifest(data_dir)
+    # The config first: a value the pipeline or the loop rejects stops before any I/O.
     spec = datasets.sample_spec(config)
+    loop.check_train_config(config.train, num_replicas=1)  # `loop.train` checks the replicas
+    manifest = manifest_lib.read_manifest(data_dir)
     manifest.shard_paths(data_dir, datasets.TRAIN_SUBSET, spec.modality)  # raises if none
     try:
         return loop.train(

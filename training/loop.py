@@ -30,6 +30,7 @@ import tensorflow as tf
 from absl import logging
 
 from models import builder
+from tfrecords.errors import ConfigError, UserError
 from training import checkpoints, schedules, summaries
 from training import strategy as strategy_lib
 
@@ -42,7 +43,7 @@ DatasetFn = Callable[[tf.distribute.InputContext, int], tf.data.Dataset]
 PreprocessFn = Callable[[Any], tf.Tensor]
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(UserError):
     """The training loss became NaN or infinite at `step` (1-based global step)."""
 
     def __init__(self, step: int, loss: float):
@@ -82,14 +83,14 @@ def check_train_config(train_config: ml_collections.ConfigDict, num_replicas: in
     for key in ("batch_size", "log_every_steps", "checkpoint_every_steps", "steps_per_loop"):
         value = train_config[key]
         if not isinstance(value, int) or value < 1:
-            raise ValueError(f"config.train.{key}={value!r}: use a positive integer")
+            raise ConfigError(f"config.train.{key}={value!r}: use a positive integer")
     if train_config.batch_size % num_replicas:
-        raise ValueError(
+        raise ConfigError(
             f"config.train.batch_size={train_config.batch_size}: the global batch must be a "
             f"multiple of the {num_replicas} replicas"
         )
     if train_config.dtype_policy not in DTYPE_POLICIES:
-        raise ValueError(
+        raise ConfigError(
             f"config.train.dtype_policy={train_config.dtype_policy!r}: use one of {DTYPE_POLICIES}"
         )
 
@@ -280,7 +281,7 @@ def train(
     total = schedules.duration_steps(train_config, "num", examples_per_epoch, required=True)
     head = schedules.duration_steps(train_config, "head_only", examples_per_epoch, False)
     if head >= total:
-        raise ValueError(
+        raise ConfigError(
             f"config.train: the head-only phase ({head} steps) must end before the run "
             f"({total} steps)"
         )

@@ -19,6 +19,8 @@ import keras
 import ml_collections
 import tensorflow as tf
 
+from tfrecords.errors import ConfigError
+
 OPTIMIZERS = ("sgd", "rmsprop", "adam")
 
 
@@ -46,17 +48,17 @@ def duration_steps(
     epochs = train_config[f"{prefix}_epochs"]
     keys = f"config.train.{prefix}_steps={steps} / config.train.{prefix}_epochs={epochs}"
     if steps < 0 or epochs < 0:
-        raise ValueError(f"{keys}: durations cannot be negative")
+        raise ConfigError(f"{keys}: durations cannot be negative")
     if steps > 0 and epochs > 0:
-        raise ValueError(f"{keys}: give one of the two, set the other to 0")
+        raise ConfigError(f"{keys}: give one of the two, set the other to 0")
     if steps > 0:
         return int(steps)
     if epochs > 0:
         if examples_per_epoch < 1:
-            raise ValueError(f"{keys}: epochs need training examples, the data has none")
+            raise ConfigError(f"{keys}: epochs need training examples, the data has none")
         return math.ceil(epochs * examples_per_epoch / train_config.batch_size)
     if required:
-        raise ValueError(f"{keys}: set one of the two to a positive value")
+        raise ConfigError(f"{keys}: set one of the two to a positive value")
     return 0
 
 
@@ -100,7 +102,7 @@ class PiecewiseConstant:
         if len(values) != len(boundaries) + 1:
             raise ValueError(f"{len(boundaries)} boundaries need {len(boundaries) + 1} values")
         if any(b <= 0 for b in boundaries) or list(boundaries) != sorted(set(boundaries)):
-            raise ValueError(
+            raise ConfigError(
                 f"learning-rate boundaries {tuple(boundaries)} (config.train.lr_boundaries and "
                 "the head-only phase end): need positive, strictly increasing steps"
             )
@@ -143,7 +145,7 @@ def learning_rate_schedule(
     values = [learning_rate * train_config.lr_decay_factor**i for i in range(len(boundaries) + 1)]
     if head_only_steps > 0:
         if boundaries and boundaries[0] <= head_only_steps:
-            raise ValueError(
+            raise ConfigError(
                 f"config.train.lr_boundaries={tuple(boundaries)}: must lie after the "
                 f"head-only phase ({head_only_steps} steps)"
             )
@@ -178,7 +180,7 @@ def create_optimizer(
     elif name == "adam":
         optimizer = keras.optimizers.Adam(**common)
     else:
-        raise ValueError(f"config.train.optimizer={name!r}: use one of {OPTIMIZERS}")
+        raise ConfigError(f"config.train.optimizer={name!r}: use one of {OPTIMIZERS}")
     if train_config.dtype_policy == "mixed_float16":
         return keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer

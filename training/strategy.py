@@ -20,6 +20,8 @@ import os
 import tensorflow as tf
 from absl import logging
 
+from tfrecords.errors import UserError
+
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 # The device type each accelerator strategy is for; the others are fine on the CPU.
 ACCELERATORS = {"mirrored": "GPU", "multi_worker": "GPU", "tpu": "TPU"}
@@ -44,15 +46,15 @@ def create_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
         return tf.distribute.MirroredStrategy()
     if name == "multi_worker":
         if "TF_CONFIG" not in os.environ:
-            raise ValueError(
-                "--strategy=multi_worker needs the TF_CONFIG environment variable on every "
+            raise UserError(
+                "the multi_worker strategy needs the TF_CONFIG environment variable on every "
                 'worker, e.g. {"cluster": {"worker": ["host1:port", "host2:port"]}, '
                 '"task": {"type": "worker", "index": 0}}'
             )
         try:
             json.loads(os.environ["TF_CONFIG"])
         except json.JSONDecodeError as e:
-            raise ValueError(
+            raise UserError(
                 f"TF_CONFIG is not valid JSON ({e}): {os.environ['TF_CONFIG']!r}"
             ) from e
         return tf.distribute.MultiWorkerMirroredStrategy()
@@ -61,7 +63,7 @@ def create_strategy(name: str, tpu: str = "") -> tf.distribute.Strategy:
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
         return tf.distribute.TPUStrategy(resolver)
-    raise ValueError(f"--strategy={name!r}: use one of {STRATEGIES}")
+    raise UserError(f"strategy {name!r}: use one of {STRATEGIES}")
 
 
 def log_devices(name: str, strategy: tf.distribute.Strategy) -> None:

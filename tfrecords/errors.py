@@ -1,0 +1,139 @@
+"""`UserError`, the base of every user-facing error, and how a binary reports one.
+
+A `UserError` is a problem with what the user gave (a file, a folder, a config value, a
+flag's value) whose message is one line naming it and the fix, e.g.
+`config.data.eval_num_crops=2: use 1, 5 or 10`. Library errors derive from it
+(`preprocessing.errors.DatasetError`, `tfrecords.manifest.ManifestError`,
+`training.checkpoints.CheckpointError`, ...) and say what is wrong with the value or file,
+never which flag of which binary carried it: a binary that wants its flag named says so
+itself. A binary catches the base alone, through `binary_main`, so adding an error class
+never means editing a list of classes in every binary.
+
+Why here: the base must be importable by every package without importing upward, and
+`tfrecords/` is the one package all of them already import (it is the contract the writing
+and reading sides share) and that imports nothing of ours. A new top-level package for one
+class and one function would add a layer to an architecture that the folder list states.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable, Sequence
+
+from absl import app, flags
+
+
+class UserError(ValueError):
+    """A problem with the user's input; the message is one line naming it and the fix.
+
+    A ValueError, so callers that already catch ValueError for bad values keep working.
+    """
+
+
+class ConfigError(UserError):
+    """A config value the code cannot use; the message names the key, e.g. `config.seed=-1`.
+
+    The key is spelled as on the command line (`--config.seed=...`), so the message needs no
+    translation in the binaries.
+    """
+
+
+def report(message: str, status: int) -> None:
+    """Prints `error: <message>` as one line on stderr and exits with `status`.
+
+    Raises:
+      SystemExit: always, with `status`.
+    """
+    print(f"error: {' '.join(message.split())}", file=sys.stderr, flush=True)
+    raise SystemExit(status)
+
+
+def binary_main(
+    main: Callable[[Sequence[str]], None], *, status: int = 1, takes_arguments: bool = False
+) -> Callable[[Sequence[str]], None]:
+    """Wraps a binary's `main` for `absl.app.run`: user errors become one line, no traceback.
+
+    Positional arguments (absl passes what is not a flag to `main`) are refused unless the
+    binary takes them; a `UserError` raised by `main` is printed by `report`.
+
+    Args:
+      main: the binary's entry point, called with absl's argv (argv[0] first).
+      status: exit status of a user error (each binary documents its own).
+      takes_arguments: pass positional arguments to `main` instead of refusing them.
+
+    Returns:
+      The wrapped entry point.
+    """
+
+    @functools.wraps(main)
+    def wrapped(argv: Sequence[str]) -> None:
+        if len(argv) > 1 and not takes_arguments:
+            report(
+                f"unexpected argument(s) {' '.join(argv[1:])!r}: this binary takes only "
+                "--flags (pass --help to see them)",
+                status,
+            )
+        try:
+            main(argv)
+        except UserError as e:
+            report(str(e), status)
+
+    return wrapped
+
+
+def _config_key_error(argv: Sequence[str], error: LookupError | AttributeError) -> str:
+    """The message for an ml_collections override naming a key its config lacks."""
+    key = str(error.args[0] if error.args else error).strip("\"'").split("'")[0]
+    overrides = [a for a in argv[1:] if a.startswith("--") and "." in a.split("=", 1)[0]]
+    culprit = next((a for a in overrides if key and key in a.split("=", 1)[0]), None)
+    culprit = culprit or (overrides[-1] if overrides else "a --config.<key> override")
+    return f"{culprit}: the config has no key {key!r} (config keys are set, never added)"
+
+
+def _flag_error_message(error: flags.Error) -> str:
+    """The message of absl's error, with only the last line of a config file's traceback."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if len(lines) > 1 and any(line.startswith("Traceback") for line in lines):
+        return f"{lines[0]} {lines[-1]}"
+    return " ".join(lines)
+
+
+def parse_flags(argv: Sequence[str], status: int = 1) -> list[str]:
+    """Parses the flags as absl does; every refusal is one line and exit `status`.
+
+    Unknown flags and bad values are absl's errors; an ml_collections `--config.<key>=...`
+    naming a key the config lacks, and a `--config` file that cannot be loaded, are the ones
+    absl would otherwise show as tracebacks.
+
+    Args:
+      argv: the full command line, argv[0] first.
+      status: exit status of a refusal.
+
+    Returns:
+      The positional arguments, argv[0] first (what absl passes to `main`).
+    """
+    try:
+        rest = flags.FLAGS(list(argv))
+        for name in flags.FLAGS:
+            flags.FLAGS[name].value  # noqa: B018 -- a config file is loaded lazily
+    except flags.Error as e:
+        report(f"{_flag_error_message(e)} (pass --help to see the flags)", status)
+    except (AttributeError, LookupError) as e:
+        report(_config_key_error(argv, e), status)
+    except OSError as e:  # ml_collections: a --config file that cannot be read
+        report(_flag_error_message(flags.Error(str(e))), status)
+    return rest
+
+
+def run_binary(
+    main: Callable[[Sequence[str]], None], *, status: int = 1, takes_arguments: bool = False
+) -> None:
+    """`absl.app.run` of a binary whose every user error ends in one line and exit `status`.
+
+    Flags go through `parse_flags`, `main` through `binary_main` (see both).
+    """
+    app.run(
+        binary_main(main, status=status, takes_arguments=takes_arguments),
+        flags_parser=functools.partial(parse_flags, status=status),
+    )
