@@ -42,7 +42,7 @@ from absl import logging
 from apache_beam.metrics.metric import Metrics, MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from preprocessing import datasets, outputs, sharding, ucf101
+from preprocessing import datasets, outputs, sharding, ucf101, validation
 from preprocessing.clip_sources import SOURCES, ClipError, read_clip, videos_source_name
 from preprocessing.dataset import Clip, Dataset, write_class_index
 from preprocessing.errors import DatasetError
@@ -81,7 +81,8 @@ class JobConfig:
         `testTrainMulti_7030_splits`; unused by folder).
       layout: where videos, frames and flow are (folder: class folders in `videos_dir`).
       split: split number, 1-3 (the dataset says which it has).
-      subsets: subsets to write, from ('train', 'test').
+      subsets: subsets to write, from ('train', 'val', 'test'); 'val' needs `val_groups` or
+        `val_fraction` (`preprocessing.validation`).
       source: 'frames' (archives, bytes kept) or 'videos' (decode + compute flow).
       flow_algorithm: one of FLOW_ALGORITHMS (videos source only).
       output_dir: where shards, failures.jsonl and manifest.json go.
@@ -97,6 +98,8 @@ class JobConfig:
       flow_cache_dir: videos source: where each clip's frames and flow are kept, so a re-run
         computes only clips without a complete entry (`preprocessing.flow_cache`); None: no
         cache.
+      val_groups: hold out this many training groups per class as the val subset.
+      val_fraction: hold out this fraction of each class's training groups (or clips).
     """
 
     splits_dir: str
@@ -115,6 +118,8 @@ class JobConfig:
     test_fraction: float = DEFAULT_TEST_FRACTION
     verify_jpeg_decode: bool = True
     flow_cache_dir: str | None = None
+    val_groups: int | None = None
+    val_fraction: float | None = None
 
     def check(self) -> None:
         """Raises ValueError naming the flag of the first bad value."""
@@ -123,8 +128,11 @@ class JobConfig:
         if not self.subsets or len(set(self.subsets)) != len(self.subsets):
             raise ValueError(f"--subsets must name distinct subsets, got {self.subsets!r}")
         for subset in self.subsets:
-            if subset not in ucf101.SUBSETS:
-                raise ValueError(f"--subsets: {subset!r} is not one of {ucf101.SUBSETS}")
+            if subset not in validation.WRITABLE_SUBSETS:
+                raise ValueError(
+                    f"--subsets: {subset!r} is not one of {validation.WRITABLE_SUBSETS}"
+                )
+        validation.check(self.val_groups, self.val_fraction, self.subsets)
         if self.source not in SOURCES:
             raise ValueError(f"--source must be one of {SOURCES}, got {self.source!r}")
         if self.flow_algorithm not in FLOW_ALGORITHMS:
@@ -150,6 +158,12 @@ class JobConfig:
         return datasets.create(
             self.dataset, self.splits_dir, self.layout, self.split_csv, self.test_fraction
         )
+
+    @property
+    def split_rule(self) -> str:
+        """The manifest's `split_rule`: the dataset's, and how val was held out."""
+        val = validation.rule(self.val_groups, self.val_fraction)
+        return "; ".join(r for r in (self.open_dataset().split_rule, val) if r)
 
     def rgb_chunks_for(self, subset: str) -> int:
         """RGB records per video of `subset`: `rgb_chunks` for train, 1 (whole) otherwise."""
@@ -418,7 +432,7 @@ class _Finalize(beam.DoFn):
             max_frame_hw=max_frame_hw,
             command_line=self._config.command_line,
             dataset=self._config.dataset,
-            split_rule=self._config.open_dataset().split_rule,
+            split_rule=self._config.split_rule,
         )
         write_manifest(out, manifest)
         outputs.remove_staging(out)
@@ -516,7 +530,9 @@ def run(config: JobConfig, options: PipelineOptions) -> JobResult:
     dataset = config.open_dataset()
     dataset.check_split(config.split)
     class_names = dataset.class_names()
-    subsets = dataset.read_splits(config.split)
+    subsets = validation.hold_out(
+        dataset.read_splits(config.split), config.val_groups, config.val_fraction, dataset.name
+    )
     clips = sorted((c for s in config.subsets for c in subsets[s]), key=lambda c: c.video_id)
     listed = {s: len(subsets[s]) for s in config.subsets}
     index = SourceIndex(config.layout)
