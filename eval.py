@@ -2,7 +2,8 @@ r"""Evaluates a stream on a subset, fuses streams' scores, or exports a SavedMod
 
 Evaluate the latest checkpoint of a stream (writes W/eval/, or W/eval_<subset>/)::
 
-    python eval.py --config=configs/spatial.py --workdir=W --data_dir=OUT [--subset=test]
+    python eval.py --config=configs/spatial.py --workdir=W --data_dir=OUT [--subset=test] \
+        [--view_aggregation=mean|vote]
 
 Fuse two streams' test scores (writes F/)::
 
@@ -27,7 +28,12 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from evaluation import evaluate, export, fusion
-from evaluation.scores import AggregationError, ScoresFileError
+from evaluation.scores import (
+    DEFAULT_VIEW_AGGREGATION,
+    VIEW_AGGREGATIONS,
+    AggregationError,
+    ScoresFileError,
+)
 from tfrecords.manifest import ManifestError
 from training.checkpoints import CheckpointError
 
@@ -53,6 +59,13 @@ _VIEW_SCORES = flags.DEFINE_bool(
     False,
     "Also store every view's scores in scores.npz (V x K*crops x C float32: ~380 MB for "
     "UCF-101 test at 25 x 10 views).",
+)
+_VIEW_AGGREGATION = flags.DEFINE_enum(
+    "view_aggregation",
+    DEFAULT_VIEW_AGGREGATION,
+    list(VIEW_AGGREGATIONS),
+    "How a video's views make its score: mean (of the softmax scores) or vote (share of the "
+    "views predicting each class, ties broken by the mean; the seed's test protocol).",
 )
 _FUSE = flags.DEFINE_list("fuse", [], "scores.npz files to fuse, one per stream.")
 _FUSION = flags.DEFINE_enum("fusion", "average", fusion.FUSION_METHODS, "Fusion method.")
@@ -128,6 +141,7 @@ def _run() -> None:
         _OUTPUT_DIR.value,
         keep_view_scores=_VIEW_SCORES.value,
         progress=_PROGRESS.value,
+        view_aggregation=_VIEW_AGGREGATION.value,
     )
     logging.info(
         "top-1 %.4f, top-5 %.4f, mean-class %.4f on %d videos",
