@@ -5,6 +5,12 @@ Evaluate the latest checkpoint of a stream (writes W/eval/, or W/eval_<subset>/)
     python eval.py --config=configs/spatial.py --workdir=W --data_dir=OUT [--subset=test] \
         [--view_aggregation=mean|vote]
 
+Watch a training run: evaluate each checkpoint as it is written, on the val subset with a
+quick protocol, TensorBoard summaries and best.json in W/eval_val/ (evaluation/watch.py)::
+
+    python eval.py --config=configs/spatial.py --workdir=W --data_dir=OUT --watch \
+        [--subset=val|test] [--watch_timeout=3600] [--watch_export=DIR]
+
 Fuse two streams' test scores (writes F/)::
 
     python eval.py --fuse=W1/eval/scores.npz,W2/eval/scores.npz --output_dir=F \
@@ -27,7 +33,7 @@ os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from evaluation import evaluate, export, fusion
+from evaluation import evaluate, export, fusion, watch
 from evaluation.scores import (
     DEFAULT_VIEW_AGGREGATION,
     VIEW_AGGREGATIONS,
@@ -49,7 +55,11 @@ _USER_ERRORS = (
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config (configs/*.py).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training directory holding the checkpoints.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Data directory (manifest.json + shards).")
-_SUBSET = flags.DEFINE_string("subset", "test", "Subset to evaluate ('train' for --fuse_train).")
+_SUBSET = flags.DEFINE_string(
+    "subset",
+    "",
+    "Subset to evaluate: '' = test (val with --watch); 'train' for --fuse_train.",
+)
 _CHECKPOINT = flags.DEFINE_string("checkpoint", "", "Checkpoint path; '' = the latest.")
 _OUTPUT_DIR = flags.DEFINE_string(
     "output_dir", "", "Reports directory; '' = W/eval (test) or W/eval_<subset>."
@@ -75,6 +85,21 @@ _FUSE_TRAIN = flags.DEFINE_list(
 )
 _EXPORT = flags.DEFINE_string("export", "", "Write a SavedModel to DIR/<stream> and exit.")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar over videos.")
+_WATCH = flags.DEFINE_bool(
+    "watch",
+    False,
+    "Evaluate every checkpoint of --workdir as training writes it (quick protocol of "
+    "config.eval.watch_*), writing TensorBoard summaries and best.json to W/eval_<subset>/; "
+    "stops after the run's last step (evaluation/watch.py).",
+)
+_WATCH_TIMEOUT = flags.DEFINE_float(
+    "watch_timeout",
+    watch.DEFAULT_TIMEOUT_S,
+    "--watch: stop after this many seconds without a new checkpoint.",
+)
+_WATCH_EXPORT = flags.DEFINE_string(
+    "watch_export", "", "--watch: export each new best checkpoint to DIR/<stream>."
+)
 
 
 def _weights() -> list[float]:
@@ -110,6 +135,37 @@ def _model_flags() -> None:
             raise app.UsageError(f"--{name} is only used with --fuse")
 
 
+def _watch() -> None:
+    for name, value in (
+        ("checkpoint", _CHECKPOINT.value),
+        ("output_dir", _OUTPUT_DIR.value),
+        ("export", _EXPORT.value),
+        ("save_view_scores", _VIEW_SCORES.value),
+    ):
+        if value:
+            raise app.UsageError(f"--{name} is not used with --watch; drop it")
+    result = watch.watch(
+        _CONFIG.value,
+        _WORKDIR.value,
+        _DATA_DIR.value,
+        _SUBSET.value or watch.DEFAULT_SUBSET,
+        _WATCH_TIMEOUT.value,
+        _WATCH_EXPORT.value,
+        _VIEW_AGGREGATION.value,
+    )
+    logging.info(
+        "%d checkpoints evaluated, %d skipped (deleted before read), %s",
+        len(result.evaluated),
+        len(result.skipped),
+        "last step reached" if result.finished else "timed out",
+    )
+    if result.best is not None:
+        print(
+            f"best: {result.best.checkpoint} (step {result.best.step}, top-1 "
+            f"{result.best.metrics['top1']:.4f})"
+        )
+
+
 def main(argv: list[str]) -> None:
     """Dispatches to fusion, export or evaluation; user errors exit 1 with their message."""
     if len(argv) > 1:
@@ -126,6 +182,11 @@ def _run() -> None:
         _fuse()
         return
     _model_flags()
+    if _WATCH.value:
+        _watch()
+        return
+    if _WATCH_EXPORT.value:
+        raise app.UsageError("--watch_export is only used with --watch")
     if _EXPORT.value:
         path = export.export_checkpoint(
             _CONFIG.value, _WORKDIR.value, _DATA_DIR.value, _CHECKPOINT.value, _EXPORT.value
@@ -136,7 +197,7 @@ def _run() -> None:
         _CONFIG.value,
         _WORKDIR.value,
         _DATA_DIR.value,
-        _SUBSET.value,
+        _SUBSET.value or "test",
         _CHECKPOINT.value,
         _OUTPUT_DIR.value,
         keep_view_scores=_VIEW_SCORES.value,

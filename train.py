@@ -6,10 +6,12 @@ r"""Trains one stream on a data directory written by `python -m preprocessing`.
 
 Re-running the same command resumes from the workdir's latest checkpoint. The workdir gets
 config.json (the resolved config), checkpoints/ and train/ (TensorBoard:
-`tensorboard --logdir=WORKDIR`). See training/loop.py.
+`tensorboard --logdir=WORKDIR`). See training/loop.py. It logs the `eval.py --watch` command
+that evaluates each checkpoint as it is written (evaluation/watch.py).
 """
 
 import os
+import sys
 
 # TensorFlow's default CPU allocator maps fresh pages for every large tensor (~1,000 page
 # faults per 224x224x20 float32 flow sample); BFC reuses them: about +50% input throughput
@@ -19,6 +21,7 @@ os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from evaluation import watch
 from models.backbones import BackboneWeightsError
 from tfrecords.manifest import ManifestError
 from training import experiment, loop
@@ -51,6 +54,8 @@ def main(argv: list[str]) -> None:
     strategy = strategy_lib.create_strategy(_STRATEGY.value, _TPU.value)
     logging.info("strategy %s with %d replicas", _STRATEGY.value, strategy.num_replicas_in_sync)
     try:
+        if strategy_lib.is_chief(strategy):
+            logging.info("%s", watch.announcement(sys.argv, _WORKDIR.value, _DATA_DIR.value))
         result = experiment.train_on_data_dir(
             _CONFIG.value, _WORKDIR.value, _DATA_DIR.value, strategy
         )
