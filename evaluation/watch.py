@@ -197,6 +197,12 @@ class _Watcher:
         self.writer.flush()
 
     def _new_best(self, best: Evaluation) -> None:
+        """Exports `best` (if asked), then writes best.json: a kill in between re-exports."""
+        logging.info(
+            "best so far: %s (%s %.4f)", best.checkpoint, BEST_METRIC, best.metrics[BEST_METRIC]
+        )
+        if self.export_dir:
+            self._export(best.checkpoint)
         data = self.quick.data
         _write_json(
             posixpath.join(self.out, BEST_FILE),
@@ -211,20 +217,15 @@ class _Watcher:
                 f"{self.view_aggregation}",
             },
         )
-        logging.info(
-            "best so far: %s (%s %.4f)", best.checkpoint, BEST_METRIC, best.metrics[BEST_METRIC]
-        )
-        if not self.export_dir:
-            return
-        if not checkpoints.checkpoint_exists(best.checkpoint):
-            logging.warning(
-                "%s: deleted before it could be exported; export skipped", best.checkpoint
-            )
+
+    def _export(self, checkpoint: str) -> None:
+        if not checkpoints.checkpoint_exists(checkpoint):
+            logging.warning("%s: deleted before it could be exported; export skipped", checkpoint)
             return
         level = logging.get_absl_logger().level
         try:
             path = export.export_checkpoint(
-                self.config, self.workdir, self.data_dir, best.checkpoint, self.export_dir
+                self.config, self.workdir, self.data_dir, checkpoint, self.export_dir
             )
         finally:
             # tf.saved_model.save leaves absl's logger at WARNING (autotrackable.py restores
@@ -325,7 +326,8 @@ def watch(
     evaluated: list[Evaluation] = []
     skipped: list[str] = []
     last = max((e.step for e in watcher.state), default=-1)
-    done = {e.checkpoint for e in watcher.state}
+    # By name (ckpt-N): the same checkpoint whether --workdir is spelt relative or absolute.
+    done = {posixpath.basename(e.checkpoint) for e in watcher.state}
     finished = last >= total
     logging.info(
         "watching %s for checkpoints up to step %d (%d evaluated before), writing %s",
@@ -339,13 +341,13 @@ def watch(
             checkpoints.checkpoints_dir(workdir), timeout=timeout_s
         ):
             for path in checkpoints.all_checkpoints(workdir):
-                if path in done or path in skipped:
+                if posixpath.basename(path) in done or path in skipped:
                     continue
                 opened = watcher.open(path)
                 if opened is None:
                     skipped.append(path)
                     continue
-                done.add(path)
+                done.add(posixpath.basename(path))
                 model, step = opened
                 if step <= last:
                     logging.info("%s: step %d, not after step %d; skipped", path, step, last)
