@@ -7,8 +7,12 @@ Stages, each the real command a user would type (printed before it runs):
 1. `python -m synthetic`: a synthetic UCF-101-format dataset (lists, .avi, 340x256 JPEG
    frames, quantized flow) whose A x M classes need both streams.
 2. `python -m preprocessing.check --root`: the dataset check a user runs on a download.
-3. `python -m preprocessing --source=frames`: the Beam job (DirectRunner) -> TFRecords.
-4. `train.py` with `configs/demo_spatial.py`, then `configs/demo_temporal.py`.
+3. `python -m preprocessing --source=frames --val_groups=1`: the Beam job (DirectRunner) ->
+   TFRecords, one training group per class held out as the val subset.
+4. `train.py` with `configs/demo_spatial.py`, then `configs/demo_temporal.py`; then
+   `eval.py --watch --subset=val` on the spatial run: the sidecar evaluator, run after
+   training here (it evaluates every checkpoint the run kept), TensorBoard summaries in
+   `runs/spatial/eval_val/` and the best checkpoint in its best.json.
 5. `eval.py` on each stream (demo protocol: `data.eval_num_samples` x `data.eval_num_crops`
    views per test video, 25 x 10 by default as Simonyan & Zisserman).
 6. `eval.py --fuse`: average fusion, and the results table (Spatial / Temporal / Fused).
@@ -37,7 +41,7 @@ import tensorflow as tf
 from absl import flags
 
 from configs import demo_temporal
-from evaluation import export, reports
+from evaluation import export, reports, watch
 from preprocessing import ucf101
 from synthetic import generate
 from tfrecords import manifest as manifest_lib
@@ -55,6 +59,7 @@ _OVERRIDES = flags.DEFINE_multi_string(
     "config_override", [], "key=value config override for train.py and eval.py (repeatable)."
 )
 
+VAL_GROUPS = 1  # training groups per class the Beam job holds out as the val subset
 PREDICTION_FILE = "prediction.json"
 PREDICTION_SHEET = "prediction.png"
 
@@ -139,6 +144,14 @@ def _trained(workdir: str) -> bool:
     )
 
 
+def _watched(workdir: str) -> bool:
+    """True when the watcher evaluated the run's latest checkpoint (and wrote best.json)."""
+    directory = watch.watch_dir(workdir, watch.DEFAULT_SUBSET)
+    evaluated = {e.checkpoint for e in watch.read_state(directory)}
+    best = tf.io.gfile.exists(posixpath.join(directory, watch.BEST_FILE))
+    return best and checkpoints.latest_checkpoint(workdir) in evaluated
+
+
 def _evaluated(eval_dir: str, workdir: str, data_dir: str) -> bool:
     """True when eval metrics exist for the latest checkpoint and every written test clip."""
     path = posixpath.join(eval_dir, reports.METRICS_FILE)
@@ -196,7 +209,8 @@ def build_stages(workspace: str) -> list[Stage]:
             "Beam job -> TFRecords",
             [
                 python, "-m", "preprocessing", f"--root={root}", "--source=frames",
-                f"--output_dir={records}", "--runner=DirectRunner",
+                f"--output_dir={records}", f"--val_groups={VAL_GROUPS}",
+                "--runner=DirectRunner",
             ],
             lambda: _records_valid(records),
         ),
@@ -212,6 +226,18 @@ def build_stages(workspace: str) -> list[Stage]:
                 lambda workdir=workdir: _trained(workdir),
             )
         )
+    spatial = posixpath.join(workspace, "runs", "spatial")
+    stages.append(
+        Stage(
+            "watch spatial on val",
+            [
+                python, "eval.py", "--config=configs/demo_spatial.py", f"--workdir={spatial}",
+                f"--data_dir={records}", "--watch", "--subset=val", "--watch_timeout=60",
+                *overrides,
+            ],
+            lambda: _watched(spatial),
+        )
+    )  # fmt: skip
     for stream in STREAMS:
         config = f"configs/demo_{stream}.py"
         workdir = posixpath.join(workspace, "runs", stream)
@@ -283,8 +309,13 @@ def summary(workspace: str, timings: dict[str, float]) -> str:
         f"{stream} {predicted[stream][0]['class']} ({predicted[stream][0]['probability']:.0%})"
         for stream in (*STREAMS, "fused")
     )
+    watched = watch.watch_dir(posixpath.join(runs, "spatial"), watch.DEFAULT_SUBSET)
+    best = json.loads(_read(posixpath.join(watched, watch.BEST_FILE)))
     return f"""
 {reports.metrics_table(rows)}
+
+Best spatial checkpoint on val (eval.py --watch, {best["protocol"]}): {best["checkpoint"]}
+(step {best["step"]}, top-1 {best["value"]:.3f})
 
 Held-out test video {predicted["video"]} (class {clip.class_name}), predict.py top-1:
 {guesses}
@@ -296,7 +327,7 @@ Artifacts:
   dataset (UCF-101 format)  {workspace}/ucf101/
   TFRecords + manifest      {workspace}/records/ ({data_files})
   checkpoints               {runs}/spatial/checkpoints/, {runs}/temporal/checkpoints/
-  TensorBoard               tensorboard --logdir={runs}
+  TensorBoard               tensorboard --logdir={runs} (train/ and, spatial, eval_val/)
   per-stream reports        {runs}/<stream>/eval/ (scores.npz, metrics.json, confusion.png,
                             results.md)
   fused report              {workspace}/fused/ (metrics.json, confusion.png, results.md)

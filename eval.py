@@ -1,8 +1,15 @@
-r"""Evaluates a stream on a subset, or fuses streams' scores.
+r"""Evaluates a stream on a subset, watches a training run, or fuses streams' scores.
 
 Evaluate the latest checkpoint of a stream (writes W/eval/, or W/eval_<subset>/)::
 
-    python eval.py --config=configs/spatial.py --workdir=W --data_dir=OUT [--subset=test]
+    python eval.py --config=configs/spatial.py --workdir=W --data_dir=OUT [--subset=test] \
+        [--view_aggregation=mean|vote]
+
+Watch a training run: evaluate each checkpoint as it is written, on the val subset with a
+quick protocol, TensorBoard summaries and best.json in W/eval_val/ (evaluation/watch.py)::
+
+    python eval.py --config=configs/spatial.py --workdir=W --data_dir=OUT --watch \
+        [--subset=val|test] [--watch_timeout=3600] [--watch_export=DIR]
 
 Fuse two streams' test scores (writes F/)::
 
@@ -10,8 +17,9 @@ Fuse two streams' test scores (writes F/)::
         [--fusion=average | --fusion=weighted --fusion_weights=1,1.5 |
          --fusion=learned --fuse_train=W1/eval_train/scores.npz,W2/eval_train/scores.npz]
 
-Exporting a stream as a SavedModel for `predict.py` is `export.py`'s job. Exit status 1 on
-bad input (one line naming the file, flag or config key, no traceback).
+Exporting a stream as a SavedModel for `predict.py` is `export.py`'s job (the watcher's
+`--watch_export` calls the same code for each new best checkpoint). Exit status 1 on bad
+input (one line naming the file, flag or config key, no traceback).
 """
 
 import os
@@ -24,13 +32,19 @@ os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 from absl import flags, logging
 from ml_collections import config_flags
 
-from evaluation import evaluate, fusion
+from evaluation import evaluate, fusion, watch
+from evaluation.scores import DEFAULT_VIEW_AGGREGATION, VIEW_AGGREGATIONS
 from tfrecords.errors import UserError, run_binary
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config (configs/*.py).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training directory holding the checkpoints.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Data directory (manifest.json + shards).")
-_SUBSET = flags.DEFINE_string("subset", "test", "Subset to evaluate ('train' for --fuse_train).")
+_SUBSET = flags.DEFINE_string(
+    "subset",
+    "",
+    f"Subset to evaluate: '' = test ({watch.DEFAULT_SUBSET} with --watch); 'train' for "
+    "--fuse_train.",
+)
 _CHECKPOINT = flags.DEFINE_string("checkpoint", "", "Checkpoint path; '' = the latest.")
 _OUTPUT_DIR = flags.DEFINE_string(
     "output_dir", "", "Reports directory; '' = W/eval (test) or W/eval_<subset>."
@@ -41,6 +55,13 @@ _VIEW_SCORES = flags.DEFINE_bool(
     "Also store every view's scores in scores.npz (V x K*crops x C float32: ~380 MB for "
     "UCF-101 test at 25 x 10 views).",
 )
+_VIEW_AGGREGATION = flags.DEFINE_enum(
+    "view_aggregation",
+    DEFAULT_VIEW_AGGREGATION,
+    list(VIEW_AGGREGATIONS),
+    "How a video's views make its score: mean (of the softmax scores) or vote (share of the "
+    "views predicting each class, ties broken by the mean; the seed's test protocol).",
+)
 _FUSE = flags.DEFINE_list("fuse", [], "scores.npz files to fuse, one per stream.")
 _FUSION = flags.DEFINE_enum("fusion", "average", fusion.FUSION_METHODS, "Fusion method.")
 _WEIGHTS = flags.DEFINE_list("fusion_weights", [], "Weights of --fusion=weighted, e.g. 1,1.5.")
@@ -48,6 +69,21 @@ _FUSE_TRAIN = flags.DEFINE_list(
     "fuse_train", [], "Training-subset scores.npz per stream, for --fusion=learned."
 )
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar over videos.")
+_WATCH = flags.DEFINE_bool(
+    "watch",
+    False,
+    "Evaluate every checkpoint of --workdir as training writes it (quick protocol of "
+    "config.eval.watch_*), writing TensorBoard summaries and best.json to W/eval_<subset>/; "
+    "stops after the run's last step (evaluation/watch.py).",
+)
+_WATCH_TIMEOUT = flags.DEFINE_float(
+    "watch_timeout",
+    watch.DEFAULT_TIMEOUT_S,
+    "--watch: stop after this many seconds without a new checkpoint.",
+)
+_WATCH_EXPORT = flags.DEFINE_string(
+    "watch_export", "", "--watch: export each new best checkpoint to DIR/<stream>."
+)
 
 
 def _weights() -> list[float]:
@@ -83,22 +119,58 @@ def _model_flags() -> None:
             raise UserError(f"--{name} is only used with --fuse")
 
 
+def _watch() -> None:
+    for name, value in (
+        ("checkpoint", _CHECKPOINT.value),
+        ("output_dir", _OUTPUT_DIR.value),
+        ("save_view_scores", _VIEW_SCORES.value),
+    ):
+        if value:
+            raise UserError(f"--{name} is not used with --watch; drop it")
+    result = watch.watch(
+        _CONFIG.value,
+        _WORKDIR.value,
+        _DATA_DIR.value,
+        _SUBSET.value or watch.DEFAULT_SUBSET,
+        _WATCH_TIMEOUT.value,
+        _WATCH_EXPORT.value,
+        _VIEW_AGGREGATION.value,
+    )
+    logging.info(
+        "%d checkpoints evaluated, %d skipped (deleted before read), %s",
+        len(result.evaluated),
+        len(result.skipped),
+        "last step reached" if result.finished else "timed out",
+    )
+    if result.best is not None:
+        print(
+            f"best: {result.best.checkpoint} (step {result.best.step}, top-1 "
+            f"{result.best.metrics['top1']:.4f})"
+        )
+
+
 def main(argv: list[str]) -> None:
-    """Dispatches to fusion or evaluation."""
+    """Dispatches to fusion, the watcher or evaluation."""
     del argv  # run_binary refuses positional arguments
     if _FUSE.value:
         _fuse()
         return
     _model_flags()
+    if _WATCH.value:
+        _watch()
+        return
+    if _WATCH_EXPORT.value:
+        raise UserError("--watch_export is only used with --watch")
     result = evaluate.evaluate_checkpoint(
         _CONFIG.value,
         _WORKDIR.value,
         _DATA_DIR.value,
-        _SUBSET.value,
+        _SUBSET.value or "test",
         _CHECKPOINT.value,
         _OUTPUT_DIR.value,
         keep_view_scores=_VIEW_SCORES.value,
         progress=_PROGRESS.value,
+        view_aggregation=_VIEW_AGGREGATION.value,
     )
     logging.info(
         "top-1 %.4f, top-5 %.4f, mean-class %.4f on %d videos",

@@ -6,11 +6,13 @@ r"""Trains one stream on a data directory written by `python -m preprocessing`.
 
 Re-running the same command resumes from the workdir's latest checkpoint. The workdir gets
 config.json (the resolved config), checkpoints/ and train/ (TensorBoard:
-`tensorboard --logdir=WORKDIR`). See training/loop.py. Exit status 1 on bad input (one line
-naming the file, flag or config key, no traceback) or a NaN loss.
+`tensorboard --logdir=WORKDIR`). See training/loop.py. It logs the `eval.py --watch` command
+that evaluates each checkpoint as it is written (evaluation/watch.py). Exit status 1 on bad
+input (one line naming the file, flag or config key, no traceback) or a NaN loss.
 """
 
 import os
+import sys
 
 # TensorFlow's default CPU allocator maps fresh pages for every large tensor (~1,000 page
 # faults per 224x224x20 float32 flow sample); BFC reuses them: about +50% input throughput
@@ -20,6 +22,7 @@ os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 from absl import flags, logging
 from ml_collections import config_flags
 
+from evaluation import watch
 from tfrecords.errors import run_binary
 from training import experiment
 from training import strategy as strategy_lib
@@ -45,6 +48,8 @@ def main(argv: list[str]) -> None:
     del argv  # run_binary refuses positional arguments
     strategy = strategy_lib.create_strategy(_STRATEGY.value, _TPU.value)
     strategy_lib.log_devices(_STRATEGY.value, strategy)
+    if strategy_lib.is_chief(strategy):
+        logging.info("%s", watch.announcement(sys.argv, _WORKDIR.value, _DATA_DIR.value))
     result = experiment.train_on_data_dir(_CONFIG.value, _WORKDIR.value, _DATA_DIR.value, strategy)
     ended = "preempted" if result.preempted else "finished"
     logging.info("%s at step %d of %d", ended, result.step, result.total_steps)

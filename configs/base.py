@@ -114,4 +114,8 @@ def get_config() -> ml_collections.ConfigDict:
     # Views per eval batch, in whole samples of eval_num_crops views (a video has
     # eval_num_samples x eval_num_crops views; each sample's frames are decoded once).
     config.eval.batch_size = 50
+    # `eval.py --watch` (evaluation/watch.py) scores every checkpoint while training runs on
+    # a quick protocol: K samples x the centre crop; the full protocol above stays eval.py's.
+    config.eval.watch_num_samples = 5
+    config.eval.watch_num_crops = 1
     return config

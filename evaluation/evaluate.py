@@ -2,7 +2,8 @@
 
 `evaluate_checkpoint` restores a training run's checkpoint and calls `evaluate_model`, which
 runs the model in inference mode over every view of every video of a subset
-(`input_pipeline.datasets.eval_dataset`), averages the softmax scores per video and writes
+(`input_pipeline.datasets.eval_dataset`), averages the softmax scores per video (or takes
+the views' vote, `--view_aggregation=vote`) and writes
 scores.npz, metrics.json, confusion.png and results.md. `fuse_files` reads `scores.npz` files
 of several streams, fuses them (evaluation/fusion.py) and writes the same reports as a stream
 evaluation, plus the Spatial | Temporal | Fused table.
@@ -20,6 +21,7 @@ import tensorflow as tf
 
 from evaluation import fusion, metrics, reports
 from evaluation.scores import (
+    DEFAULT_VIEW_AGGREGATION,
     SCORES_FILE,
     AggregationError,
     VideoScores,
@@ -72,6 +74,7 @@ def write_outputs(
         "num_samples": scores.num_samples,
         "num_crops": scores.num_crops,
         "num_views_per_video": scores.num_views_per_video,
+        "view_aggregation": scores.view_aggregation,
         "checkpoint": scores.checkpoint,
         "step": scores.step,
         **extra,
@@ -82,7 +85,7 @@ def write_outputs(
     rows = [*other_rows, (row_name, result)]
     all_notes = [
         reports.classes_note(result),
-        reports.protocol_note(scores.num_samples, scores.num_crops),
+        reports.protocol_note(scores.num_samples, scores.num_crops, scores.view_aggregation),
         *notes,
     ]
     reports.write_reports(
@@ -155,37 +158,34 @@ def fuse_files(
     return result, reports.metrics_table([*rows, (fused_row, result)])
 
 
-def evaluate_model(
+def score_model(
     model: keras.Model,
     config: ml_collections.ConfigDict,
     data_dir: str,
     subset: str,
-    output_dir: str,
     checkpoint: str,
     step: int,
     keep_view_scores: bool = False,
     progress: bool = True,
-) -> dict[str, object]:
-    """Evaluates `model` on every video of `subset` and writes the reports into `output_dir`.
+    view_aggregation: str = DEFAULT_VIEW_AGGREGATION,
+) -> VideoScores:
+    """Scores every video of `subset` with `model`, without writing anything.
 
     Each video is scored on K x crops views (`config.data.eval_num_samples` x
     `config.data.eval_num_crops`) in inference mode (dropout off, batch norm on its moving
-    averages); its score is the mean of its views' softmax outputs.
+    averages); its score is the mean of its views' softmax outputs, or their vote.
 
     Args:
       model: float32 [B, S, S, C] in stored units -> probabilities [B, num_classes]; it gets
         the views `input_pipeline.resample.model_input` cuts from the eval batches.
       config: the experiment config the model was trained with (stream, data, eval).
       data_dir: data directory (manifest.json and shards).
-      subset: manifest subset to evaluate, e.g. 'test' (or 'train' for learned fusion).
-      output_dir: where scores.npz, metrics.json, confusion.png and results.md go.
-      checkpoint: path prefix of the model's checkpoint, recorded in the outputs.
-      step: that checkpoint's global step, recorded in the outputs.
-      keep_view_scores: also store every view's probabilities in scores.npz.
+      subset: manifest subset to evaluate, e.g. 'test', 'val' (or 'train' for learned fusion).
+      checkpoint: path prefix of the model's checkpoint, recorded in the scores.
+      step: that checkpoint's global step, recorded in the scores.
+      keep_view_scores: also keep every view's probabilities.
       progress: show a progress bar over videos.
-
-    Returns:
-      The metrics written to metrics.json.
+      view_aggregation: 'mean' or 'vote' (evaluation/scores.py).
 
     Raises:
       ManifestError: no usable manifest or no `subset` shards in `data_dir`, or a shard
@@ -214,6 +214,7 @@ def evaluate_model(
             num_videos=expected,
             keep_view_scores=keep_view_scores,
             progress=progress,
+            view_aggregation=view_aggregation,
         )
     except tf.errors.DataLossError:
         # tf.data does not name the damaged file; find it (raises ManifestError if a shard is).
@@ -224,7 +225,7 @@ def evaluate_model(
             f"{data_dir}: evaluated {len(video_ids)} '{subset}' videos but the manifest "
             f"records {expected} written; re-run `python -m preprocessing` for this directory"
         )
-    video_scores = VideoScores(
+    return VideoScores(
         video_ids=video_ids,
         labels=labels,
         class_names=np.array(manifest.class_names, dtype=np.str_),
@@ -236,7 +237,55 @@ def evaluate_model(
         checkpoint=checkpoint,
         step=step,
         view_scores=view_scores,
+        view_aggregation=view_aggregation,
     )
+
+
+def evaluate_model(
+    model: keras.Model,
+    config: ml_collections.ConfigDict,
+    data_dir: str,
+    subset: str,
+    output_dir: str,
+    checkpoint: str,
+    step: int,
+    keep_view_scores: bool = False,
+    progress: bool = True,
+    view_aggregation: str = DEFAULT_VIEW_AGGREGATION,
+) -> dict[str, object]:
+    """Scores every video of `subset` (`score_model`) and writes the reports into `output_dir`.
+
+    Args:
+      model: as `score_model`.
+      config: as `score_model`.
+      data_dir: as `score_model`.
+      subset: as `score_model`.
+      output_dir: where scores.npz, metrics.json, confusion.png and results.md go.
+      checkpoint: as `score_model`.
+      step: as `score_model`.
+      keep_view_scores: also store every view's probabilities in scores.npz.
+      progress: show a progress bar over videos.
+      view_aggregation: 'mean' or 'vote' (evaluation/scores.py).
+
+    Returns:
+      The metrics written to metrics.json.
+
+    Raises:
+      ManifestError, AggregationError: see `score_model`.
+    """
+    video_scores = score_model(
+        model,
+        config,
+        data_dir,
+        subset,
+        checkpoint,
+        step,
+        keep_view_scores=keep_view_scores,
+        progress=progress,
+        view_aggregation=view_aggregation,
+    )
+    manifest = manifest_lib.read_manifest(data_dir, check_shards=False)
+    expected = manifest.written[subset]
     extra = {
         "data_dir": data_dir,
         "split": manifest.split,
@@ -270,6 +319,7 @@ def evaluate_checkpoint(
     output_dir: str = "",
     keep_view_scores: bool = False,
     progress: bool = True,
+    view_aggregation: str = DEFAULT_VIEW_AGGREGATION,
 ) -> dict[str, object]:
     """Restores a checkpoint of `workdir` and evaluates it with `evaluate_model`.
 
@@ -282,6 +332,7 @@ def evaluate_checkpoint(
       output_dir: reports directory; '' = `default_output_dir(workdir, subset)`.
       keep_view_scores: also store every view's probabilities in scores.npz.
       progress: show a progress bar over videos.
+      view_aggregation: 'mean' or 'vote' (evaluation/scores.py).
 
     Returns:
       The metrics written to metrics.json.
@@ -305,4 +356,5 @@ def evaluate_checkpoint(
         checkpoints.checkpoint_step(path),
         keep_view_scores=keep_view_scores,
         progress=progress,
+        view_aggregation=view_aggregation,
     )

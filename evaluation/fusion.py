@@ -79,6 +79,11 @@ def check_compatible(named: Sequence[tuple[str, VideoScores]]) -> None:
                 f"{other.num_samples}x{other.num_crops} vs {first.num_samples}x"
                 f"{first.num_crops}); use the same config.data.eval_num_samples/eval_num_crops"
             )
+        if other.view_aggregation != first.view_aggregation:
+            raise FusionError(
+                f"{pair} aggregate views differently ('{other.view_aggregation}' vs "
+                f"'{first.view_aggregation}'); evaluate both with the same --view_aggregation"
+            )
 
 
 def average(scores: Sequence[np.ndarray]) -> np.ndarray:

@@ -6,6 +6,7 @@
 - mean-class accuracy (as TSN reports it): the mean over classes of per-class recall
   (correct videos of the class / videos of the class). Classes without any evaluated video
   have no recall and are excluded from the mean; `classes_without_videos` lists them.
+- loss (`cross_entropy`, what `eval.py --watch` plots): the mean of -ln(score of the label).
 """
 
 from __future__ import annotations
@@ -60,6 +61,20 @@ def mean_class_accuracy(labels: np.ndarray, scores: np.ndarray) -> float:
         # Predictions of classes without videos are errors of the true class; sklearn warns.
         warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
         return float(sk_metrics.balanced_accuracy_score(labels, predictions(scores)))
+
+
+def cross_entropy(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Mean over videos of -ln(score of the true class): labels int [V], scores float [V, C].
+
+    Scores are floored at 1e-7: a 0 would make one confidently wrong video infinite.
+
+    Raises:
+      ValueError: no videos.
+    """
+    if len(labels) == 0:
+        raise ValueError("no videos to score")
+    true = np.asarray(scores, np.float64)[np.arange(len(labels)), labels]
+    return float(np.mean(-np.log(np.maximum(true, 1e-7))))
 
 
 def compute_metrics(

@@ -63,11 +63,15 @@ def checkpoint_text(checkpoint: str, step: int) -> str:
     return f"`{checkpoint}` (step {step})"
 
 
-def protocol_note(num_samples: int, num_crops: int) -> str:
-    """One sentence describing the test protocol."""
+def protocol_note(num_samples: int, num_crops: int, view_aggregation: str = "mean") -> str:
+    """One sentence describing the test protocol ('mean' or 'vote' of a video's views)."""
+    combined = {
+        "mean": "softmax scores averaged per video",
+        "vote": "each view votes for its arg-max class, ties broken by the mean softmax score",
+    }[view_aggregation]
     return (
         f"Protocol: {num_samples} samples x {num_crops} crops = {num_samples * num_crops} "
-        "views per video, softmax scores averaged per video, model in inference mode."
+        f"views per video, {combined}, model in inference mode."
     )
 
 

@@ -1,12 +1,17 @@
 """Video-level scores: streaming aggregation of per-view softmax scores, and `scores.npz`.
 
+A video's views are aggregated one of two ways (`VIEW_AGGREGATIONS`, `eval.py
+--view_aggregation`): 'mean' (the default) averages their probabilities; 'vote' is the share
+of the views whose arg-max is each class, ties broken by the mean: `vote_scores`.
+
 `scores.npz` (written by `eval.py`, read by `eval.py --fuse`) holds, without pickle::
 
     format_version  int64 0-d          SCORES_FORMAT_VERSION
     video_ids       unicode [V]        canonical video ids, sorted, unique
     labels          int32 [V]          0-based class index of each video
     class_names     unicode [C]        class names in label order (from the manifest)
-    scores          float32 [V, C]     per-video probabilities (mean over the video's views)
+    scores          float32 [V, C]     per-video scores: the mean of the views' probabilities,
+                                       or their vote (`vote_scores`); each row sums to 1
     subset          unicode 0-d        'train' or 'test': the records that were evaluated
     stream          unicode 0-d        'spatial', 'temporal' or 'fused'
     num_samples     int64 0-d          K: samples (frames or flow stacks) per video
@@ -14,6 +19,7 @@
     checkpoint      unicode 0-d        checkpoint path prefix the scores come from (W/checkpoints/
                                        ckpt-N), or for a fusion its inputs' ('spatial: P; ...')
     step            int64 0-d          global step of that checkpoint; FUSED_STEP for a fusion
+    view_aggregation unicode 0-d       how `scores` combine a video's views: 'mean' or 'vote'
     view_scores     float32 [V, K*crops, C]   optional: every view's probabilities, by view index
 
 Videos are sorted by id, so two streams' files of the same subset line up row by row.
@@ -36,6 +42,8 @@ SCORES_FORMAT_VERSION = 2
 SCORES_FILE = "scores.npz"
 # The `step` of fused scores: one per input, recorded in the fusion's metrics.json `inputs`.
 FUSED_STEP = -1
+VIEW_AGGREGATIONS = ("mean", "vote")
+DEFAULT_VIEW_AGGREGATION = "mean"
 _REQUIRED_KEYS = (
     "format_version",
     "video_ids",
@@ -48,6 +56,7 @@ _REQUIRED_KEYS = (
     "num_crops",
     "checkpoint",
     "step",
+    "view_aggregation",
 )
 # A row of probabilities sums to 1 up to float32 rounding over C classes.
 _PROBABILITY_SUM_TOLERANCE = 1e-3
@@ -77,6 +86,7 @@ class VideoScores:
       checkpoint: the checkpoint path prefix the scores come from (for a fusion, its inputs').
       step: the checkpoint's global step (FUSED_STEP for a fusion).
       view_scores: float32 [V, K * crops, C] per-view probabilities by view index, or None.
+      view_aggregation: how `scores` combine a video's views, one of VIEW_AGGREGATIONS.
     """
 
     video_ids: np.ndarray
@@ -90,6 +100,7 @@ class VideoScores:
     checkpoint: str
     step: int
     view_scores: np.ndarray | None = None
+    view_aggregation: str = DEFAULT_VIEW_AGGREGATION
 
     @property
     def num_views_per_video(self) -> int:
@@ -120,6 +131,11 @@ class VideoScores:
             raise ValueError(f"{source}: video ids are not sorted and unique")
         if not np.all(np.isfinite(self.scores)):
             raise ValueError(f"{source}: scores contain NaN or infinity")
+        if self.view_aggregation not in VIEW_AGGREGATIONS:
+            raise ValueError(
+                f"{source}: view aggregation {self.view_aggregation!r} is not one of "
+                f"{VIEW_AGGREGATIONS}"
+            )
         views = (num_videos, self.num_views_per_video, num_classes)
         if self.view_scores is not None and self.view_scores.shape != views:
             raise ValueError(
@@ -146,6 +162,7 @@ def save_scores(path: str, scores: VideoScores) -> None:
         "num_crops": np.int64(scores.num_crops),
         "checkpoint": np.str_(scores.checkpoint),
         "step": np.int64(scores.step),
+        "view_aggregation": np.str_(scores.view_aggregation),
     }
     if scores.view_scores is not None:
         arrays["view_scores"] = np.asarray(scores.view_scores, dtype=np.float32)
@@ -193,12 +210,39 @@ def load_scores(path: str) -> VideoScores:
         checkpoint=str(arrays["checkpoint"]),
         step=int(arrays["step"]),
         view_scores=arrays.get("view_scores"),
+        view_aggregation=str(arrays["view_aggregation"]),
     )
     try:
         scores.check(path)
     except ValueError as e:
         raise ScoresFileError(str(e)) from e
     return scores
+
+
+def check_view_aggregation(view_aggregation: str) -> None:
+    """Raises AggregationError if `view_aggregation` is not one of VIEW_AGGREGATIONS."""
+    if view_aggregation not in VIEW_AGGREGATIONS:
+        raise AggregationError(
+            f"view aggregation {view_aggregation!r}: use one of {VIEW_AGGREGATIONS}"
+        )
+
+
+def vote_scores(votes: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """A video's vote: `(votes + mean) / (views + 1)`, a distribution over classes.
+
+    As if the mean joined the views as one more, fractional voter: a class with more votes
+    scores higher whatever the means (a vote outweighs any mean below 1), classes with as many
+    votes are ordered by their mean score, and the row sums to 1.
+
+    Args:
+      votes: [..., C] views whose arg-max is each class (a row sums to the number of views).
+      mean: [..., C] the views' mean probabilities.
+
+    Returns:
+      float64 [..., C].
+    """
+    votes = np.asarray(votes, np.float64)
+    return (votes + mean) / (votes.sum(axis=-1, keepdims=True) + 1.0)
 
 
 def _check_probabilities(probabilities: np.ndarray, batch_size: int, num_classes: int) -> None:
@@ -220,15 +264,25 @@ def _check_probabilities(probabilities: np.ndarray, batch_size: int, num_classes
 class _Aggregator:
     """Running per-video sums over a stream of views, in any order across videos."""
 
-    def __init__(self, num_classes: int, num_views: int, keep_view_scores: bool, bar: tqdm.tqdm):
+    def __init__(
+        self,
+        num_classes: int,
+        num_views: int,
+        keep_view_scores: bool,
+        bar: tqdm.tqdm,
+        view_aggregation: str = DEFAULT_VIEW_AGGREGATION,
+    ):
         self._num_classes = num_classes
         self._num_views = num_views
         self._keep = keep_view_scores
         self._bar = bar
-        # video id -> (label, mean scores [C], view scores [num_views, C] or None)
+        self._vote = view_aggregation == "vote"
+        # video id -> (label, video scores [C], view scores [num_views, C] or None)
         self.finished: dict[str, tuple[int, np.ndarray, np.ndarray | None]] = {}
-        # video id -> (label, sums [C], views seen [num_views], view scores or None)
-        self._open: dict[str, tuple[int, np.ndarray, np.ndarray, np.ndarray | None]] = {}
+        # video id -> (label, sums [C], votes [C], views seen [num_views], view scores or None)
+        self._open: dict[
+            str, tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]
+        ] = {}
 
     def close(self) -> None:
         """Checks that every video that started got all its views.
@@ -236,7 +290,7 @@ class _Aggregator:
         Raises:
           AggregationError: naming the first incomplete video.
         """
-        for video_id, (_, _, seen, _) in sorted(self._open.items()):
+        for video_id, (_, _, _, seen, _) in sorted(self._open.items()):
             raise AggregationError(
                 f"video {video_id}: {int(seen.sum())} views, expected {self._num_views} "
                 "(K x crops); the eval dataset must yield every view of a video exactly once"
@@ -256,10 +310,11 @@ class _Aggregator:
             self._open[video_id] = (
                 label,
                 np.zeros(self._num_classes, np.float64),
+                np.zeros(self._num_classes, np.int64),
                 np.zeros(self._num_views, bool),
                 views,
             )
-        first_label, total, seen, views = self._open[video_id]
+        first_label, total, votes, seen, views = self._open[video_id]
         if label != first_label:
             raise AggregationError(f"video {video_id}: label {label} after label {first_label}")
         if not 0 <= view < self._num_views or seen[view]:
@@ -268,11 +323,14 @@ class _Aggregator:
             )
         seen[view] = True
         total += row
+        votes[np.argmax(row)] += 1
         if views is not None:
             views[view] = row
         if seen.all():
             del self._open[video_id]
-            self.finished[video_id] = (label, total / self._num_views, views)
+            mean = total / self._num_views
+            scores = vote_scores(votes, mean) if self._vote else mean
+            self.finished[video_id] = (label, scores, views)
             self._bar.update(1)
 
 
@@ -284,8 +342,9 @@ def aggregate_views(
     num_videos: int | None = None,
     keep_view_scores: bool = False,
     progress: bool = True,
+    view_aggregation: str = DEFAULT_VIEW_AGGREGATION,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """Averages per-view probabilities into per-video scores, streaming over one pass.
+    """Aggregates per-view probabilities into per-video scores, streaming over one pass.
 
     Only the running sums of videos whose views are still coming are held (plus their views'
     scores when kept), never the images: whole-video records give one open video at a time,
@@ -302,6 +361,7 @@ def aggregate_views(
       num_videos: expected number of videos, for the progress bar only.
       keep_view_scores: also return every view's probabilities.
       progress: show a tqdm progress bar over videos.
+      view_aggregation: 'mean' of the views' probabilities, or their 'vote' (`vote_scores`).
 
     Returns:
       (video_ids unicode [V], labels int32 [V], scores float32 [V, C], view_scores float32
@@ -314,8 +374,9 @@ def aggregate_views(
     """
     if num_views < 1:
         raise ValueError(f"num_views={num_views}: must be at least 1")
+    check_view_aggregation(view_aggregation)
     with tqdm.tqdm(total=num_videos, unit="video", desc="eval", disable=not progress) as bar:
-        aggregator = _Aggregator(num_classes, num_views, keep_view_scores, bar)
+        aggregator = _Aggregator(num_classes, num_views, keep_view_scores, bar, view_aggregation)
         for batch in dataset:
             video_ids = [v.decode() for v in np.ravel(batch[samples.VIDEO_ID])]
             probabilities = np.asarray(predict_fn(batch), dtype=np.float32)

@@ -12,6 +12,10 @@ Local run on the public archives (jpegs_256/, tvl1_flow/ under ROOT)::
 
     .venv/bin/python -m preprocessing --root=ROOT --split=1 --output_dir=workspace/records
 
+With `--val_groups=3` (or `--val_fraction=F`) the job also writes a `val` subset: training
+groups held out of train, for choosing checkpoints without the test list (`eval.py --watch`,
+preprocessing/validation.py).
+
 Raw videos with flow computed on the fly (`--flow_algorithm=tvl1|dis|farneback`); with
 `--flow_cache_dir=DIR` each clip's frames and flow are kept as soon as it is done, and a re-run
 after a crash computes only the rest (preprocessing/flow_cache.py)::
@@ -51,7 +55,7 @@ from collections.abc import Sequence
 from absl import app, flags, logging
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from preprocessing import datasets, folder, hmdb51, job_config, pipeline, ucf101
+from preprocessing import datasets, folder, hmdb51, job_config, pipeline, ucf101, validation
 from preprocessing import layout as layout_lib
 from preprocessing.clip_sources import SOURCES
 from preprocessing.optical_flow import FLOW_ALGORITHMS
@@ -98,7 +102,24 @@ _TEST_FRACTION = flags.DEFINE_float(
     "--dataset=folder without --split_csv: fraction of each class's videos in test.",
 )
 _SPLIT = flags.DEFINE_enum("split", "1", ["1", "2", "3"], "Split whose lists to write.")
-_SUBSETS = flags.DEFINE_list("subsets", ["train", "test"], "Subsets to write.")
+_SUBSETS = flags.DEFINE_list(
+    "subsets",
+    ["train", "test"],
+    "Subsets to write: train, test, and val (added by --val_groups / --val_fraction).",
+)
+_VAL_GROUPS = flags.DEFINE_integer(
+    "val_groups",
+    None,
+    "Hold out the N lowest-numbered training groups of every class as a val subset, "
+    "group-disjoint from train and test (datasets with groups: ucf101); train.py never "
+    "reads it. See preprocessing/validation.py.",
+)
+_VAL_FRACTION = flags.DEFINE_float(
+    "val_fraction",
+    None,
+    "Hold out this fraction of every class's training groups (clips, for datasets without "
+    "groups) as a val subset, chosen by a stable hash.",
+)
 _SOURCE = flags.DEFINE_enum(
     "source",
     "frames",
@@ -183,6 +204,15 @@ def _check_beam_args(beam_args: list[str]) -> None:
     sys.exit(2)
 
 
+def _subsets() -> tuple[str, ...]:
+    """--subsets, with val added when --val_groups or --val_fraction asks for it."""
+    subsets = tuple(_SUBSETS.value)
+    asked = _VAL_GROUPS.value is not None or _VAL_FRACTION.value is not None
+    if asked and validation.VAL_SUBSET not in subsets:
+        subsets += (validation.VAL_SUBSET,)
+    return subsets
+
+
 def _config() -> job_config.JobConfig:
     """The job config from the flags; UserError when a needed folder has no flag."""
     root, dataset = _ROOT.value, _DATASET.value
@@ -204,7 +234,7 @@ def _config() -> job_config.JobConfig:
         splits_dir=_SPLITS_DIR.value or datasets.default_splits_dir(dataset, root or ""),
         layout=layout,
         split=int(_SPLIT.value),
-        subsets=tuple(_SUBSETS.value),
+        subsets=_subsets(),
         source=_SOURCE.value,
         flow_algorithm=_FLOW_ALGORITHM.value,
         output_dir=_OUTPUT_DIR.value,
@@ -217,6 +247,8 @@ def _config() -> job_config.JobConfig:
         test_fraction=_TEST_FRACTION.value,
         verify_jpeg_decode=_VERIFY_JPEG_DECODE.value,
         flow_cache_dir=_FLOW_CACHE_DIR.value,
+        val_groups=_VAL_GROUPS.value,
+        val_fraction=_VAL_FRACTION.value,
     )
 
 

@@ -100,7 +100,7 @@ class Finalize(beam.DoFn):
             max_frame_hw=max_frame_hw,
             command_line=self._config.command_line,
             dataset=self._config.dataset,
-            split_rule=self._config.open_dataset().split_rule,
+            split_rule=self._config.split_rule,
         )
         write_manifest(out, manifest)
         outputs.remove_staging(out)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from preprocessing import datasets, ucf101
+from preprocessing import datasets, ucf101, validation
 from preprocessing.clip_sources import SOURCES, videos_source_name
 from preprocessing.dataset import Dataset
 from preprocessing.flow_cache import FlowCache
@@ -33,7 +33,8 @@ class JobConfig:
         `testTrainMulti_7030_splits`; unused by folder).
       layout: where videos, frames and flow are (folder: class folders in `videos_dir`).
       split: split number, 1-3 (the dataset says which it has).
-      subsets: subsets to write, from ('train', 'test').
+      subsets: subsets to write, from ('train', 'val', 'test'); 'val' needs `val_groups` or
+        `val_fraction` (`preprocessing.validation`).
       source: 'frames' (archives, bytes kept) or 'videos' (decode + compute flow).
       flow_algorithm: one of FLOW_ALGORITHMS (videos source only).
       output_dir: where shards, failures.jsonl and manifest.json go.
@@ -49,6 +50,8 @@ class JobConfig:
       flow_cache_dir: videos source: where each clip's frames and flow are kept, so a re-run
         computes only clips without a complete entry (`preprocessing.flow_cache`); None: no
         cache.
+      val_groups: hold out this many training groups per class as the val subset.
+      val_fraction: hold out this fraction of each class's training groups (or clips).
     """
 
     splits_dir: str
@@ -67,6 +70,8 @@ class JobConfig:
     test_fraction: float = DEFAULT_TEST_FRACTION
     verify_jpeg_decode: bool = True
     flow_cache_dir: str | None = None
+    val_groups: int | None = None
+    val_fraction: float | None = None
 
     def check(self) -> None:
         """Raises UserError naming the field (as the binary's flag) of the first bad value."""
@@ -75,8 +80,9 @@ class JobConfig:
         if not self.subsets or len(set(self.subsets)) != len(self.subsets):
             raise UserError(f"subsets={self.subsets!r}: name distinct subsets")
         for subset in self.subsets:
-            if subset not in ucf101.SUBSETS:
-                raise UserError(f"subsets: {subset!r} is not one of {ucf101.SUBSETS}")
+            if subset not in validation.WRITABLE_SUBSETS:
+                raise UserError(f"subsets: {subset!r} is not one of {validation.WRITABLE_SUBSETS}")
+        validation.check(self.val_groups, self.val_fraction, self.subsets)
         if self.source not in SOURCES:
             raise UserError(f"source={self.source!r}: use one of {SOURCES}")
         if self.flow_algorithm not in FLOW_ALGORITHMS:
@@ -100,6 +106,12 @@ class JobConfig:
         return datasets.create(
             self.dataset, self.splits_dir, self.layout, self.split_csv, self.test_fraction
         )
+
+    @property
+    def split_rule(self) -> str:
+        """The manifest's `split_rule`: the dataset's, and how val was held out."""
+        val = validation.rule(self.val_groups, self.val_fraction)
+        return "; ".join(r for r in (self.open_dataset().split_rule, val) if r)
 
     def rgb_chunks_for(self, subset: str) -> int:
         """RGB records per video of `subset`: `rgb_chunks` for train, 1 (whole) otherwise."""

@@ -41,7 +41,7 @@ import tensorflow as tf
 from absl import logging
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from preprocessing import outputs, sharding
+from preprocessing import outputs, sharding, validation
 from preprocessing.clip_sources import ClipError, read_clip
 from preprocessing.dataset import Clip
 from preprocessing.errors import DatasetError
@@ -294,7 +294,9 @@ def run(config: JobConfig, options: PipelineOptions) -> JobResult:
     dataset = config.open_dataset()
     dataset.check_split(config.split)
     class_names = dataset.class_names()
-    subsets = dataset.read_splits(config.split)
+    subsets = validation.hold_out(
+        dataset.read_splits(config.split), config.val_groups, config.val_fraction, dataset.name
+    )
     clips = sorted((c for s in config.subsets for c in subsets[s]), key=lambda c: c.video_id)
     listed = {s: len(subsets[s]) for s in config.subsets}
     index = SourceIndex(config.layout)

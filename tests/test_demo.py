@@ -84,7 +84,16 @@ def test_demo_end_to_end_and_rerun_skips(tmp_path):
     assert (workspace / "prediction.png").stat().st_size > 1000
     assert "Held-out test video" in result.stdout
 
+    # The watcher evaluated every checkpoint the spatial run kept, on the val subset.
+    assert manifest["written"]["val"] == 4 * 3  # one group of 3 clips per class
+    watched = workspace / "runs" / "spatial" / "eval_val"
+    state = json.loads((watched / "watch_state.json").read_text())
+    assert [e["step"] for e in state["evaluated"]] == [100, 200]
+    best = json.loads((watched / "best.json").read_text())
+    assert "Best spatial checkpoint on val (eval.py --watch, 5 samples x 1 crops" in result.stdout
+    assert best["checkpoint"] in result.stdout
+
     rerun = _demo(workspace)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    skipped = re.findall(r"^\[\d+/11\] .*: up to date, skipped$", rerun.stdout, re.M)
-    assert len(skipped) == 11
+    skipped = re.findall(r"^\[\d+/12\] .*: up to date, skipped$", rerun.stdout, re.M)
+    assert len(skipped) == 12

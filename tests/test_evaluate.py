@@ -137,6 +137,31 @@ def test_evaluate_model_scores_every_video_once_with_all_views(data_dir, tmp_pat
     np.testing.assert_array_equal(again.scores, written.scores)
 
 
+def test_vote_aggregation_is_recorded_in_scores_and_reports(data_dir, tmp_path):
+    config = _tiny_config("spatial")
+    keras.utils.set_random_seed(0)
+    model = models.build_model(config, 3)
+    out = tmp_path / "vote"
+    result = evaluate.evaluate_model(
+        model,
+        config,
+        data_dir,
+        "test",
+        str(out),
+        "c",
+        keep_view_scores=True,
+        view_aggregation="vote",
+    )
+    written = scores.load_scores(str(out / "scores.npz"))
+    views = written.view_scores
+    votes = np.eye(3)[views.argmax(axis=2)].sum(axis=1)
+    expected = scores.vote_scores(votes, views.mean(axis=1))
+    np.testing.assert_allclose(written.scores, expected, rtol=1e-5)
+    assert written.view_aggregation == "vote" and result["view_aggregation"] == "vote"
+    assert json.loads((out / "metrics.json").read_text())["view_aggregation"] == "vote"
+    assert "each view votes" in (out / "results.md").read_text()
+
+
 def test_fuse_files_learned_fits_on_train_files(tmp_path):
     rng = np.random.default_rng(0)
     labels = np.arange(30, dtype=np.int32) % 3

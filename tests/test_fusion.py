@@ -77,6 +77,7 @@ def test_fuse_returns_fused_video_scores():
         ({"class_names": np.array(["Zero", "Two", "One"])}, "different class lists"),
         ({"subset": "train"}, "subsets"),
         ({"num_samples": 25}, "views per video"),
+        ({"view_aggregation": "vote"}, "aggregate views differently"),
     ],
 )
 def test_mismatched_inputs_are_refused(change, message):

@@ -84,3 +84,14 @@ def test_bad_arguments_raise():
         metrics.top_k_accuracy(np.array([], int), np.zeros((0, 7)), 1)
     with pytest.raises(ValueError, match="class names"):
         metrics.compute_metrics(LABELS, SCORES, NAMES[:3])
+
+
+def test_cross_entropy_by_hand_floors_zero_scores():
+    labels = np.array([0, 1])
+    scores = np.array([[0.5, 0.5], [0.9, 0.1]])
+    assert metrics.cross_entropy(labels, scores) == pytest.approx((np.log(2) + np.log(10)) / 2)
+    assert metrics.cross_entropy(np.array([1]), np.array([[1.0, 0.0]])) == pytest.approx(
+        -np.log(1e-7)
+    )
+    with pytest.raises(ValueError, match="no videos"):
+        metrics.cross_entropy(np.array([], int), np.zeros((0, 2)))

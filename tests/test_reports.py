@@ -27,6 +27,8 @@ def test_results_markdown_and_notes():
     assert text.startswith("# Spatial, test\n\n| |")
     assert text.endswith("- a note\n")
     assert "25 samples x 10 crops = 250 views" in reports.protocol_note(25, 10)
+    assert "averaged" in reports.protocol_note(25, 10)
+    assert "ties broken by the mean" in reports.protocol_note(25, 10, "vote")
     note = reports.classes_note(
         {"num_videos": 3, "num_classes": 4, "classes_without_videos": ["C", "D"]}
     )

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from evaluation import metrics
 from evaluation import scores as scores_lib
 from evaluation.scores import AggregationError, VideoScores
 
@@ -58,6 +59,44 @@ def test_aggregation_known_answer_across_batch_boundaries(batch_size):
     assert views.shape == (2, 3, NUM_CLASSES)
     np.testing.assert_allclose(views[1, 1], [0.0, 0.0, 1.0])  # stored by view index
     np.testing.assert_allclose(views[0, 2], [0.4, 0.6, 0.0])
+
+
+# Mean and vote disagree on v_x: two views lean to class 0, one is sure of class 1.
+# v_y's views vote 1:1:1; the tie goes to the class with the highest mean, 2.
+VOTE_ROWS = [
+    ("v_x", 1, 0, [0.6, 0.4, 0.0]),
+    ("v_x", 1, 1, [0.6, 0.4, 0.0]),
+    ("v_x", 1, 2, [0.0, 1.0, 0.0]),
+    ("v_y", 2, 0, [0.5, 0.1, 0.4]),
+    ("v_y", 2, 1, [0.1, 0.5, 0.4]),
+    ("v_y", 2, 2, [0.2, 0.1, 0.7]),
+]
+
+
+def test_vote_and_mean_known_answer_where_they_disagree():
+    dataset = _views_dataset(VOTE_ROWS, 4)
+    _, labels, mean, _ = scores_lib.aggregate_views(_identity, dataset, NUM_CLASSES, 3)
+    _, _, vote, _ = scores_lib.aggregate_views(
+        _identity, dataset, NUM_CLASSES, 3, view_aggregation="vote"
+    )
+    np.testing.assert_allclose(mean, [[0.4, 0.6, 0.0], [0.8 / 3, 0.7 / 3, 1.5 / 3]], rtol=1e-6)
+    # (votes + mean) / (views + 1): v_x 2:1:0 votes, v_y 1:1:1.
+    np.testing.assert_allclose(
+        vote, [[0.6, 0.4, 0.0], [(1 + 0.8 / 3) / 4, (1 + 0.7 / 3) / 4, (1 + 1.5 / 3) / 4]]
+    )
+    np.testing.assert_allclose(vote.sum(axis=1), 1.0, rtol=1e-6)
+    assert metrics.predictions(mean).tolist() == [1, 2]
+    assert metrics.predictions(vote).tolist() == [0, 2]  # v_x: the majority, not the mean
+    assert metrics.top_k_accuracy(labels, mean, 1) == 1.0
+    assert metrics.top_k_accuracy(labels, vote, 1) == 0.5
+    with pytest.raises(AggregationError, match="view aggregation .median."):
+        scores_lib.aggregate_views(_identity, dataset, NUM_CLASSES, 3, view_aggregation="median")
+
+
+def test_a_vote_outweighs_any_mean():
+    """One more vote wins even against a mean of 0 vs 1 - 1e-6 (it cannot be 1: it voted)."""
+    scores = scores_lib.vote_scores(np.array([3, 2]), np.array([0.0, 1.0 - 1e-6]))
+    assert scores[0] > scores[1] and scores.sum() == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize(
@@ -161,8 +200,14 @@ def test_save_load_round_trip_without_pickle(tmp_path):
         else:
             assert a == b
     assert loaded.num_views_per_video == 2
-    scores_lib.save_scores(path, _video_scores(view_scores=None))
-    assert scores_lib.load_scores(path).view_scores is None
+    scores_lib.save_scores(path, _video_scores(view_scores=None, view_aggregation="vote"))
+    loaded = scores_lib.load_scores(path)
+    assert loaded.view_scores is None and loaded.view_aggregation == "vote"
+    # Files written before the key existed are means.
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {key: npz[key] for key in npz.files if key != "view_aggregation"}
+    np.savez(tmp_path / "old.npz", **arrays)
+    assert scores_lib.load_scores(str(tmp_path / "old.npz")).view_aggregation == "mean"
 
 
 def test_save_refuses_inconsistent_scores(tmp_path):

@@ -9,6 +9,7 @@ A data directory (`--output_dir` of `python -m preprocessing`, `--data_dir` of t
     train-flow-00000-of-00002.tfrecord ...  records: tfrecords/schema.py)
     test-rgb-00000-of-00004.tfrecord ...
     test-flow-00000-of-00001.tfrecord ...
+    val-rgb-00000-of-00001.tfrecord ...     only with --val_groups / --val_fraction
 
 The manifest is the only source of class names (label order = classInd.txt order), shard
 lists, counts, RGB chunks per video and frame sizes for the reader: nothing downstream
@@ -56,7 +57,7 @@ class Shard:
 
     Attributes:
       path: file name relative to the data directory.
-      subset: 'train' or 'test'.
+      subset: 'train', 'val' (training groups held out, `--val_groups`) or 'test'.
       modality: tfrecords.schema.RGB_MODALITY or FLOW_MODALITY.
       num_records: records it holds (RGB: chunks, `rgb_chunks` per video).
       num_bytes: its size.

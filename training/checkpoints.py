@@ -42,6 +42,21 @@ def latest_checkpoint(workdir: str) -> str | None:
     return tf.train.latest_checkpoint(checkpoints_dir(workdir))
 
 
+def all_checkpoints(workdir: str) -> list[str]:
+    """Path prefixes of the checkpoints `W/checkpoints/checkpoint` lists, oldest first.
+
+    `Checkpointer` keeps the newest `config.train.max_checkpoints_to_keep` and deletes older
+    ones as it saves, so a listed checkpoint may be gone by the time a reader opens it.
+    """
+    state = tf.train.get_checkpoint_state(checkpoints_dir(workdir))
+    return list(state.all_model_checkpoint_paths) if state is not None else []
+
+
+def checkpoint_exists(path: str) -> bool:
+    """Whether the index and data files of checkpoint `path` (a prefix) are all there."""
+    return bool(tf.io.gfile.glob(path + ".index")) and bool(tf.io.gfile.glob(path + ".data-*"))
+
+
 def checkpoint_step(path: str) -> int:
     """The global step stored in a checkpoint (path prefix, e.g. W/checkpoints/ckpt-100)."""
     return int(tf.train.load_variable(path, STEP_KEY))

@@ -94,18 +94,22 @@ class Summaries:
         self._writer.close()
 
 
-def read_scalars(workdir: str) -> dict[str, dict[int, float]]:
-    """Reads back the scalars of `W/train`: tag -> step -> value (the last value written).
+def read_scalars(workdir: str, subdir: str = TRAIN_SUMMARIES) -> dict[str, dict[int, float]]:
+    """Reads back the scalars of `W/<subdir>`: tag -> step -> value (the last value written).
 
     Event files are read in name (= creation time) order, so a resumed run's values
-    replace those of an earlier run at the same step.
+    replace those of an earlier run at the same step. A file's truncated last record (its
+    writer was killed) ends that file.
     """
     scalars: dict[str, dict[int, float]] = {}
-    pattern = posixpath.join(workdir, TRAIN_SUMMARIES, "events.out.tfevents.*")
+    pattern = posixpath.join(workdir, subdir, "events.out.tfevents.*")
     for path in sorted(tf.io.gfile.glob(pattern)):
-        for record in tf.data.TFRecordDataset(path):
-            event = tf.compat.v1.Event.FromString(record.numpy())
-            for value in event.summary.value:
-                number = float(np.asarray(tf.make_ndarray(value.tensor)))
-                scalars.setdefault(value.tag, {})[int(event.step)] = number
+        try:
+            for record in tf.data.TFRecordDataset(path):
+                event = tf.compat.v1.Event.FromString(record.numpy())
+                for value in event.summary.value:
+                    number = float(np.asarray(tf.make_ndarray(value.tensor)))
+                    scalars.setdefault(value.tag, {})[int(event.step)] = number
+        except tf.errors.DataLossError:
+            logging.warning("%s: truncated last record ignored", path)
     return scalars
