@@ -74,7 +74,7 @@ def _held_out_keys(
 ) -> set[str]:
     """The keys of one class's training clips that go to val."""
     if val_groups is not None:
-        count, ranked, flag = val_groups, sorted(keys), f"--val_groups={val_groups}"
+        count, ranked, flag = val_groups, sorted(keys), f"val_groups={val_groups}"
     else:
         count = math.floor(len(keys) * val_fraction + 0.5)
         ranked = sorted(keys, key=lambda k: (sharding.stable_hash(f"val/{k}"), k))

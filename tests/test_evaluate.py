@@ -149,6 +149,7 @@ def test_vote_aggregation_is_recorded_in_scores_and_reports(data_dir, tmp_path):
         "test",
         str(out),
         "c",
+        1,
         keep_view_scores=True,
         view_aggregation="vote",
     )

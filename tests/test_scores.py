@@ -203,11 +203,14 @@ def test_save_load_round_trip_without_pickle(tmp_path):
     scores_lib.save_scores(path, _video_scores(view_scores=None, view_aggregation="vote"))
     loaded = scores_lib.load_scores(path)
     assert loaded.view_scores is None and loaded.view_aggregation == "vote"
-    # Files written before the key existed are means.
+    # A file without the key is refused, naming it (format 2 always records it).
     with np.load(path, allow_pickle=False) as npz:
         arrays = {key: npz[key] for key in npz.files if key != "view_aggregation"}
     np.savez(tmp_path / "old.npz", **arrays)
-    assert scores_lib.load_scores(str(tmp_path / "old.npz")).view_aggregation == "mean"
+    with pytest.raises(
+        scores_lib.ScoresFileError, match=r"old.npz: missing \['view_aggregation'\]"
+    ):
+        scores_lib.load_scores(str(tmp_path / "old.npz"))
 
 
 def test_save_refuses_inconsistent_scores(tmp_path):

@@ -13,6 +13,7 @@ from preprocessing import pipeline, ucf101, validation
 from preprocessing.dataset import Clip
 from tfrecords import manifest as manifest_lib
 from tfrecords import schema
+from tfrecords.errors import UserError
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +68,7 @@ def _ungrouped(per_class: int) -> dict[str, list[Clip]]:
 
 
 def test_datasets_without_groups_refuse_val_groups_and_hash_clips_for_val_fraction():
-    with pytest.raises(ValueError, match=r"--val_groups=2: the hmdb51 .*--val_fraction"):
+    with pytest.raises(UserError, match=r"^val_groups=2: the hmdb51 .*val_fraction"):
         validation.hold_out(_ungrouped(10), 2, None, "hmdb51")
     subsets = validation.hold_out(_ungrouped(10), None, 0.3, "hmdb51")
     assert collections.Counter(c.label for c in subsets["val"]) == {0: 3, 1: 3}
@@ -80,18 +81,18 @@ def test_datasets_without_groups_refuse_val_groups_and_hash_clips_for_val_fracti
     "groups, fraction, subsets, match",
     [
         (2, 0.1, ("train",), "give one of the two"),
-        (0, None, ("train",), "--val_groups must be at least 1"),
-        (None, 1.0, ("train",), r"--val_fraction must be in \(0, 1\)"),
-        (None, None, ("train", "val"), "--subsets=train,val: .*--val_groups or --val_fraction"),
+        (0, None, ("train",), "^val_groups=0: use at least 1"),
+        (None, 1.0, ("train",), r"^val_fraction=1.0: use a fraction in \(0, 1\)"),
+        (None, None, ("train", "val"), "^subsets=train,val: .*val_groups or val_fraction"),
     ],
 )
-def test_bad_flags_name_the_flag(groups, fraction, subsets, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_values_name_the_field(groups, fraction, subsets, match):
+    with pytest.raises(UserError, match=match):
         validation.check(groups, fraction, subsets)
 
 
 def test_a_class_must_keep_training_groups(split1):
-    with pytest.raises(ValueError, match="--val_groups=18: class 'ApplyEyeMakeup' has 18"):
+    with pytest.raises(UserError, match="^val_groups=18: class 'ApplyEyeMakeup' has 18"):
         validation.hold_out(split1, 18, None, "ucf101")
     assert validation.hold_out(split1, None, None, "ucf101") is split1
 
@@ -105,7 +106,7 @@ def test_beam_job_writes_val_as_whole_videos_listed_in_the_manifest(synthetic_ro
     result = pipeline.run(config, PipelineOptions(["--runner=DirectRunner"]))
     manifest = manifest_lib.read_manifest(str(out))
     assert manifest == result.manifest
-    listed = ucf101.read_splits(str(root / "ucfTrainTestlist"), 1)
+    listed = ucf101.read_splits(str(root / ucf101.SPLITS_DIR), 1)
     num_classes = len(manifest.class_names)
     assert manifest.listed == {
         "train": len(listed["train"]) // 2,

@@ -18,7 +18,7 @@ from tensorboard.backend.event_processing import event_accumulator
 import models
 from configs import demo_spatial
 from evaluation import watch
-from input_pipeline import testdata
+from tfrecords import testdata
 from tfrecords.manifest import ManifestError
 from training import checkpoints
 
