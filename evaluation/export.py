@@ -37,6 +37,7 @@ from collections.abc import Sequence
 import keras
 import ml_collections
 import tensorflow as tf
+from absl import logging
 
 from input_pipeline import crops, datasets, samples
 from preprocessing.optical_flow import FLOW_ALGORITHMS
@@ -294,7 +295,13 @@ def export_saved_model(model: keras.Model, export_dir: str, metadata: ExportMeta
         return {"class_names": serving.class_names.read_value()}
 
     signatures = {DEFAULT_SIGNATURE: serve, FLOAT_SIGNATURE: serve_float, "class_names": names}
-    tf.saved_model.save(serving, export_dir, signatures=signatures)
+    level = logging.get_absl_logger().level
+    try:
+        tf.saved_model.save(serving, export_dir, signatures=signatures)
+    finally:
+        # tf.saved_model.save leaves absl's logger at WARNING (autotrackable.py restores TF's
+        # verbosity, not absl's): the caller's later INFO lines would go unseen.
+        logging.get_absl_logger().setLevel(level)
     with tf.io.gfile.GFile(posixpath.join(export_dir, CLASS_NAMES_FILE), "w") as f:
         f.write("".join(f"{name}\n" for name in class_names))
     # Last: a directory with export.json is a complete export.

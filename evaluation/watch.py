@@ -222,15 +222,9 @@ class _Watcher:
         if not checkpoints.checkpoint_exists(checkpoint):
             logging.warning("%s: deleted before it could be exported; export skipped", checkpoint)
             return
-        level = logging.get_absl_logger().level
-        try:
-            path = export.export_checkpoint(
-                self.config, self.workdir, self.data_dir, checkpoint, self.export_dir
-            )
-        finally:
-            # tf.saved_model.save leaves absl's logger at WARNING (autotrackable.py restores
-            # TF's verbosity, not absl's): the watcher's later lines would go unseen.
-            logging.get_absl_logger().setLevel(level)
+        path = export.export_checkpoint(
+            self.config, self.workdir, self.data_dir, checkpoint, self.export_dir
+        )
         logging.info("exported the best checkpoint to %s", path)
 
     def open(self, path: str) -> tuple[keras.Model, int] | None:

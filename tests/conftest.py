@@ -8,7 +8,9 @@ import dataclasses
 import pathlib
 import socket
 
+import numpy as np
 import pytest
+import tensorflow as tf
 
 from preprocessing import layout as layout_lib
 from preprocessing import ucf101
@@ -120,3 +122,36 @@ def free_ports(count: int) -> list[int]:
     for s in sockets:
         s.close()
     return ports
+
+
+def quick_train_args(
+    config: str, workdir: str, data_dir: str, steps: int, *extra: str
+) -> list[str]:
+    """`train.py` and its arguments for a seconds-long run: `config` (a configs/ file name)
+    shrunk to a tiny model on 16x16 inputs, batch 4, `steps` steps and one checkpoint at the
+    end; `extra` flags follow."""
+    return [
+        str(REPO_ROOT / "train.py"),
+        f"--config={REPO_ROOT / 'configs' / config}",
+        f"--workdir={workdir}",
+        f"--data_dir={data_dir}",
+        "--config.data.image_size=16",
+        "--config.data.shuffle_buffer=8",
+        "--config.model.tiny_widths=(4,8)",
+        "--config.train.batch_size=4",
+        f"--config.train.num_steps={steps}",
+        "--config.train.lr_boundaries=()",
+        "--config.train.log_every_steps=2",
+        f"--config.train.checkpoint_every_steps={steps}",
+        *extra,
+    ]
+
+
+def eager_and_in_tf_data(fn, *args):
+    """fn(*args) eagerly and inside a tf.data map; asserts they agree; returns numpy."""
+    eager = tf.nest.map_structure(np.asarray, fn(*args))
+    mapped = next(iter(tf.data.Dataset.from_tensors(args).map(fn)))
+    tf.nest.map_structure(
+        np.testing.assert_array_equal, eager, tf.nest.map_structure(np.asarray, mapped)
+    )
+    return eager

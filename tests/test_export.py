@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from absl import logging
 
 import models
 from configs import demo_spatial, demo_temporal
@@ -119,6 +120,18 @@ def test_class_names_in_signature_file_and_metadata(exported):
     metadata = export.read_metadata(path)
     assert metadata == _metadata(channels)
     assert metadata.num_channels == channels
+
+
+def test_export_leaves_the_absl_log_level_as_it_was(tmp_path):
+    # tf.saved_model.save sets absl's logger to WARNING; a caller's INFO lines must survive.
+    absl_logger = logging.get_absl_logger()
+    level = absl_logger.level
+    absl_logger.setLevel(logging.converter.STANDARD_INFO)
+    try:
+        export.export_saved_model(_model(3), str(tmp_path / "m"), _metadata(3))
+        assert absl_logger.level == logging.converter.STANDARD_INFO
+    finally:
+        absl_logger.setLevel(level)
 
 
 def test_output_width_must_match_class_names(tmp_path):

@@ -51,9 +51,9 @@ def test_expand_videos_expands_patterns_sorted_and_keeps_plain_paths(tmp_path):
         (tmp_path / name).write_bytes(b"")
     paths = predict_files.expand_videos([str(tmp_path / "*.avi"), "x.mp4"])
     assert paths == [str(tmp_path / "a.avi"), str(tmp_path / "b.avi"), "x.mp4"]
-    with pytest.raises(PredictError, match=r"--video=.*\*\.mkv: matches no file"):
+    with pytest.raises(PredictError, match=r"video pattern '.*\*\.mkv': matches no file"):
         predict_files.expand_videos([str(tmp_path / "*.mkv")])
-    with pytest.raises(PredictError, match="--video is empty"):
+    with pytest.raises(PredictError, match="no videos: give video files or glob patterns"):
         predict_files.expand_videos([])
 
 
@@ -77,5 +77,5 @@ def test_predict_files_echoes_tables_writes_json_and_counts_failures(tmp_path):
     entries = json.loads(output.read_text())
     assert [e["video"] for e in entries] == ["one.avi", "two.avi"]
     assert entries[0]["fused"][0] == {"class": "A", "probability": pytest.approx(0.4)}
-    with pytest.raises(PredictError, match="--top_k=0"):
+    with pytest.raises(PredictError, match="top_k=0: use a positive integer"):
         predict_files.predict_files(_FakePredictor(), ["one.avi"], 0)

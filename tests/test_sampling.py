@@ -3,18 +3,9 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import eager_and_in_tf_data as both
 
 from input_pipeline import sampling
-
-
-def both(fn, *args):
-    """fn(*args) eagerly and inside a tf.data map; asserts they agree; returns numpy."""
-    eager = tf.nest.map_structure(np.asarray, fn(*args))
-    mapped = next(iter(tf.data.Dataset.from_tensors(args).map(fn)))
-    tf.nest.map_structure(
-        np.testing.assert_array_equal, eager, tf.nest.map_structure(np.asarray, mapped)
-    )
-    return eager
 
 
 @pytest.mark.parametrize(

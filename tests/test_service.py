@@ -15,7 +15,7 @@ import time
 
 import pytest
 import tensorflow as tf
-from conftest import free_ports
+from conftest import free_ports, quick_train_args
 
 from configs import base
 from input_pipeline import datasets, resample, service
@@ -182,19 +182,13 @@ def test_train_cli_reads_through_the_service(service_processes, data_dir, tmp_pa
     steps = 6
     command = [
         sys.executable,
-        os.path.join(REPO, "train.py"),
-        f"--config={os.path.join(REPO, 'configs', 'demo_temporal.py')}",
-        f"--workdir={workdir}",
-        f"--data_dir={data_dir}",
-        f"--config.data.service_address={service_processes}",
-        "--config.data.image_size=16",
-        "--config.data.shuffle_buffer=8",
-        "--config.model.tiny_widths=(4,8)",
-        "--config.train.batch_size=4",
-        f"--config.train.num_steps={steps}",
-        "--config.train.lr_boundaries=()",
-        "--config.train.log_every_steps=2",
-        f"--config.train.checkpoint_every_steps={steps}",
+        *quick_train_args(
+            "demo_temporal.py",
+            workdir,
+            data_dir,
+            steps,
+            f"--config.data.service_address={service_processes}",
+        ),
     ]
     env = {**os.environ, "PYTHONPATH": REPO}
     result = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True)

@@ -10,7 +10,7 @@ import types
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import free_ports
+from conftest import free_ports, quick_train_args
 
 from tfrecords import testdata
 from tfrecords.errors import UserError
@@ -102,21 +102,9 @@ def test_multi_worker_processes_train_in_lockstep(tmp_path):
     ports = free_ports(2)
     workdir = str(tmp_path / "run")  # shared, as a gs:// workdir would be
     steps = 4
-    command = [
-        os.path.join(REPO, "train.py"),
-        f"--config={os.path.join(REPO, 'configs', 'demo_spatial.py')}",
-        f"--workdir={workdir}",
-        f"--data_dir={data_dir}",
-        "--strategy=multi_worker",
-        "--config.data.image_size=16",
-        "--config.data.shuffle_buffer=8",
-        "--config.model.tiny_widths=(4,8)",
-        "--config.train.batch_size=4",
-        f"--config.train.num_steps={steps}",
-        "--config.train.lr_boundaries=()",
-        "--config.train.log_every_steps=2",
-        f"--config.train.checkpoint_every_steps={steps}",
-    ]
+    command = quick_train_args(
+        "demo_spatial.py", workdir, data_dir, steps, "--strategy=multi_worker"
+    )
     cluster = {"worker": [f"localhost:{port}" for port in ports]}
     processes = []
     for index in range(2):
