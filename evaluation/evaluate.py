@@ -330,9 +330,7 @@ def evaluate_checkpoint(
       subset: manifest subset, e.g. 'test'.
       checkpoint: checkpoint path prefix (W/checkpoints/ckpt-N); '' takes the latest.
       output_dir: reports directory; '' = `default_output_dir(workdir, subset)`.
-      keep_view_scores: also store every view's probabilities in scores.npz.
-      progress: show a progress bar over videos.
-      view_aggregation: 'mean' or 'vote' (evaluation/scores.py).
+      keep_view_scores, progress, view_aggregation: as `evaluate_model`.
 
     Returns:
       The metrics written to metrics.json.

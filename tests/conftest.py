@@ -7,6 +7,8 @@ when it costs more than a fraction of a second.
 import dataclasses
 import pathlib
 import socket
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -155,3 +157,13 @@ def eager_and_in_tf_data(fn, *args):
         np.testing.assert_array_equal, eager, tf.nest.map_structure(np.asarray, mapped)
     )
     return eager
+
+
+def run_quick_bench(module: str, work_dir: pathlib.Path, *extra: str) -> str:
+    """Runs benchmark `module` (`python -m bench.X`) on tiny data for a fraction of a second
+    per measurement (bench/measure.py's flags) and returns its stdout; `extra` flags follow."""
+    command = [
+        sys.executable, "-m", module, "--num_videos=2", "--batch_size=4", "--rounds=1",
+        "--seconds=0.2", "--warmup=0.2", f"--work_dir={work_dir}", *extra,
+    ]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, check=True).stdout

@@ -1,11 +1,10 @@
 """Smoke test: the input pipeline benchmark runs end to end on tiny data (figures unchecked)."""
 
 import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
+from conftest import run_quick_bench
 
 from bench import bench_data, seed_generator
 
@@ -34,21 +33,10 @@ def test_seed_style_generator_batches(tmp_path):
 
 @pytest.mark.slow
 def test_bench_prints_the_summary_line(tmp_path):
-    command = [
-        sys.executable,
-        "-m",
-        "bench.pipeline_throughput",
-        "--num_videos=2",
-        "--mean_frames=16",
-        "--num_shards=1",
-        "--batch_size=4",
-        "--rounds=1",
-        "--seconds=0.2",
-        "--warmup=0.2",
-        f"--work_dir={tmp_path}",
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
-    summary = result.stdout.strip().splitlines()[-1]
+    stdout = run_quick_bench(
+        "bench.pipeline_throughput", tmp_path, "--mean_frames=16", "--num_shards=1"
+    )
+    summary = stdout.strip().splitlines()[-1]
     pattern = r"input_pipeline: spatial_vs_limit=\d+\.\d\d temporal_vs_limit=\d+\.\d\d "
     pattern += r"temporal_vs_generator=\d+\.\dx spatial_vs_generator=\d+\.\dx "
     assert re.fullmatch(pattern + r"service_overhead=\d+\.\dx", summary), summary
