@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from configs import base
-from input_pipeline import datasets, resample
+from input_pipeline import datasets, resample, samples
 from tfrecords import manifest as manifest_lib
 from tfrecords import testdata
 
@@ -61,9 +61,9 @@ def _train_batch(config, data_dir: str, batch_size: int, context=None):
 
 def _eval_views(config, data_dir: str, subset: str = "test"):
     """Every view of an eval pass: (images [N, S, S, C], {'video_id', 'view', 'label'} [N])."""
-    images, meta = [], {"video_id": [], "view": [], "label": []}
+    images, meta = [], {samples.VIDEO_ID: [], samples.VIEW: [], samples.LABEL: []}
     for batch in datasets.eval_dataset(config, data_dir, subset):
-        images.append(_images(batch["windows"], config))
+        images.append(_images(batch[samples.WINDOWS], config))
         for key, values in meta.items():
             values.extend(np.ravel(batch[key].numpy()).tolist())
     return np.concatenate(images), meta
@@ -146,29 +146,29 @@ def test_eval_pass_yields_every_view_of_every_video_once(data_dir, stream, crops
     images, views = _eval_views(config, data_dir)
     assert images.shape[1:] == (24, 24, 3 if stream == "spatial" else 20)
     per_video = 4 * crops
-    assert len(views["video_id"]) == 3 * per_video
+    assert len(views[samples.VIDEO_ID]) == 3 * per_video
     ids = [f"v_C{i % 3}_g{i + 1:02d}_c01".encode() for i in range(3)]
     # Shards hold videos 0, 2 and 1 (round-robin over 2 shards), read in parallel and
     # deterministically; each video's views are contiguous and complete.
-    runs = [views["video_id"][i * per_video : (i + 1) * per_video] for i in range(3)]
+    runs = [views[samples.VIDEO_ID][i * per_video : (i + 1) * per_video] for i in range(3)]
     assert sorted(run[0] for run in runs) == sorted(ids)
     for i, run in enumerate(runs):
         assert run == [run[0]] * per_video
-        assert views["view"][i * per_video : (i + 1) * per_video] == list(range(per_video))
-        assert views["label"][i * per_video] == ids.index(run[0]) % 3
+        assert views[samples.VIEW][i * per_video : (i + 1) * per_video] == list(range(per_video))
+        assert views[samples.LABEL][i * per_video] == ids.index(run[0]) % 3
 
 
 def test_eval_samples_are_uniformly_spaced_and_loop(data_dir):
     config = _config("spatial", eval_num_crops=1)
     frames = {}
     images, views = _eval_views(config, data_dir)
-    for video_id, image in zip(views["video_id"], images, strict=True):
+    for video_id, image in zip(views[samples.VIDEO_ID], images, strict=True):
         frames.setdefault(video_id, []).append(_rgb_index(image[12, 12]))
     assert frames[b"v_C0_g01_c01"] == [0, 1, 1, 2]  # 3 frames, 4 samples: floor((2k+1)3/8)
     assert frames[b"v_C1_g02_c01"] == [3, 11, 18, 26]  # 30 frames
     temporal = _config("temporal", eval_num_crops=1, random_flip=False)
     images, views = _eval_views(temporal, data_dir)
-    for video_id, image in zip(views["video_id"], images, strict=True):
+    for video_id, image in zip(views[samples.VIDEO_ID], images, strict=True):
         if video_id == b"v_C0_g01_c01":  # 2 flow frames, L = 10: loops from 0
             assert np.round(image[0, 0, 0::2]).tolist() == [0, 1] * 5
 
@@ -183,7 +183,7 @@ def test_chunked_training_subset_evaluates_every_view_once_as_whole_videos_do(da
     whole_images, whole = _eval_views(config, whole_dir, "train")
 
     def by_view(images, meta):
-        keys = list(zip(meta["video_id"], meta["view"], strict=True))
+        keys = list(zip(meta[samples.VIDEO_ID], meta[samples.VIEW], strict=True))
         assert len(set(keys)) == len(keys) == 4 * 4 * 5  # 4 videos x K = 4 x 5 crops
         return dict(zip(keys, images, strict=True))
 

@@ -11,6 +11,7 @@ import tensorflow as tf
 from evaluation import metrics
 from evaluation import scores as scores_lib
 from evaluation.scores import AggregationError, VideoScores
+from input_pipeline import samples
 
 NUM_CLASSES = 3
 
@@ -26,9 +27,9 @@ def _views_dataset(rows, batch_size):
     return tf.data.Dataset.from_tensor_slices(
         {
             "image": images,
-            "label": np.array([r[1] for r in rows], np.int32),
-            "video_id": np.array([r[0] for r in rows]),
-            "view": np.array([r[2] for r in rows], np.int32),
+            samples.LABEL: np.array([r[1] for r in rows], np.int32),
+            samples.VIDEO_ID: np.array([r[0] for r in rows]),
+            samples.VIEW: np.array([r[2] for r in rows], np.int32),
         }
     ).batch(batch_size)
 
@@ -148,9 +149,9 @@ def test_aggregation_of_a_dropout_model_in_inference_mode_is_repeatable():
     dataset = tf.data.Dataset.from_tensor_slices(
         {
             "image": images,
-            "label": np.repeat([1, 0], 4).astype(np.int32),
-            "video_id": np.repeat(["v_y", "v_x"], 4),
-            "view": np.tile(np.arange(4), 2).astype(np.int32),
+            samples.LABEL: np.repeat([1, 0], 4).astype(np.int32),
+            samples.VIDEO_ID: np.repeat(["v_y", "v_x"], 4),
+            samples.VIEW: np.tile(np.arange(4), 2).astype(np.int32),
         }
     ).batch(3)
 

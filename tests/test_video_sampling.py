@@ -103,7 +103,7 @@ def test_gather_and_decode_eval_read_only_what_was_encoded(clip, stream):
     )
     views = list(dataset)
     assert len(views) == stream.spec.eval_num_samples
-    frames = views[0]["windows"].frames
+    frames = views[0][samples.WINDOWS].frames
     assert frames.shape == (stream.spec.num_frames, *SIZE, stream.spec.frame_channels)
     if not stream.spec.stream.flow:
         assert sampled.flow_pairs == 0 and not any(sampled.video.flow_x)
