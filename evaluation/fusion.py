@@ -82,7 +82,8 @@ def check_compatible(named: Sequence[tuple[str, VideoScores]]) -> None:
         if other.view_aggregation != first.view_aggregation:
             raise FusionError(
                 f"{pair} aggregate views differently ('{other.view_aggregation}' vs "
-                f"'{first.view_aggregation}'); evaluate both with the same --view_aggregation"
+                f"'{first.view_aggregation}'); evaluate both with the same view aggregation "
+                "(`eval.py --view_aggregation=...`)"
             )
 
 
@@ -100,11 +101,12 @@ def weighted(scores: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarr
     """
     if len(weights) != len(scores):
         raise FusionError(
-            f"--fusion_weights has {len(weights)} values for {len(scores)} score files"
+            f"fusion weights {list(weights)}: {len(weights)} values for {len(scores)} score "
+            "files; give one weight per score file"
         )
     w = np.asarray(weights, np.float64)
     if np.any(w < 0) or w.sum() <= 0:
-        raise FusionError(f"--fusion_weights={list(weights)}: must be >= 0 and not all zero")
+        raise FusionError(f"fusion weights {list(weights)}: must be >= 0 and not all zero")
     return np.tensordot(w / w.sum(), np.stack(scores), axes=1)
 
 
@@ -142,23 +144,29 @@ def learned(
     for fit_on, apply_to in zip(train, evaluated, strict=True):
         if fit_on.subset != "train":
             raise FusionError(
-                f"--fuse_train: a '{fit_on.subset}' score file; learned fusion is fit on the "
-                "training subset only (write it with `eval.py --subset=train`), never on test"
+                f"{fit_on.stream} training scores: a '{fit_on.subset}' score file; learned "
+                "fusion is fit on the training subset only (write it with "
+                "`eval.py --subset=train`), never on test"
             )
         if fit_on.stream != apply_to.stream:
             raise FusionError(
-                f"--fuse_train streams {[s.stream for s in train]} are not in the order of "
-                f"--fuse streams {[s.stream for s in evaluated]}"
+                f"training score streams {[s.stream for s in train]} are not in the order of "
+                f"the evaluated streams {[s.stream for s in evaluated]}; list them in the same "
+                "order"
             )
     shared = sorted(set(train[0].video_ids.tolist()) & set(evaluated[0].video_ids.tolist()))
     if shared:
         raise FusionError(
-            f"--fuse_train and --fuse share {len(shared)} videos (e.g. {shared[:3]}); "
+            f"training and evaluated scores share {len(shared)} videos (e.g. {shared[:3]}); "
             "fit on the training subset and evaluate on the test subset"
         )
     labels = train[0].labels
     if len(np.unique(labels)) < 2:
-        raise FusionError("--fuse_train scores cover fewer than two classes")
+        present = [str(train[0].class_names[i]) for i in np.unique(labels)]
+        raise FusionError(
+            f"training scores cover only the classes {present}; learned fusion needs training "
+            "scores of at least two classes"
+        )
     classifier = linear_model.LogisticRegression(C=regularization, max_iter=1000)
     classifier.fit(fusion_features([s.scores for s in train]), labels)
     probabilities = classifier.predict_proba(fusion_features([s.scores for s in evaluated]))
@@ -186,11 +194,16 @@ def fuse(
         (see `check_compatible`, `weighted`, `learned`).
     """
     if method not in FUSION_METHODS:
-        raise FusionError(f"--fusion={method}: must be one of {FUSION_METHODS}")
+        raise FusionError(f"fusion method '{method}': must be one of {FUSION_METHODS}")
     if weights and method != "weighted":
-        raise FusionError(f"--fusion_weights is only used with --fusion=weighted, not {method}")
+        raise FusionError(
+            f"fusion weights {list(weights)}: only used by weighted fusion, not {method}"
+        )
     if train_inputs and method != "learned":
-        raise FusionError(f"--fuse_train is only used with --fusion=learned, not {method}")
+        raise FusionError(
+            f"training score files {[name for name, _ in train_inputs]}: only used by learned "
+            f"fusion, not {method}"
+        )
     check_compatible(inputs)
     streams = [scores for _, scores in inputs]
     matrices = [s.scores.astype(np.float64) for s in streams]
@@ -198,17 +211,20 @@ def fuse(
         fused = average(matrices)
     elif method == "weighted":
         if not weights:
-            raise FusionError("--fusion=weighted needs --fusion_weights, e.g. 1,1.5")
+            raise FusionError(
+                f"weighted fusion needs weights, one per score file ({len(inputs)}), e.g. 1,1.5"
+            )
         fused = weighted(matrices, weights)
     else:
         if not train_inputs:
             raise FusionError(
-                "--fusion=learned needs --fuse_train with each stream's training-subset "
-                "scores (from `eval.py --subset=train`)"
+                "learned fusion needs training-subset score files, one per stream (write "
+                "them with `eval.py --subset=train`)"
             )
         if len(train_inputs) != len(inputs):
             raise FusionError(
-                f"--fuse_train has {len(train_inputs)} score files for {len(inputs)} in --fuse"
+                f"{len(train_inputs)} training score files for {len(inputs)} evaluated score "
+                "files; give one per stream, in the same order"
             )
         check_compatible(train_inputs)
         fused = learned([s for _, s in train_inputs], streams)

@@ -136,19 +136,19 @@ def load_stream(
       PredictError: it is an export of the other stream, or `num_samples` or `num_crops`
         cannot be used.
     """
-    flag = f"--{name}_model={directory}"
     try:
         metadata = export.read_metadata(directory)
     except export.ExportError as e:
-        raise export.ExportError(f"--{name}_model: {e}") from e
+        raise export.ExportError(f"{name} model {e}") from e
     if metadata.stream != name:
         raise PredictError(
-            f"{flag}: this is a {metadata.stream} export; give it as --{metadata.stream}_model"
+            f"{name} model {directory}: this is a {metadata.stream} export; give it as the "
+            f"{metadata.stream} model"
         )
     try:
         spec = metadata.sample_spec(num_samples, num_crops)
     except ValueError as e:
-        raise PredictError(f"--{e}") from e
+        raise PredictError(f"{name} model {directory}: {e}") from e
     loaded = tf.saved_model.load(directory)
     if export.FLOAT_SIGNATURE not in loaded.signatures:
         raise export.ExportError(
@@ -173,7 +173,7 @@ def _check_same_classes(first: _Stream, other: _Stream) -> None:
     raise PredictError(
         f"{first.directory} and {other.directory} have different class lists ({where}); "
         "fused scores need the same classes in the same order: export both streams with "
-        "the same --data_dir"
+        "the same data directory"
     )
 
 
@@ -194,7 +194,7 @@ class Predictor:
     Raises:
       ExportError: a directory that is not an export.
       PredictError: no model, a model of the other stream, class lists that differ, or
-        another argument that cannot be used (named as its predict.py flag).
+        another argument that cannot be used (named with its value).
     """
 
     def __init__(
@@ -209,9 +209,12 @@ class Predictor:
         progress: bool = True,
     ):
         if not (spatial_model or temporal_model):
-            raise PredictError("give --spatial_model, --temporal_model or both")
+            raise PredictError(
+                "no model: give the export directory of the spatial stream, the temporal "
+                "stream or both"
+            )
         if not isinstance(batch_views, int) or batch_views < 1:
-            raise PredictError(f"--batch_size={batch_views!r}: use a positive number of views")
+            raise PredictError(f"batch_views={batch_views!r}: use a positive number of views")
         directories = {SPATIAL.name: spatial_model, TEMPORAL.name: temporal_model}
         self._streams = [
             load_stream(name, directory, num_samples, num_crops)
@@ -225,7 +228,7 @@ class Predictor:
         weights = [float(w) for w in fusion_weights]
         if len(weights) != len(STREAMS) or min(weights) < 0 or sum(weights) <= 0:
             raise PredictError(
-                f"--fusion_weights={list(fusion_weights)}: give two weights (spatial, temporal), "
+                f"fusion weights {list(fusion_weights)}: give two weights (spatial, temporal), "
                 ">= 0 and not both zero"
             )
         self._weights = dict(zip(STREAMS, weights, strict=True))
@@ -240,8 +243,9 @@ class Predictor:
             trained = temporal.metadata.flow_algorithm
             self.flow_algorithm = flow_algorithm or trained
             if self.flow_algorithm not in optical_flow.FLOW_ALGORITHMS:
+                origin = "" if flow_algorithm else f" (the one {temporal.directory} was trained on)"
                 raise PredictError(
-                    f"--flow_algorithm={self.flow_algorithm}: use one of "
+                    f"flow algorithm '{self.flow_algorithm}'{origin}: use one of "
                     f"{optical_flow.FLOW_ALGORITHMS}"
                 )
             if self.flow_algorithm != trained:

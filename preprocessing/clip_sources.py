@@ -168,12 +168,12 @@ def _read_jpegs(
     return encoded, size
 
 
-def _frame_paths(folder: str | None, clip: Clip, what: str, flag: str) -> list[str]:
+def _frame_paths(folder: str | None, clip: Clip, what: str, parent: str) -> list[str]:
     if folder is None:
         raise ClipError(
             STAGE_LOCATE,
-            f"{clip.video_id}: no {what} folder in {flag} (looked up case-insensitively); "
-            f"extract the clip's {what} frames or check {flag}",
+            f"{clip.video_id}: no {what} folder in {parent} (looked up case-insensitively); "
+            f"extract the clip's {what} frames there, or point it at the folder that holds them",
         )
     try:
         return list_frames(folder)
@@ -195,11 +195,11 @@ def read_frame_folders(
     rgb_dir: str | None,
     flow_dirs: tuple[str | None, str | None],
     verify_jpeg_decode: bool,
-    flags: tuple[str, str],
+    parents: tuple[str, str],
 ) -> dict:
     """Reads a clip's RGB and (x, y) flow frame folders, keeping every JPEG's bytes unchanged.
 
-    `flags` ('--frames_dir=...', '--flow_dir=...') say in errors where the folders come from.
+    `parents` ('frames_dir=...', 'flow_dir=...') say in errors where the folders come from.
 
     Returns:
       `Video` media fields: rgb, flow_x, flow_y, height, width, flow_height, flow_width.
@@ -209,10 +209,10 @@ def read_frame_folders(
         N / N-1 rule.
     """
     x_dir, y_dir = flow_dirs
-    frames_flag, flow_flag = flags
-    rgb_paths = _frame_paths(rgb_dir, clip, "RGB", frames_flag)
-    x_paths = _frame_paths(x_dir, clip, "x (u) flow", flow_flag)
-    y_paths = _frame_paths(y_dir, clip, "y (v) flow", flow_flag)
+    frames_parent, flow_parent = parents
+    rgb_paths = _frame_paths(rgb_dir, clip, "RGB", frames_parent)
+    x_paths = _frame_paths(x_dir, clip, "x (u) flow", flow_parent)
+    y_paths = _frame_paths(y_dir, clip, "y (v) flow", flow_parent)
     where = f"RGB in {rgb_dir}, flow in {x_dir} and {y_dir}"
     _check_counts(clip, len(rgb_paths), len(x_paths), len(y_paths), where)
     rgb, (height, width) = _read_jpegs(rgb_paths, "RGB", verify_jpeg_decode)
@@ -245,9 +245,9 @@ def read_frames_clip(clip: Clip, index: SourceIndex, verify_jpeg_decode: bool = 
       ClipError: see `read_frame_folders`.
     """
     layout = index.layout
-    flags = (f"--frames_dir={layout.frames_dir}", f"--flow_dir={layout.flow_dir}")
+    parents = (f"frames_dir={layout.frames_dir}", f"flow_dir={layout.flow_dir}")
     media = read_frame_folders(
-        clip, index.rgb_dir(clip), index.flow_dirs(clip), verify_jpeg_decode, flags
+        clip, index.rgb_dir(clip), index.flow_dirs(clip), verify_jpeg_decode, parents
     )
     return clip_video(clip, **media, source="frames", frame_rate=FRAME_RATE)  # not recorded
 
@@ -279,7 +279,7 @@ def read_video_clip(clip: Clip, index: SourceIndex, flow_algorithm: str) -> Vide
     if path is None:
         raise ClipError(
             STAGE_LOCATE,
-            f"{clip.video_id}: {clip.list_entry} not found in --videos_dir="
+            f"{clip.video_id}: {clip.list_entry} not found in videos_dir="
             f"{index.layout.videos_dir} (looked up case-insensitively)",
         )
     try:

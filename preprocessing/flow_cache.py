@@ -100,8 +100,8 @@ class FlowCache:
         except (tf.errors.OpError, ValueError, KeyError, TypeError) as e:
             raise ClipError(STAGE_READ, f"{marker}: unreadable cache marker ({e})") from e
         rgb_dir, x_dir, y_dir = self._folders(self.root, clip.video_id)
-        flags = (f"--flow_cache_dir ({rgb_dir})", f"--flow_cache_dir ({x_dir})")
-        media = read_frame_folders(clip, rgb_dir, (x_dir, y_dir), verify_jpeg_decode, flags)
+        parents = (f"the flow cache {self.root}",) * 2
+        media = read_frame_folders(clip, rgb_dir, (x_dir, y_dir), verify_jpeg_decode, parents)
         if (len(media["rgb"]), len(media["flow_x"])) != counts:
             raise ClipError(
                 STAGE_READ,

@@ -47,7 +47,7 @@ from preprocessing.dataset import Clip
 from preprocessing.errors import DatasetError
 from preprocessing.finalize import Finalize
 from preprocessing.job_config import JobConfig
-from preprocessing.layout import SourceIndex
+from preprocessing.layout import FLOW_X_DIR, FLOW_Y_DIR, SourceIndex
 from preprocessing.outputs import Failure, TempShard
 from preprocessing.progress import WorkerProgress, count, read_counters
 from tfrecords.manifest import Manifest, read_manifest, shard_name
@@ -265,19 +265,22 @@ def build_pipeline(
 
 def _check_layout(index: SourceIndex, config: JobConfig) -> None:
     layout = config.layout
+    flow_folders = f"{FLOW_X_DIR}/ and {FLOW_Y_DIR}/"
     needed = {
         "frames": [
-            (index.has_frames, f"--frames_dir={layout.frames_dir}"),
-            (index.has_flow, f"--flow_dir={layout.flow_dir} (with u/ and v/)"),
+            (index.has_frames, "frames_dir", layout.frames_dir, "a folder of RGB frames per clip"),
+            (index.has_flow, "flow_dir", layout.flow_dir, f"{flow_folders} of flow frames"),
         ],
-        "videos": [(index.has_videos, f"--videos_dir={layout.videos_dir}")],
+        "videos": [
+            (index.has_videos, "videos_dir", layout.videos_dir, "a folder of videos per class")
+        ],
     }[config.source]
-    other = " or use --source=videos for raw videos" if config.source == "frames" else ""
-    for present, where in needed:
+    other = " or use source='videos' for raw videos" if config.source == "frames" else ""
+    for present, field, folder, what in needed:
         if not present:
             raise DatasetError(
-                f"{where}: folder not found, and --source={config.source} needs it; pass "
-                f"--root (or the folder flag) pointing at your {config.dataset} copy{other} "
+                f"{field}={folder}: folder not found; source='{config.source}' needs it to hold "
+                f"{what}: point root (or {field}) at your {config.dataset} copy{other} "
                 "(see WORKSPACE.md)"
             )
 
@@ -286,7 +289,7 @@ def run(config: JobConfig, options: PipelineOptions) -> JobResult:
     """Lists the clips, runs the job to completion and returns its manifest and counters.
 
     Raises:
-      ValueError: a bad config value (names the flag).
+      ValueError: a bad config value (names the field and value).
       DatasetError: unreadable split files or a missing source folder.
       RuntimeError: the pipeline did not finish.
     """

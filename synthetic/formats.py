@@ -95,8 +95,9 @@ def _check_counts(spec: generate.SyntheticSpec, train: int, test: int) -> int:
     count = spec.groups * spec.clips_per_group
     if train < 1 or test < 1 or train + test > count:
         raise ValueError(
-            f"--hmdb_train={train} and --hmdb_test={test} must be >= 1 and sum to at most "
-            f"the {count} clips per class (--groups x --clips_per_group)"
+            f"hmdb51 counts train={train}, test={test} clips per class: each must be >= 1 and "
+            f"they must sum to at most the {count} clips per class ({spec.groups} groups x "
+            f"{spec.clips_per_group} clips_per_group)"
         )
     return count
 
@@ -130,7 +131,7 @@ def generate_hmdb(
       test: clips per class tagged 2 in each split.
 
     Raises:
-      ValueError: `train` / `test` do not fit the clips per class (names the flags).
+      ValueError: `train` / `test` do not fit the clips per class (names both values).
     """
     if train is None or test is None:
         train, test = default_counts(spec.groups * spec.clips_per_group)

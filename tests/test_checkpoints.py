@@ -58,5 +58,9 @@ def test_config_round_trip(tmp_path):
     checkpoints.save_config(config, str(tmp_path / "w"))
     loaded = checkpoints.load_config(str(tmp_path / "w"))
     assert loaded.model.name == "tiny" and list(loaded.train.lr_boundaries) == [3, 7]
-    with pytest.raises(checkpoints.CheckpointError, match="config.json"):
+    missing = os.path.join(str(tmp_path), checkpoints.CONFIG_FILE)
+    with pytest.raises(checkpoints.CheckpointError) as error:
         checkpoints.load_config(str(tmp_path))
+    assert str(error.value).startswith(
+        f"{missing}: not found; {tmp_path} is not a training run's workdir"
+    )

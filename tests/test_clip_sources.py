@@ -1,6 +1,7 @@
 """Tests of reading one clip's sources (frame archives or a video) into a schema Video."""
 
 import pathlib
+import re
 
 import cv2
 import numpy as np
@@ -112,7 +113,8 @@ def test_missing_flow_folder_is_located(archives):
     for path in folder.iterdir():
         path.unlink()
     folder.rmdir()
-    with pytest.raises(ClipError, match="no y \\(v\\) flow folder in --flow_dir") as error:
+    where = re.escape(f"no y (v) flow folder in flow_dir={archives.flow_dir} (looked up")
+    with pytest.raises(ClipError, match=f"^{CLIP.video_id}: {where}") as error:
         clip_sources.read_frames_clip(CLIP, SourceIndex(archives))
     assert error.value.stage == "locate"
 
@@ -230,7 +232,8 @@ def test_video_clip_is_decoded_and_resized(tmp_path):
 def test_missing_and_truncated_videos(tmp_path):
     layout = Layout.under(str(tmp_path))
     (tmp_path / ucf101.VIDEOS_DIR).mkdir()
-    with pytest.raises(ClipError, match="not found in --videos_dir") as error:
+    where = re.escape(f"not found in videos_dir={layout.videos_dir} (looked up")
+    with pytest.raises(ClipError, match=f"^{CLIP.video_id}: .* {where}") as error:
         clip_sources.read_clip(CLIP, SourceIndex(layout), "videos", "dis")
     assert error.value.stage == "locate"
     path = tmp_path / ucf101.VIDEOS_DIR / "HandstandPushups" / "v_HandstandPushups_g01_c01.avi"

@@ -100,12 +100,25 @@ def test_fewer_ids_named_in_message():
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"method": "max"}, "--fusion=max"),
-        ({"method": "weighted"}, "needs --fusion_weights"),
-        ({"method": "weighted", "weights": [1, 2, 3]}, "3 values for 2"),
-        ({"method": "weighted", "weights": [1, -1]}, ">= 0"),
-        ({"method": "average", "weights": [1, 2]}, "only used with --fusion=weighted"),
-        ({"method": "learned"}, "needs --fuse_train"),
+        ({"method": "max"}, r"^fusion method 'max': must be one of \('average', "),
+        ({"method": "weighted"}, r"^weighted fusion needs weights, one per score file \(2\)"),
+        (
+            {"method": "weighted", "weights": [1, 2, 3]},
+            r"^fusion weights \[1, 2, 3\]: 3 values for 2",
+        ),
+        ({"method": "weighted", "weights": [1, -1]}, r"^fusion weights \[1, -1\]: must be >= 0"),
+        (
+            {"method": "average", "weights": [1, 2]},
+            r"^fusion weights \[1, 2\]: only used by weighted fusion, not average",
+        ),
+        (
+            {"method": "average", "train_inputs": INPUTS},
+            r"^training score files \['s.npz', 't.npz'\]: only used by learned fusion",
+        ),
+        (
+            {"method": "learned"},
+            "^learned fusion needs training-subset score files, one per stream",
+        ),
     ],
 )
 def test_bad_fusion_arguments(kwargs, message):
@@ -147,21 +160,41 @@ def test_learned_fusion_refuses_test_scores_as_training_data():
         fusion.fuse(INPUTS, "learned", train_inputs=INPUTS)
     train = _train_scores(np.random.default_rng(0), "spatial")
     relabelled = [(n, dataclasses.replace(s, subset="test")) for n, s in train]
-    with pytest.raises(fusion.FusionError, match="'test' score file"):
+    with pytest.raises(fusion.FusionError, match="^spatial training scores: a 'test' score file"):
         fusion.fuse(INPUTS, "learned", train_inputs=relabelled)
 
 
 def test_learned_fusion_refuses_shared_videos_and_swapped_streams():
     train = _train_scores(np.random.default_rng(0), "spatial")
-    with pytest.raises(fusion.FusionError, match="not in the order"):
+    with pytest.raises(
+        fusion.FusionError,
+        match=r"streams \['temporal', 'spatial'\] are not in the order of the evaluated streams "
+        r"\['spatial', 'temporal'\]",
+    ):
         fusion.fuse(INPUTS, "learned", train_inputs=train[::-1])
     evaluated = [
         (n, dataclasses.replace(s, subset="train")) for n, s in train
     ]  # same videos as training
-    with pytest.raises(fusion.FusionError, match="share 60 videos"):
+    with pytest.raises(fusion.FusionError, match="training and evaluated scores share 60 videos"):
         fusion.fuse(evaluated, "learned", train_inputs=train)
-    with pytest.raises(fusion.FusionError, match="1 score files for 2"):
+    with pytest.raises(fusion.FusionError, match="^1 training score files for 2 evaluated"):
         fusion.fuse(INPUTS, "learned", train_inputs=train[:1])
+
+
+def test_learned_fusion_refuses_training_scores_of_one_class():
+    ids = np.array([f"v_t{i:02d}" for i in range(4)])
+    labels = np.ones(4, np.int32)
+    train = [
+        (name, _scores(matrix, stream, "train", ids, labels))
+        for name, matrix, stream in (
+            ("st.npz", SPATIAL, "spatial"),
+            ("tt.npz", TEMPORAL, "temporal"),
+        )
+    ]
+    with pytest.raises(
+        fusion.FusionError, match=r"^training scores cover only the classes \['One'\]; .* two"
+    ):
+        fusion.fuse(INPUTS, "learned", train_inputs=train)
 
 
 def test_learned_fusion_classes_absent_from_training_get_zero():

@@ -10,6 +10,7 @@ import dataclasses
 import json
 import math
 import pathlib
+import re
 import shutil
 
 import cv2
@@ -348,10 +349,12 @@ def test_bad_clips_are_reported_and_good_clips_written(damaged_root, tmp_path, s
     assert result.counters["clips_failed"] == len(broken)
 
 
-def test_missing_source_folder_names_the_flag(dataset, tmp_path):
+def test_missing_source_folder_names_the_folder(dataset, tmp_path):
     root = tmp_path / "root"
     shutil.copytree(dataset / ucf101.SPLITS_DIR, root / ucf101.SPLITS_DIR)
-    with pytest.raises(DatasetError, match="--videos_dir=.*folder not found"):
+    videos = re.escape(f"videos_dir={root / ucf101.VIDEOS_DIR}: folder not found; ")
+    with pytest.raises(DatasetError, match=f"^{videos}source='videos' needs it to hold"):
         _run(frames_job_config(root, tmp_path / "out", source="videos"))
-    with pytest.raises(DatasetError, match="--frames_dir=.*folder not found"):
+    frames = re.escape(f"frames_dir={root / layout_lib.FRAMES_DIR}: folder not found; ")
+    with pytest.raises(DatasetError, match=f"^{frames}source='frames' needs it .* source='videos'"):
         _run(frames_job_config(root, tmp_path / "out"))

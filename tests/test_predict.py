@@ -319,13 +319,33 @@ def test_one_stream_alone_and_fusion_weights(trained):
 
 def test_predictor_arguments_are_checked(trained):
     exports = trained.exports
+    spatial, temporal = re.escape(exports["spatial"]), re.escape(exports["temporal"])
     cases = [
-        ({}, "give --spatial_model, --temporal_model or both"),
-        ({"spatial_model": exports["temporal"]}, "this is a temporal export"),
-        ({"spatial_model": exports["spatial"], "num_crops": 4}, "--num_crops=4"),
-        ({"spatial_model": exports["spatial"], "num_samples": 0}, "--num_samples=0"),
-        ({"spatial_model": exports["spatial"], "fusion_weights": (0, 0)}, "--fusion_weights"),
-        ({"temporal_model": exports["temporal"], "flow_algorithm": "lk"}, "--flow_algorithm=lk"),
+        ({}, "^no model: give the export directory of the spatial stream, the temporal stream"),
+        (
+            {"spatial_model": exports["temporal"]},
+            f"^spatial model {temporal}: this is a temporal export; give it as the temporal",
+        ),
+        (
+            {"spatial_model": exports["spatial"], "num_crops": 4},
+            f"^spatial model {spatial}: num_crops=4: use 1, 5 or 10",
+        ),
+        (
+            {"spatial_model": exports["spatial"], "num_samples": 0},
+            f"^spatial model {spatial}: num_samples=0: use a positive integer",
+        ),
+        (
+            {"spatial_model": exports["spatial"], "fusion_weights": (0, 0)},
+            r"^fusion weights \[0, 0\]: give two weights",
+        ),
+        (
+            {"temporal_model": exports["temporal"], "flow_algorithm": "lk"},
+            "^flow algorithm 'lk': use one of",
+        ),
+        (
+            {"spatial_model": exports["spatial"], "batch_views": 0},
+            "^batch_views=0: use a positive number of views",
+        ),
     ]
     for kwargs, message in cases:
         with pytest.raises(predictor.PredictError, match=message):
@@ -370,7 +390,7 @@ def test_bad_videos_are_one_line_each_and_exit_status_1(bad_runs):
     "case, message",
     [
         ("class lists differ", "different class lists \\(class 1 is 'b' vs 'c'\\)"),
-        ("not an export", r"--spatial_model: .*not_an_export: not an export"),
+        ("not an export", r"error: spatial model \S*not_an_export: not an export"),
     ],
 )
 def test_bad_models_are_one_line_and_exit_status_1(bad_runs, case, message):

@@ -52,6 +52,15 @@ def test_hmdb_counts_outside_the_hmdb_format_are_user_errors():
         cli.run(_flag_values("--format=folder", "--hmdb_test=1"))
 
 
+def test_hmdb_counts_that_do_not_fit_the_clips_are_user_errors(tmp_path):
+    flag_values = _flag_values(*TINY, "--format=hmdb51", "--hmdb_train=3", "--hmdb_test=1")
+    flag_values.output_dir = str(tmp_path)
+    with pytest.raises(
+        UserError, match=r"^hmdb51 counts train=3, test=1 clips per class: .* the 3 clips per class"
+    ):
+        cli.run(flag_values)
+
+
 def test_hmdb_format_writes_the_split_files(tmp_path):
     hmdb = ("--format=hmdb51", "--hmdb_train=2", "--hmdb_test=1")
     flag_values = _flag_values(*TINY, *hmdb, "--num_frames=2,3", "--layout=frames")

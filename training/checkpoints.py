@@ -79,7 +79,10 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
     """
     path = posixpath.join(workdir, CONFIG_FILE)
     if not tf.io.gfile.exists(path):
-        raise CheckpointError(f"{path}: not found; is --workdir={workdir} a train.py workdir?")
+        raise CheckpointError(
+            f"{path}: not found; {workdir} is not a training run's workdir (train.py writes "
+            f"{CONFIG_FILE} there when it starts)"
+        )
     with tf.io.gfile.GFile(path, "r") as f:
         return ml_collections.ConfigDict(json.loads(f.read()))
 
@@ -182,7 +185,7 @@ class Checkpointer:
             raise CheckpointError(
                 f"{path}: does not match this run's model or optimizer ({e}). Resume with "
                 f"the config saved in {posixpath.join(self._workdir, CONFIG_FILE)}, or train "
-                "in a new --workdir."
+                "in a new workdir."
             ) from e
         return path
 
