@@ -46,6 +46,7 @@ flags.mark_flags_as_required(["config", "workdir", "data_dir"])
 def main(argv: list[str]) -> None:
     """Builds the strategy and trains."""
     del argv  # run_binary refuses positional arguments
+    experiment.check_config(_CONFIG.value)  # a bad config value stops before any I/O
     strategy = strategy_lib.create_strategy(_STRATEGY.value, _TPU.value)
     strategy_lib.log_devices(_STRATEGY.value, strategy)
     if strategy_lib.is_chief(strategy):

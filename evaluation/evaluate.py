@@ -330,7 +330,9 @@ def evaluate_checkpoint(
       subset: manifest subset, e.g. 'test'.
       checkpoint: checkpoint path prefix (W/checkpoints/ckpt-N); '' takes the latest.
       output_dir: reports directory; '' = `default_output_dir(workdir, subset)`.
-      keep_view_scores, progress, view_aggregation: as `evaluate_model`.
+      keep_view_scores: as `evaluate_model`.
+      progress: as `evaluate_model`.
+      view_aggregation: as `evaluate_model`.
 
     Returns:
       The metrics written to metrics.json.

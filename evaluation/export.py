@@ -276,7 +276,7 @@ def export_saved_model(model: keras.Model, export_dir: str, metadata: ExportMeta
     if outputs != len(class_names):
         raise ValueError(
             f"the model has {outputs} outputs but the manifest lists {len(class_names)} "
-            "classes; export with the --data_dir the model was trained on"
+            "classes; export with the data directory the model was trained on"
         )
     serving = _Serving(model, class_names)
     shape = [None, metadata.image_size, metadata.image_size, metadata.num_channels]

@@ -72,7 +72,7 @@ def list_videos(root: str) -> dict[str, list[str]]:
     """
     if not tf.io.gfile.isdir(root):
         raise DatasetError(
-            f"{root}: folder not found; --root must hold one folder of videos per class"
+            f"{root}: folder not found; the dataset root must hold one folder of videos per class"
         )
     videos: dict[str, list[str]] = {}
     seen: dict[str, str] = {}
@@ -80,8 +80,8 @@ def list_videos(root: str) -> dict[str, list[str]]:
         if not is_dir:
             if is_video(name):
                 raise DatasetError(
-                    f"{posixpath.join(root, name)}: a video directly in --root; move it into "
-                    "its class folder ROOT/<class name>/"
+                    f"{posixpath.join(root, name)}: a video directly in the dataset root; move "
+                    "it into its class folder ROOT/<class name>/"
                 )
             continue
         if name.startswith(".") or name in _RESERVED:
@@ -137,7 +137,7 @@ def read_split_csv(path: str, videos: dict[str, list[str]]) -> dict:
     """
     if not tf.io.gfile.exists(path):
         raise DatasetError(
-            f"{path}: file not found; --split_csv must be a CSV of 'path,subset' or "
+            f"{path}: file not found; the split CSV must be a CSV of 'path,subset' or "
             "'path,label,subset' rows"
         )
     with tf.io.gfile.GFile(path, "rb") as f:
@@ -163,8 +163,8 @@ def read_split_csv(path: str, videos: dict[str, list[str]]) -> dict:
         found = by_lower.get((parts[0].lower(), parts[1].lower())) if len(parts) == 2 else None
         if found is None:
             raise DatasetError(
-                f"{where}: {entry!r} is not a video under --root (expected '<class>/<file>' "
-                f"with one of {', '.join(VIDEO_EXTENSIONS)}); fix the path"
+                f"{where}: {entry!r} is not a video under the dataset root (expected "
+                f"'<class>/<file>' with one of {', '.join(VIDEO_EXTENSIONS)}); fix the path"
             )
         if len(cells) == 3 and cells[1] != found[0]:
             raise DatasetError(

@@ -36,8 +36,8 @@ VIDEO_SUFFIX = ".avi"
 TAGS = {"0": None, "1": "train", "2": "test"}  # tag -> subset (0: not used in the split)
 _SPLIT_FILE = re.compile(r"^(?P<cls>.+)_test_split(?P<split>\d+)\.txt$")
 _WHAT = (
-    "Point --splits_dir (or --root) at HMDB-51's `testTrainMulti_7030_splits` folder "
-    "(<class>_test_split1.txt ... per class)."
+    "Point the splits folder (or the dataset root) at HMDB-51's `testTrainMulti_7030_splits` "
+    "folder (<class>_test_split1.txt ... per class)."
 )
 
 

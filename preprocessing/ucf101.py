@@ -59,7 +59,7 @@ def _read_lines(path: str) -> Iterator[tuple[int, str]]:
     """Yields (1-based line number, stripped text) of the non-blank lines of a UCF-101 list."""
     return read_text_lines(
         path,
-        f"Point --splits_dir at the `{SPLITS_DIR}` folder of UCF-101 (it holds "
+        f"Point the splits folder at the `{SPLITS_DIR}` folder of UCF-101 (it holds "
         f"{CLASS_INDEX_FILE}, trainlist0N.txt and testlist0N.txt).",
     )
 

@@ -263,7 +263,7 @@ def write_video(path: str, rgb: np.ndarray) -> None:
         if not writer.isOpened():
             raise RuntimeError(
                 f"{path}: OpenCV cannot write XVID video; install opencv-contrib-python-headless "
-                "(it bundles FFmpeg) or generate with --layout=frames,flow"
+                "(it bundles FFmpeg) or generate the frames and flow layouts only"
             )
         for frame in rgb:
             small = cv2.resize(frame, VIDEO_SIZE, interpolation=cv2.INTER_LINEAR)

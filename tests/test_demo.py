@@ -20,7 +20,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 SMALL = [
     "--num_appearances=2",
     "--num_motions=2",
-    "--groups=3",
+    "--groups=4",  # test group 1, val group 2 (demo.VAL_GROUPS), train groups 3-4
     "--clips_per_group=3",
     "--num_frames=8,24",
     "--config_override=train.num_steps=200",

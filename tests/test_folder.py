@@ -100,7 +100,10 @@ def test_csv_split_with_and_without_labels(tree, tmp_path):
     "row, message",
     [
         (["{p}", "val"], r"split.csv:2: unknown subset 'val'; use one of train, test"),
-        (["Nope/x.avi", "train"], r"split.csv:2: 'Nope/x.avi' is not a video under --root"),
+        (
+            ["Nope/x.avi", "train"],
+            r"split.csv:2: 'Nope/x.avi' is not a video under the dataset root",
+        ),
         (["{p}", "ForestRise", "train"], r"split.csv:2: label 'ForestRise' is not the class"),
         (["{p}", "a", "b", "c"], r"split.csv:2: expected 'path,subset' or 'path,label,subset'"),
     ],
@@ -121,7 +124,7 @@ def test_csv_duplicate_and_missing_file(tree, tmp_path):
     split_csv = _write_csv(tmp_path / "split.csv", [[path, "train"], [path, "test"]])
     with pytest.raises(DatasetError, match=r"split.csv:2: .* listed twice \(first on line 1\)"):
         folder.Folder(str(root), split_csv).read_splits(1)
-    with pytest.raises(DatasetError, match=r"absent.csv: file not found; --split_csv must be"):
+    with pytest.raises(DatasetError, match=r"absent.csv: file not found; the split CSV must be"):
         folder.Folder(str(root), str(tmp_path / "absent.csv")).read_splits(1)
 
 
@@ -132,14 +135,14 @@ def test_tree_errors(tree, tmp_path):
         folder.list_videos(str(root))
     (root / "EmptyClass").rmdir()
     (root / "stray.mp4").write_bytes(b"")
-    with pytest.raises(DatasetError, match=r"stray.mp4: a video directly in --root"):
+    with pytest.raises(DatasetError, match=r"stray.mp4: a video directly in the dataset root"):
         folder.list_videos(str(root))
     (root / "stray.mp4").unlink()
     twin = next((root / "BeachFall").iterdir())
     shutil.copy(twin, twin.with_suffix(".webm"))
     with pytest.raises(DatasetError, match=r"same clip id as"):
         folder.list_videos(str(root))
-    with pytest.raises(DatasetError, match=r"folder not found; --root must hold"):
+    with pytest.raises(DatasetError, match=r"folder not found; the dataset root must hold"):
         folder.list_videos(str(tmp_path / "absent"))
     with pytest.raises(ValueError, match=r"test_fraction=1.0: use a fraction in \(0, 1\)"):
         folder.Folder(str(root), test_fraction=1.0)

@@ -1,7 +1,7 @@
 """Tests of `python -m preprocessing` as a user runs it (subprocess, DirectRunner).
 
-The binary runs in a subprocess: it replaces flags that `preprocessing.ucf101` defines for its
-own CLI, which must not happen inside the test process.
+The binary runs in a subprocess, as a user starts it: absl parses its flags with
+`known_only` and Beam gets the rest, which the test process's own flags must not see.
 """
 
 import json

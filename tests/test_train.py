@@ -116,8 +116,10 @@ def test_train_cli_learns_checkpoints_and_resumes_after_sigterm(tmp_path, data_d
     assert second_steps == list(range(stopped + 1, total + 1))  # resumed, not restarted
 
     loss = summaries.read_scalars(workdir)["loss"]
-    early = np.mean([loss[s] for s in range(1, 11)])
-    late = np.mean([loss[s] for s in range(total - 9, total + 1)])
+    # Medians: batches of 8 at the demo's lr 0.05 make a rare one-step spike (a late mean of
+    # 0.40 was seen once, against ~0.001 usually) that says nothing about learning.
+    early = np.median([loss[s] for s in range(1, 11)])
+    late = np.median([loss[s] for s in range(total - 19, total + 1)])
     assert late < 0.5 * early
     assert os.path.exists(os.path.join(workdir, "config.json"))
 

@@ -99,7 +99,9 @@ def test_path_escaping_root_refused(lists_copy, entry):
 
 def test_missing_classind(lists_copy):
     (lists_copy / "classInd.txt").unlink()
-    with pytest.raises(DatasetError, match=r"classInd.txt: file not found. Point --splits_dir"):
+    with pytest.raises(
+        DatasetError, match=r"classInd.txt: file not found. Point the splits folder"
+    ):
         ucf101.read_split(str(lists_copy), 1, "test")
 
 

@@ -129,7 +129,7 @@ class Manifest:
             raise ManifestError(
                 f"{posixpath.join(data_dir, MANIFEST_FILE)}: no '{subset}' {modality} shards "
                 f"(subsets written: {sorted(self.written)}); re-run `python -m preprocessing` "
-                f"with --subsets including {subset}"
+                f"with {subset} among its subsets"
             )
         return paths
 

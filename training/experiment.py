@@ -8,7 +8,7 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
-from input_pipeline import datasets, resample
+from input_pipeline import datasets, resample, samples
 from tfrecords import manifest as manifest_lib
 from training import loop
 
@@ -36,6 +36,17 @@ def _dataset_fn(
     return datasets.train_dataset(data_config, data_dir, config.train.batch_size, context)
 
 
+def check_config(config: ml_collections.ConfigDict) -> samples.SampleSpec:
+    """The stream's sample spec, after checking every config value training will use.
+
+    Raises:
+      tfrecords.errors.ConfigError: a config value the pipeline or the loop cannot use.
+    """
+    spec = datasets.sample_spec(config)
+    loop.check_train_config(config.train, num_replicas=1)  # `loop.train` checks the replicas
+    return spec
+
+
 def train_on_data_dir(
     config: ml_collections.ConfigDict,
     workdir: str,
@@ -56,9 +67,7 @@ def train_on_data_dir(
       ValueError, loop.NonFiniteLossError, training.checkpoints.CheckpointError: see
         `loop.train`.
     """
-    # The config first: a value the pipeline or the loop rejects stops before any I/O.
-    spec = datasets.sample_spec(config)
-    loop.check_train_config(config.train, num_replicas=1)  # `loop.train` checks the replicas
+    spec = check_config(config)  # the config first: a bad value stops before any I/O
     manifest = manifest_lib.read_manifest(data_dir)
     manifest.shard_paths(data_dir, datasets.TRAIN_SUBSET, spec.modality)  # raises if none
     try:
