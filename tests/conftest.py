@@ -5,6 +5,7 @@ when it costs more than a fraction of a second.
 """
 
 import dataclasses
+import importlib.util
 import pathlib
 import socket
 import subprocess
@@ -14,11 +15,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from evaluation import export
 from preprocessing import layout as layout_lib
 from preprocessing import ucf101
 from preprocessing.job_config import JobConfig
 from preprocessing.layout import Layout
 from synthetic import generate
+from tfrecords import schema
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -167,3 +170,34 @@ def run_quick_bench(module: str, work_dir: pathlib.Path, *extra: str) -> str:
         "--seconds=0.2", "--warmup=0.2", f"--work_dir={work_dir}", *extra,
     ]  # fmt: skip
     return subprocess.run(command, capture_output=True, text=True, timeout=300, check=True).stdout
+
+
+def load_config_file(path: str):
+    """`get_config()` of the config file at `path` (as `--config=path` loads it)."""
+    spec = importlib.util.spec_from_file_location("config_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
+
+
+def export_metadata(**changes) -> export.ExportMetadata:
+    """Hand-made metadata of a tiny spatial export (8x8 inputs, the paper's 25 x 10 views) of
+    UCF-101 frames; `changes` replace fields."""
+    metadata = export.ExportMetadata(
+        stream="spatial",
+        image_size=8,
+        num_flow_frames=10,
+        eval_num_samples=25,
+        eval_num_crops=10,
+        eval_crop_scale=0.875,
+        jpeg_dct_method="INTEGER_FAST",
+        frame_size=(256, 340),
+        flow_algorithm="tvl1",
+        flow_bound=schema.FLOW_BOUND,
+        class_names=("A", "B", "C"),
+        schema_version=schema.SCHEMA_VERSION,
+        source="frames",
+        dataset="ucf101",
+        checkpoint="hand-made",
+    )
+    return dataclasses.replace(metadata, **changes)

@@ -1,6 +1,5 @@
 """End-to-end tests of eval.py: evaluation and fusion through the real CLI."""
 
-import importlib.util
 import json
 import pathlib
 import subprocess
@@ -10,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import load_config_file
 
 import models
 from evaluation import evaluate, scores
@@ -64,13 +64,6 @@ def _run_all(*commands, check=True):
     return results
 
 
-def _load_config(path):
-    spec = importlib.util.spec_from_file_location("tiny_config", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
-
-
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     """A data directory (6 test, 6 train videos), and per stream a config and a workdir."""
@@ -99,7 +92,7 @@ def setup(tmp_path_factory):
         config_path.write_text(
             CONFIG_TEMPLATE.format(stream=stream, samples=NUM_SAMPLES, crops=NUM_CROPS)
         )
-        config = _load_config(config_path)
+        config = load_config_file(config_path)
         workdir = str(root / stream)
         keras.utils.set_random_seed(1)
         model = models.build_model(config, NUM_CLASSES)

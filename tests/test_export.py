@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from absl import logging
+from conftest import export_metadata
 
 import models
 from configs import demo_spatial, demo_temporal
@@ -50,22 +51,10 @@ def _model(channels):
 
 def _metadata(channels, class_names=tuple(NAMES)):
     temporal = channels > 3
-    return export.ExportMetadata(
+    return export_metadata(
         stream="temporal" if temporal else "spatial",
-        image_size=8,
         num_flow_frames=channels // 2 if temporal else 10,
-        eval_num_samples=25,
-        eval_num_crops=10,
-        eval_crop_scale=0.875,
-        jpeg_dct_method="INTEGER_FAST",
-        frame_size=(256, 340),
-        flow_algorithm="tvl1",
-        flow_bound=schema.FLOW_BOUND,
         class_names=tuple(class_names),
-        schema_version=schema.SCHEMA_VERSION,
-        source="frames",
-        dataset="ucf101",
-        checkpoint="hand-made",
     )
 
 

@@ -7,7 +7,6 @@ source (DIS flow) over the shared synthetic tree, and exports them; the held-out
 
 import dataclasses
 import importlib.metadata
-import importlib.util
 import json
 import os
 import pathlib
@@ -21,11 +20,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from apache_beam.options.pipeline_options import PipelineOptions
+from conftest import export_metadata, load_config_file
 
 from evaluation import evaluate, export, fusion, predictor, scores
 from preprocessing import pipeline, ucf101
 from synthetic import generate
-from tfrecords import schema
 from tfrecords.schema import FRAME_RATE
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -83,22 +82,14 @@ def _hand_made_export(directory, stream, class_names):
     inputs = keras.Input((8, 8, channels))
     x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255.0)(inputs))
     model = keras.Model(inputs, keras.layers.Dense(len(class_names), activation="softmax")(x))
-    metadata = export.ExportMetadata(
+    metadata = export_metadata(
         stream=stream,
-        image_size=8,
         num_flow_frames=LENGTH,
         eval_num_samples=2,
         eval_num_crops=1,
-        eval_crop_scale=0.875,
-        jpeg_dct_method="INTEGER_FAST",
-        frame_size=(256, 340),
         flow_algorithm="dis",
-        flow_bound=schema.FLOW_BOUND,
         class_names=tuple(class_names),
-        schema_version=schema.SCHEMA_VERSION,
         source="videos/dis",
-        dataset="ucf101",
-        checkpoint="hand-made",
     )
     return export.export_saved_model(model, str(directory), metadata)
 
@@ -153,13 +144,6 @@ class Trained:
     videos: list
 
 
-def _load_config(path):
-    spec = importlib.util.spec_from_file_location("shrunk_demo_config", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
-
-
 @pytest.fixture(scope="module")
 def trained(synthetic_root, job_config, tmp_path_factory, bad_runs):
     """Both demo streams trained on the videos source (DIS) via train.py, and exported."""
@@ -177,7 +161,7 @@ def trained(synthetic_root, job_config, tmp_path_factory, bad_runs):
                 stream=stream, length=LENGTH, samples=NUM_SAMPLES, crops=NUM_CROPS
             )
         )
-        configs[stream] = _load_config(path)
+        configs[stream] = load_config_file(path)
         workdirs[stream] = str(root / stream)
         args = [f"--config={path}", f"--workdir={workdirs[stream]}", f"--data_dir={data_dir}"]
         processes[stream] = _start("train.py", *args)
