@@ -193,7 +193,8 @@ def score_model(
       AggregationError: a video without exactly K x crops views, or a number of evaluated
         videos that differs from the manifest's count of written records.
     """
-    manifest = manifest_lib.read_manifest(data_dir)
+    # Shards unchecked here: eval_dataset checks them (one sweep of gfile calls, not two).
+    manifest = manifest_lib.read_manifest(data_dir, check_shards=False)
     num_samples, num_crops = config.data.eval_num_samples, config.data.eval_num_crops
     spec = datasets.sample_spec(config)
     dataset = datasets.eval_dataset(config, data_dir, subset)
