@@ -33,7 +33,7 @@ from absl import flags, logging
 from ml_collections import config_flags
 
 from evaluation import evaluate, fusion, watch
-from evaluation.scores import DEFAULT_VIEW_AGGREGATION, VIEW_AGGREGATIONS
+from evaluation.aggregation import DEFAULT_VIEW_AGGREGATION, VIEW_AGGREGATIONS
 from tfrecords.errors import UserError, run_binary
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config (configs/*.py).")

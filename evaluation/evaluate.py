@@ -20,15 +20,8 @@ import numpy as np
 import tensorflow as tf
 
 from evaluation import fusion, metrics, reports
-from evaluation.scores import (
-    DEFAULT_VIEW_AGGREGATION,
-    SCORES_FILE,
-    AggregationError,
-    VideoScores,
-    aggregate_views,
-    load_scores,
-    save_scores,
-)
+from evaluation.aggregation import DEFAULT_VIEW_AGGREGATION, AggregationError, aggregate_views
+from evaluation.scores import SCORES_FILE, VideoScores, load_scores, save_scores
 from input_pipeline import datasets, resample, samples
 from tfrecords import manifest as manifest_lib
 from training import checkpoints
@@ -185,7 +178,7 @@ def score_model(
       step: that checkpoint's global step, recorded in the scores.
       keep_view_scores: also keep every view's probabilities.
       progress: show a progress bar over videos.
-      view_aggregation: 'mean' or 'vote' (evaluation/scores.py).
+      view_aggregation: 'mean' or 'vote' (evaluation/aggregation.py).
 
     Raises:
       ManifestError: no usable manifest or no `subset` shards in `data_dir`, or a shard
@@ -266,7 +259,7 @@ def evaluate_model(
       step: as `score_model`.
       keep_view_scores: also store every view's probabilities in scores.npz.
       progress: show a progress bar over videos.
-      view_aggregation: 'mean' or 'vote' (evaluation/scores.py).
+      view_aggregation: 'mean' or 'vote' (evaluation/aggregation.py).
 
     Returns:
       The metrics written to metrics.json.

@@ -9,7 +9,7 @@ DIRs are what `export.py` writes, read with their `export.json`)::
     -> schema.encode_records (the records the Beam job's videos source writes for the file)
     -> per stream, as eval.py: samples.gather_eval -> samples.decode_eval (K x V views)
        -> resample.model_input -> the export's `serving_float` signature
-       -> scores.aggregate_views (mean softmax over the K x V views)
+       -> aggregation.aggregate_views (mean softmax over the K x V views)
     -> fusion.weighted of the streams' scores (1:1 = eval.py's average fusion)
 
 So a video's scores are eval.py's scores of the records the Beam job writes for it, bit for
@@ -31,7 +31,7 @@ import tensorflow as tf
 from absl import logging
 
 from evaluation import contact_sheet, export, fusion, video_sampling
-from evaluation.scores import aggregate_views
+from evaluation.aggregation import aggregate_views
 from input_pipeline import datasets, resample, samples
 from preprocessing import optical_flow
 from tfrecords import schema

@@ -41,7 +41,7 @@ import tensorflow as tf
 from absl import logging
 
 from evaluation import evaluate, export, metrics
-from evaluation.scores import DEFAULT_VIEW_AGGREGATION
+from evaluation.aggregation import DEFAULT_VIEW_AGGREGATION
 from input_pipeline import datasets
 from tfrecords import manifest as manifest_lib
 from training import checkpoints, schedules, summaries

@@ -9,7 +9,7 @@ import pytest
 
 import models
 from configs import base as base_config
-from evaluation import evaluate, scores
+from evaluation import aggregation, evaluate, scores
 from evaluation.scores import VideoScores
 from tfrecords import testdata
 
@@ -156,7 +156,7 @@ def test_vote_aggregation_is_recorded_in_scores_and_reports(data_dir, tmp_path):
     written = scores.load_scores(str(out / "scores.npz"))
     views = written.view_scores
     votes = np.eye(3)[views.argmax(axis=2)].sum(axis=1)
-    expected = scores.vote_scores(votes, views.mean(axis=1))
+    expected = aggregation.vote_scores(votes, views.mean(axis=1))
     np.testing.assert_allclose(written.scores, expected, rtol=1e-5)
     assert written.view_aggregation == "vote" and result["view_aggregation"] == "vote"
     assert json.loads((out / "metrics.json").read_text())["view_aggregation"] == "vote"
