@@ -75,6 +75,12 @@ CASES = {
         "error: --config.unknown_key=1: the config has no key 'unknown_key' (config keys are "
         "set, never added)",
     ),
+    "train.py nested config key typo": (
+        ["train.py", *CONFIG, "--config.train.warmup_step=3"],
+        1,
+        "error: --config.train.warmup_step=3: the config has no key 'warmup_step'; did you mean "
+        "warmup_steps? (config keys are set, never added)",
+    ),
     "predict.py unknown flag": (
         ["predict.py", "--video=x.avi", "--top_kk=3"],
         1,

@@ -18,6 +18,7 @@ class and one function would add a layer to an architecture that the folder list
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from collections.abc import Callable, Sequence
 
@@ -84,11 +85,18 @@ def binary_main(
 
 def _config_key_error(argv: Sequence[str], error: LookupError | AttributeError) -> str:
     """The message for an ml_collections override naming a key its config lacks."""
-    key = str(error.args[0] if error.args else error).strip("\"'").split("'")[0]
+    # ml_collections wraps a KeyError whose text is the quoted key and, for a near miss,
+    # a line 'Did you mean "<key>" instead of ...'.
+    cause = error.args[0] if error.args else error
+    text = str(cause.args[0] if isinstance(cause, Exception) and cause.args else cause)
+    quoted = re.search(r"'([^']+)'", text)
+    key = quoted.group(1) if quoted else text.strip("\"'")
     overrides = [a for a in argv[1:] if a.startswith("--") and "." in a.split("=", 1)[0]]
     culprit = next((a for a in overrides if key and key in a.split("=", 1)[0]), None)
     culprit = culprit or (overrides[-1] if overrides else "a --config.<key> override")
-    return f"{culprit}: the config has no key {key!r} (config keys are set, never added)"
+    suggestion = re.search(r'Did you mean "([^"]+)"', text)
+    hint = f"; did you mean {suggestion.group(1)}?" if suggestion else ""
+    return f"{culprit}: the config has no key {key!r}{hint} (config keys are set, never added)"
 
 
 def _flag_error_message(error: flags.Error) -> str:
