@@ -159,6 +159,7 @@ class _Watcher:
         config: ml_collections.ConfigDict,
         workdir: str,
         data_dir: str,
+        manifest: manifest_lib.Manifest,
         subset: str,
         export_dir: str,
         view_aggregation: str,
@@ -170,7 +171,7 @@ class _Watcher:
         tf.io.gfile.makedirs(self.out)
         self.state = read_state(self.out)
         self.writer = tf.summary.create_file_writer(self.out)
-        self.manifest = manifest_lib.read_manifest(data_dir)
+        self.manifest = manifest
 
     def repair(self) -> None:
         """Writes what a kill after the state write may have left out (see module docstring)."""
@@ -317,7 +318,7 @@ def watch(
     total = schedules.duration_steps(
         config.train, "num", manifest.written.get(datasets.TRAIN_SUBSET, 0), required=True
     )
-    watcher = _Watcher(config, workdir, data_dir, subset, export_dir, view_aggregation)
+    watcher = _Watcher(config, workdir, data_dir, manifest, subset, export_dir, view_aggregation)
     watcher.repair()
     evaluated: list[Evaluation] = []
     skipped: list[str] = []
