@@ -123,7 +123,7 @@ def _stop_requests(enabled: bool) -> Iterator[threading.Event]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _make_train_fn(
+def make_train_fn(
     model: keras.Model,
     optimizer: keras.optimizers.Optimizer,
     strategy: tf.distribute.Strategy,
@@ -214,7 +214,7 @@ def _host_loop(run: _Run, start: int, stop: threading.Event) -> tuple[int, bool,
         if phase != (current < run.head):
             phase = current < run.head
             _set_phase(run.model, config, phase)
-            train_fn = _make_train_fn(
+            train_fn = make_train_fn(
                 run.model,
                 run.optimizer,
                 run.strategy,
