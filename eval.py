@@ -3,7 +3,7 @@ r"""Evaluates a stream on a subset, watches a training run, or fuses streams' sc
 Evaluate the latest checkpoint of a stream (writes W/eval/, or W/eval_<subset>/)::
 
     python eval.py --config=configs/spatial.py --workdir=W --data_dir=OUT [--subset=test] \
-        [--view_aggregation=mean|vote]
+        [--view_aggregation=mean|vote] [--strategy=default|mirrored|tpu]
 
 Watch a training run: evaluate each checkpoint as it is written, on the val subset with a
 quick protocol, TensorBoard summaries and best.json in W/eval_val/ (evaluation/watch.py)::
@@ -35,6 +35,7 @@ from ml_collections import config_flags
 from evaluation import evaluate, fusion, watch
 from evaluation.aggregation import DEFAULT_VIEW_AGGREGATION, VIEW_AGGREGATIONS
 from tfrecords.errors import UserError, run_binary
+from training import strategy as strategy_lib
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config (configs/*.py).")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training directory holding the checkpoints.")
@@ -62,6 +63,14 @@ _VIEW_AGGREGATION = flags.DEFINE_enum(
     "How a video's views make its score: mean (of the softmax scores) or vote (share of the "
     "views predicting each class, ties broken by the mean; the seed's test protocol).",
 )
+_STRATEGY = flags.DEFINE_enum(
+    "strategy",
+    "default",
+    strategy_lib.EVAL_STRATEGIES,
+    "tf.distribute strategy the compiled scoring step runs on (the model is replicated; each "
+    "batch is split over the replicas).",
+)
+_TPU = flags.DEFINE_string("tpu", "", "TPU name or grpc address for --strategy=tpu.")
 _FUSE = flags.DEFINE_list("fuse", [], "scores.npz files to fuse, one per stream.")
 _FUSION = flags.DEFINE_enum("fusion", "average", fusion.FUSION_METHODS, "Fusion method.")
 _WEIGHTS = flags.DEFINE_list("fusion_weights", [], "Weights of --fusion=weighted, e.g. 1,1.5.")
@@ -93,10 +102,18 @@ def _weights() -> list[float]:
         raise UserError(f"--fusion_weights={','.join(_WEIGHTS.value)}: {e}") from e
 
 
+def _strategy():
+    strategy = strategy_lib.create_strategy(_STRATEGY.value, _TPU.value)
+    strategy_lib.log_devices(_STRATEGY.value, strategy)
+    return strategy
+
+
 def _fuse() -> None:
     for name, value in (("config", _CONFIG.value), ("workdir", _WORKDIR.value)):
         if value:
             raise UserError(f"--{name} is not used with --fuse; drop it")
+    if _STRATEGY.value != "default" or _TPU.value:
+        raise UserError("--strategy and --tpu are not used with --fuse (numpy only); drop them")
     if not _OUTPUT_DIR.value:
         raise UserError("--fuse needs --output_dir for the fused reports")
     result, table = evaluate.fuse_files(
@@ -135,6 +152,7 @@ def _watch() -> None:
         _WATCH_TIMEOUT.value,
         _WATCH_EXPORT.value,
         _VIEW_AGGREGATION.value,
+        _strategy(),
     )
     logging.info(
         "%d checkpoints evaluated, %d skipped (deleted before read), %s",
@@ -171,6 +189,7 @@ def main(argv: list[str]) -> None:
         keep_view_scores=_VIEW_SCORES.value,
         progress=_PROGRESS.value,
         view_aggregation=_VIEW_AGGREGATION.value,
+        strategy=_strategy(),
     )
     logging.info(
         "top-1 %.4f, top-5 %.4f, mean-class %.4f on %d videos",

@@ -19,10 +19,10 @@ import ml_collections
 import numpy as np
 import tensorflow as tf
 
-from evaluation import fusion, metrics, reports
+from evaluation import fusion, metrics, reports, view_scoring
 from evaluation.aggregation import DEFAULT_VIEW_AGGREGATION, AggregationError, aggregate_views
 from evaluation.scores import SCORES_FILE, VideoScores, load_scores, save_scores
-from input_pipeline import datasets, resample, samples
+from input_pipeline import datasets
 from tfrecords import manifest as manifest_lib
 from training import checkpoints
 
@@ -161,6 +161,7 @@ def score_model(
     keep_view_scores: bool = False,
     progress: bool = True,
     view_aggregation: str = DEFAULT_VIEW_AGGREGATION,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> VideoScores:
     """Scores every video of `subset` with `model`, without writing anything.
 
@@ -179,6 +180,8 @@ def score_model(
       keep_view_scores: also keep every view's probabilities.
       progress: show a progress bar over videos.
       view_aggregation: 'mean' or 'vote' (evaluation/aggregation.py).
+      strategy: the replicas the compiled scoring step runs on (`view_scoring`); the model's
+        variables must have been created under its scope. None: the default strategy.
 
     Raises:
       ManifestError: no usable manifest or no `subset` shards in `data_dir`, or a shard
@@ -192,12 +195,13 @@ def score_model(
     spec = datasets.sample_spec(config)
     dataset = datasets.eval_dataset(config, data_dir, subset)
 
-    @tf.function(reduce_retracing=True)
-    def predict(batch: dict) -> tf.Tensor:
-        # Each sample's frames crossed to the device once; its V views are cut here.
-        images = resample.model_input(batch[samples.WINDOWS], spec.image_size, spec.stream.flow)
-        return model(images, training=False)
-
+    # Each sample's frames cross to the device once; its V views are cut there.
+    predict = view_scoring.ViewScorer(
+        lambda images: model(images, training=False),
+        spec,
+        datasets.eval_batch_samples(config),
+        strategy,
+    )
     expected = manifest.written[subset]
     try:
         video_ids, labels, scores, view_scores = aggregate_views(
@@ -246,6 +250,7 @@ def evaluate_model(
     keep_view_scores: bool = False,
     progress: bool = True,
     view_aggregation: str = DEFAULT_VIEW_AGGREGATION,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> dict[str, object]:
     """Scores every video of `subset` (`score_model`) and writes the reports into `output_dir`.
 
@@ -260,6 +265,7 @@ def evaluate_model(
       keep_view_scores: also store every view's probabilities in scores.npz.
       progress: show a progress bar over videos.
       view_aggregation: 'mean' or 'vote' (evaluation/aggregation.py).
+      strategy: as `score_model`.
 
     Returns:
       The metrics written to metrics.json.
@@ -277,6 +283,7 @@ def evaluate_model(
         keep_view_scores=keep_view_scores,
         progress=progress,
         view_aggregation=view_aggregation,
+        strategy=strategy,
     )
     manifest = manifest_lib.read_manifest(data_dir, check_shards=False)
     expected = manifest.written[subset]
@@ -314,6 +321,7 @@ def evaluate_checkpoint(
     keep_view_scores: bool = False,
     progress: bool = True,
     view_aggregation: str = DEFAULT_VIEW_AGGREGATION,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> dict[str, object]:
     """Restores a checkpoint of `workdir` and evaluates it with `evaluate_model`.
 
@@ -327,6 +335,8 @@ def evaluate_checkpoint(
       keep_view_scores: as `evaluate_model`.
       progress: as `evaluate_model`.
       view_aggregation: as `evaluate_model`.
+      strategy: the replicas to evaluate on (the model is restored under its scope); None:
+        the default strategy.
 
     Returns:
       The metrics written to metrics.json.
@@ -339,7 +349,9 @@ def evaluate_checkpoint(
     datasets.sample_spec(config)  # the config first: a bad value stops before any I/O
     manifest = manifest_lib.read_manifest(data_dir)
     path = checkpoint or checkpoints.latest_checkpoint(workdir)
-    model = checkpoints.restore_model(config, workdir, manifest.num_classes, path)
+    strategy = strategy or tf.distribute.get_strategy()
+    with strategy.scope():
+        model = checkpoints.restore_model(config, workdir, manifest.num_classes, path)
     return evaluate_model(
         model,
         config,
@@ -351,4 +363,5 @@ def evaluate_checkpoint(
         keep_view_scores=keep_view_scores,
         progress=progress,
         view_aggregation=view_aggregation,
+        strategy=strategy,
     )

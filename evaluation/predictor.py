@@ -8,7 +8,8 @@ DIRs are what `export.py` writes, read with their `export.json`)::
        computed, with the temporal model's flow algorithm -> a schema.Video
     -> schema.encode_records (the records the Beam job's videos source writes for the file)
     -> per stream, as eval.py: samples.gather_eval -> samples.decode_eval (K x V views)
-       -> resample.model_input -> the export's `serving_float` signature
+       -> resample.model_input -> the export's `serving_float` signature (compiled
+          together with XLA, evaluation/view_scoring.py)
        -> aggregation.aggregate_views (mean softmax over the K x V views)
     -> fusion.weighted of the streams' scores (1:1 = eval.py's average fusion)
 
@@ -24,15 +25,15 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from evaluation import contact_sheet, export, fusion, video_sampling
+from evaluation import contact_sheet, export, fusion, video_sampling, view_scoring
 from evaluation.aggregation import aggregate_views
-from input_pipeline import datasets, resample, samples
+from input_pipeline import datasets, samples
 from preprocessing import optical_flow
 from tfrecords import schema
 from tfrecords.errors import UserError
@@ -57,7 +58,7 @@ class _Stream:
     metadata: export.ExportMetadata
     spec: samples.SampleSpec
     loaded: object  # the SavedModel object; keeps the signature's variables alive
-    predict: Callable[[Mapping[str, object]], tf.Tensor]
+    predict: view_scoring.ViewScorer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,21 +115,18 @@ class Prediction:
         return result
 
 
-def _predict_fn(signature: Callable, spec: samples.SampleSpec) -> Callable:
-    """A batch of decode_eval views -> probabilities [b x V, C], as eval.py's step."""
-
-    @tf.function(reduce_retracing=True)
-    def predict(batch: Mapping[str, object]) -> tf.Tensor:
-        images = resample.model_input(batch[samples.WINDOWS], spec.image_size, spec.stream.flow)
-        return signature(**{export.SERVING_INPUT: images})[export.SERVING_OUTPUT]
-
-    return predict
-
-
 def load_stream(
-    name: str, directory: str, num_samples: int | None, num_crops: int | None
+    name: str,
+    directory: str,
+    num_samples: int | None,
+    num_crops: int | None,
+    batch_views: int = DEFAULT_BATCH_VIEWS,
 ) -> _Stream:
     """Loads the export `directory` of stream `name` ('spatial' or 'temporal').
+
+    Its views are scored as eval.py scores them (`view_scoring.ViewScorer`: the resample
+    and the export's `serving_float` signature compiled together, on the default strategy),
+    `batch_views` views (in whole samples) per call.
 
     Raises:
       ExportError: `directory` is not an export (see `export.read_metadata`), or lacks the
@@ -156,7 +154,12 @@ def load_stream(
             "export it again with `export.py`"
         )
     signature = loaded.signatures[export.FLOAT_SIGNATURE]
-    return _Stream(name, directory, metadata, spec, loaded, _predict_fn(signature, spec))
+    predict = view_scoring.ViewScorer(
+        lambda images: signature(**{export.SERVING_INPUT: images})[export.SERVING_OUTPUT],
+        spec,
+        datasets.samples_per_batch(batch_views, spec.eval_num_crops),
+    )
+    return _Stream(name, directory, metadata, spec, loaded, predict)
 
 
 def _check_same_classes(first: _Stream, other: _Stream) -> None:
@@ -217,7 +220,7 @@ class Predictor:
             raise PredictError(f"batch_views={batch_views!r}: use a positive number of views")
         directories = {SPATIAL.name: spatial_model, TEMPORAL.name: temporal_model}
         self._streams = [
-            load_stream(name, directory, num_samples, num_crops)
+            load_stream(name, directory, num_samples, num_crops, batch_views)
             for name, directory in directories.items()
             if directory
         ]

@@ -163,9 +163,11 @@ class _Watcher:
         subset: str,
         export_dir: str,
         view_aggregation: str,
+        strategy: tf.distribute.Strategy,
     ):
         self.config, self.workdir, self.data_dir, self.subset = config, workdir, data_dir, subset
         self.export_dir, self.view_aggregation = export_dir, view_aggregation
+        self.strategy = strategy
         self.quick = quick_config(config)
         self.out = watch_dir(workdir, subset)
         tf.io.gfile.makedirs(self.out)
@@ -234,9 +236,10 @@ class _Watcher:
             logging.info("%s: deleted (retention) before it was read; skipped", path)
             return None
         try:
-            model = checkpoints.restore_model(
-                self.config, self.workdir, self.manifest.num_classes, path
-            )
+            with self.strategy.scope():
+                model = checkpoints.restore_model(
+                    self.config, self.workdir, self.manifest.num_classes, path
+                )
             return model, checkpoints.checkpoint_step(path)
         except (checkpoints.CheckpointError, tf.errors.NotFoundError):
             if checkpoints.checkpoint_exists(path):
@@ -255,6 +258,7 @@ class _Watcher:
             step,
             progress=False,
             view_aggregation=self.view_aggregation,
+            strategy=self.strategy,
         )
         names = list(scores.class_names)
         computed = metrics.compute_metrics(scores.labels, scores.scores, names)
@@ -288,6 +292,7 @@ def watch(
     timeout_s: float = DEFAULT_TIMEOUT_S,
     export_dir: str = "",
     view_aggregation: str = DEFAULT_VIEW_AGGREGATION,
+    strategy: tf.distribute.Strategy | None = None,
 ) -> WatchResult:
     """Evaluates each new checkpoint of `workdir` until the last step (module docstring).
 
@@ -301,6 +306,8 @@ def watch(
       timeout_s: stop when no new checkpoint appears for this long.
       export_dir: export each new best to `export_dir/<stream>`; '' exports nothing.
       view_aggregation: 'mean' or 'vote' of a video's views.
+      strategy: the replicas each checkpoint is scored on (`evaluate.score_model`); None:
+        the default strategy.
 
     Raises:
       ManifestError: no manifest, or no `subset` in it (naming the flag that writes it).
@@ -318,7 +325,16 @@ def watch(
     total = schedules.duration_steps(
         config.train, "num", manifest.written.get(datasets.TRAIN_SUBSET, 0), required=True
     )
-    watcher = _Watcher(config, workdir, data_dir, manifest, subset, export_dir, view_aggregation)
+    watcher = _Watcher(
+        config,
+        workdir,
+        data_dir,
+        manifest,
+        subset,
+        export_dir,
+        view_aggregation,
+        strategy or tf.distribute.get_strategy(),
+    )
     watcher.repair()
     evaluated: list[Evaluation] = []
     skipped: list[str] = []

@@ -131,10 +131,23 @@ def make_train_fn(
     global_batch_size: int,
     preprocess_fn: PreprocessFn,
 ) -> Callable[[Iterator, tf.Tensor], tuple[tf.Tensor, tf.Tensor, tf.Tensor]]:
-    """Compiles `num_steps` training steps on the model's current trainable variables."""
+    """The training function: `num_steps` steps on the model's current trainable variables.
+
+    Each replica's step is compiled with XLA (`jit_compile=True`): on the default strategy
+    the whole step (preprocess_fn, forward, backward, optimizer update); under a distributing
+    strategy (mirrored, multi-worker, TPU) the preprocessing, forward and backward passes,
+    while the update, where the strategy all-reduces the gradients across replicas, runs
+    outside the cluster: XLA refuses a function that reaches every replica's copy of a
+    variable. So `preprocess_fn` (`input_pipeline.resample.model_input`: uint8 gathers,
+    which have no GPU kernel outside XLA) always runs compiled, on the replica's device.
+
+    Returns:
+      train_steps(iterator, num_steps) -> (losses float32 [num_steps], correct predictions,
+      learning rate of the last step), a `tf.function`.
+    """
     variables = model.trainable_variables
 
-    def replica_step(inputs: Any, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def gradients_fn(inputs: Any, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, list]:
         images = preprocess_fn(inputs)
         with tf.GradientTape() as tape:
             probabilities = model(images, training=True)
@@ -142,10 +155,20 @@ def make_train_fn(
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch_size)
             scaled = optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled, variables)
-        optimizer.apply_gradients(zip(gradients, variables, strict=True))
         predictions = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
         correct = tf.reduce_sum(tf.cast(predictions == tf.cast(labels, tf.int32), tf.float32))
+        return loss, correct, gradients
+
+    whole_step = strategy_lib.is_default(strategy)
+    compiled_gradients = gradients_fn if whole_step else tf.function(gradients_fn, jit_compile=True)
+
+    def replica_step(inputs: Any, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        loss, correct, gradients = compiled_gradients(inputs, labels)
+        optimizer.apply_gradients(zip(gradients, variables, strict=True))
         return loss, correct
+
+    if whole_step:
+        replica_step = tf.function(replica_step, jit_compile=True)
 
     @tf.function
     def train_steps(iterator: Iterator, num_steps: tf.Tensor):

@@ -23,6 +23,8 @@ from absl import logging
 from tfrecords.errors import UserError
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
+# Evaluation gathers every replica's scores on this host: one worker's strategies.
+EVAL_STRATEGIES = ("default", "mirrored", "tpu")
 # The device type each accelerator strategy is for; the others are fine on the CPU.
 ACCELERATORS = {"mirrored": "GPU", "multi_worker": "GPU", "tpu": "TPU"}
 _INSTALL = {
@@ -94,6 +96,12 @@ def log_devices(name: str, strategy: tf.distribute.Strategy) -> None:
             wanted,
             _INSTALL[wanted],
         )
+
+
+def is_default(strategy: tf.distribute.Strategy) -> bool:
+    """Whether `strategy` is TensorFlow's default (no-op) strategy: one replica, no merging."""
+    with strategy.scope():
+        return not tf.distribute.has_strategy()
 
 
 def task_of(strategy: tf.distribute.Strategy) -> tuple[str | None, int]:
