@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 import pytest
+import simplejpeg
 import tensorflow as tf
 
 from evaluation import export
@@ -201,3 +202,72 @@ def export_metadata(**changes) -> export.ExportMetadata:
         checkpoint="hand-made",
     )
     return dataclasses.replace(metadata, **changes)
+
+
+def independent_decode(encoded: bytes, channels: int, dct_method: str) -> np.ndarray:
+    """uint8 [H, W, channels]: `encoded` decoded by simplejpeg, not TensorFlow (same IDCT:
+    'INTEGER_FAST' is libjpeg's IFAST, 'INTEGER_ACCURATE' its ISLOW; fancy upsampling)."""
+    colorspace = "GRAY" if channels == 1 else "RGB"
+    fast = {"INTEGER_FAST": True, "INTEGER_ACCURATE": False}[dct_method]
+    return simplejpeg.decode_jpeg(encoded, colorspace=colorspace, fastdct=fast, fastupsample=False)
+
+
+def reference_view(stack: np.ndarray, box, flip: bool, size: int, flow: bool) -> np.ndarray:
+    """The device view of `box` cut independently: float32 [size, size, C].
+
+    stack[y:y+h, x:x+w] of uint8 [H, W, C] by numpy slicing, mirrored by `[:, ::-1]` with
+    flow x channels (even) negated as 255 - x when `flip`, then `tf.image.resize` to size x size
+    (bilinear: half-pixel centres, no antialiasing).
+    """
+    y, x, h, w = (int(v) for v in box)
+    crop = stack[y : y + h, x : x + w]
+    if flip:
+        crop = crop[:, ::-1].copy()
+        if flow:
+            crop[..., 0::2] = 255 - crop[..., 0::2]
+    return tf.image.resize(crop.astype(np.float32), [size, size], method="bilinear").numpy()
+
+
+# Largest |model_input - reference_view| on views of 168-256 px resized to 224, eager and
+# under XLA on this project's x86 CPU: 4.1e-4 on `testdata.textured` frames
+# (tests/test_resample.py), 4.4e-4 on their JPEG decodes (tests/test_samples.py), 6.7e-3 on
+# uniform noise (the float error grows with the step between neighbouring pixels). The
+# tolerances sit just above.
+TEXTURED_VIEW_ATOL = 1e-3
+ANY_VIEW_ATOL = 1e-2
+
+# Training crop sides with the base config's crop_scales (1, .875, .75, .66), by hand:
+# floor(short side x scale).
+TRAIN_CROP_SIDES = {256: (256, 224, 192, 168), 257: (257, 224, 192, 169)}
+
+
+def train_crop_shapes(short_side: int) -> set[tuple[int, int]]:
+    """(height, width) a training crop of a frame with this short side can have: two of
+    `TRAIN_CROP_SIDES[short_side]` at most one step apart (max_scale_jitter = 1)."""
+    sides = TRAIN_CROP_SIDES[short_side]
+    return {(h, w) for i, h in enumerate(sides) for j, w in enumerate(sides) if abs(i - j) <= 1}
+
+
+def tsn_crop_position(frame: np.ndarray, window: np.ndarray) -> tuple[set[str], tuple[int, int]]:
+    """Where `window` [h, w, C] was cut from `frame` [H, W, C], among TSN's 5 crop positions
+    derived by hand (first row 0, (H - h) // 2 or H - h; columns likewise).
+
+    Returns the names of the positions whose crop equals `window` exactly and their (y, x);
+    asserts they share one (y, x) (names coincide when a side is the frame's).
+    """
+    (h, w), (free_y, free_x) = window.shape[:2], np.subtract(frame.shape[:2], window.shape[:2])
+    positions = {
+        "centre": (free_y // 2, free_x // 2),
+        "top-left": (0, 0),
+        "top-right": (0, free_x),
+        "bottom-left": (free_y, 0),
+        "bottom-right": (free_y, free_x),
+    }
+    names = {
+        name
+        for name, (y, x) in positions.items()
+        if np.array_equal(frame[y : y + h, x : x + w], window)
+    }
+    offsets = {positions[name] for name in names}
+    assert len(offsets) == 1, f"window {h}x{w} matches at {offsets or 'no TSN position'}"
+    return names, offsets.pop()

@@ -1,8 +1,20 @@
-"""End-to-end tests of train_dataset / eval_dataset on small painted data directories."""
+"""End-to-end tests of train_dataset / eval_dataset on small generated data directories.
+
+Painted (flat) frames make sampled frame indices readable from a pixel; textured frames
+(`testdata.textured_jpeg`) at real sizes check crop boxes and the resize against frames
+decoded by another decoder (simplejpeg), cut with numpy and resized with tf.image.resize.
+"""
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import (
+    TEXTURED_VIEW_ATOL,
+    independent_decode,
+    reference_view,
+    train_crop_shapes,
+    tsn_crop_position,
+)
 
 from configs import base
 from input_pipeline import datasets, resample, samples
@@ -219,6 +231,116 @@ def test_only_sampled_frames_are_decoded(tmp_path, stream):
     testdata.write_data_dir(corrupt, {"test": [_video(0, 1000, 0, keep=keep)]}, num_classes=1)
     images, _ = _eval_views(config, corrupt)
     assert len(images) == 4 * 10
+
+
+# Textured videos (`testdata.textured_jpeg`; every frame of a video the same, x and y planes
+# different): UCF-101's 256 x 340, and 241 x 321 (odd free space around a crop), which eval
+# pads to 256 x 340.
+TEXTURED = {
+    "v_C0_g01_c01": ((256, 340), 0),
+    "v_C1_g02_c01": ((241, 321), 1),
+}
+
+
+def _textured_frames(video_id: str) -> dict[str, bytes]:
+    """The JPEG bytes of `video_id`'s RGB frame and flow x and y frames, phases from its label."""
+    frame_hw, label = TEXTURED[video_id]
+    return {
+        "rgb": testdata.textured_jpeg(*frame_hw, 3, phase=label),
+        "x": testdata.textured_jpeg(*frame_hw, 1, phase=label + 0.3),
+        "y": testdata.textured_jpeg(*frame_hw, 1, phase=label + 0.6),
+    }
+
+
+def _independent_stack(video_id: str, config) -> np.ndarray:
+    """uint8 [H, W, C]: a sample of `video_id` decoded by simplejpeg (RGB, or L x (x, y))."""
+    frames = _textured_frames(video_id)
+    dct = config.data.jpeg_dct_method
+    if config.stream == "spatial":
+        return independent_decode(frames["rgb"], 3, dct)
+    planes = [independent_decode(frames[axis], 1, dct) for axis in ("x", "y")]
+    return np.concatenate(planes * config.data.num_flow_frames, axis=-1)
+
+
+@pytest.fixture(scope="module")
+def textured_dir(tmp_path_factory):
+    """Train: the 256 x 340 video; test: both `TEXTURED` videos (6 frames each)."""
+    path = str(tmp_path_factory.mktemp("textured"))
+    videos = []
+    for video_id, (frame_hw, label) in TEXTURED.items():
+        frames = _textured_frames(video_id)
+        videos.append(
+            testdata.make_video(
+                video_id, label, [frames["rgb"]] * 6, [frames["x"]] * 5, [frames["y"]] * 5, frame_hw
+            )
+        )
+    testdata.write_data_dir(path, {"train": videos[:1], "test": videos}, num_classes=2)
+    return path
+
+
+@pytest.mark.parametrize("stream", ["spatial", "temporal"])
+def test_train_windows_are_hand_derived_crops_resized_like_tf_image_resize(textured_dir, stream):
+    """Each padded window is a TSN crop of the independently decoded frame, zeros around it;
+    its device view is tf.image.resize of that crop (mirrored, flow x negated, when flipped)."""
+    config = _config(stream, image_size=224)
+    full = _independent_stack("v_C0_g01_c01", config)
+    windows, _ = next(iter(datasets.train_dataset(config, textured_dir, 8)))
+    images = _images(windows, config)
+    for frames, box, flip, image in zip(
+        windows.frames.numpy(),
+        windows.boxes.numpy()[:, 0],
+        windows.flips.numpy()[:, 0],
+        images,
+        strict=True,
+    ):
+        stacked = np.concatenate(list(frames), axis=-1)  # [side, side, C]
+        h, w = box[2:]
+        assert box[:2].tolist() == [0, 0] and (h, w) in train_crop_shapes(256)
+        assert not stacked[h:].any() and not stacked[:, w:].any()  # zero padding
+        _, offset = tsn_crop_position(full, stacked[:h, :w])
+        expected = reference_view(full, (*offset, h, w), flip, 224, config.stream == "temporal")
+        np.testing.assert_allclose(image, expected, rtol=0, atol=TEXTURED_VIEW_ATOL)
+
+
+# Hand-derived eval boxes: side floor(0.875 x short side) (241 x 0.875 = 210.875), then
+# centre, TL, TR, BL, BR at rows and columns 0, free // 2 or free (free = frame - side); the
+# same 5 mirrored.
+EVAL_BOXES = {
+    b"v_C0_g01_c01": [[16, 58], [0, 0], [0, 116], [32, 0], [32, 116]],  # 224, free 32 x 116
+    b"v_C1_g02_c01": [[15, 55], [0, 0], [0, 111], [31, 0], [31, 111]],  # 210, free 31 x 111
+}
+EVAL_SIDES = {b"v_C0_g01_c01": 224, b"v_C1_g02_c01": 210}
+
+
+@pytest.mark.parametrize("stream", ["spatial", "temporal"])
+def test_eval_views_are_hand_derived_boxes_resized_like_tf_image_resize(textured_dir, stream):
+    """Frames padded to the largest (256 x 340) keep their boxes inside them; each view is
+    tf.image.resize of the box of the independently decoded frame, mirrored in views 5-9."""
+    config = _config(stream, image_size=224, eval_num_samples=1)
+    config.eval.batch_size = 20  # both videos' 10 views in one batch
+    (batch,) = list(datasets.eval_dataset(config, textured_dir, "test"))
+    windows = batch[samples.WINDOWS]
+    assert windows.frames.shape[2:4] == (256, 340)
+    images = _images(windows, config).reshape(2, 10, 224, 224, -1)
+    flips = [False] * 5 + [True] * 5
+    for video_id, frames, boxes, views, sample_flips in zip(
+        batch[samples.VIDEO_ID].numpy()[:, 0],
+        windows.frames.numpy(),
+        windows.boxes.numpy(),
+        images,
+        windows.flips.numpy(),
+        strict=True,
+    ):
+        side = EVAL_SIDES[video_id]
+        assert boxes.tolist() == [[y, x, side, side] for y, x in EVAL_BOXES[video_id] * 2]
+        assert sample_flips.tolist() == flips
+        full = _independent_stack(video_id.decode(), config)
+        stacked = np.concatenate(list(frames), axis=-1)
+        np.testing.assert_array_equal(stacked[: full.shape[0], : full.shape[1]], full)
+        assert not stacked[full.shape[0] :].any() and not stacked[:, full.shape[1] :].any()
+        for view, box, flip in zip(views, boxes, flips, strict=True):
+            expected = reference_view(full, box, flip, 224, config.stream == "temporal")
+            np.testing.assert_allclose(view, expected, rtol=0, atol=TEXTURED_VIEW_ATOL)
 
 
 def test_input_context_shards_files_and_sizes_replica_batches(data_dir):

@@ -2,15 +2,19 @@
 
 Every check runs eagerly and compiled with XLA (`jit_compile=True`, as on a TPU) and the two
 must agree; one runs inside a tf.distribute strategy's `run`. The reference is
-`tf.image.resize` (bilinear, TF2 defaults) of the sliced crop. Padding is filled with 255, not
-zeros, so any read outside a box shows.
+`tf.image.resize` (bilinear, TF2 defaults) of the crop sliced with numpy (`reference_view`).
+Padding is filled with 255, not zeros, so any read outside a box shows. The real-size tests
+cut 168-256 px views of textured 256 x 340 frames and resize them to 224, as training and
+evaluation do, with a tolerance from the measured error (conftest.py).
 """
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import ANY_VIEW_ATOL, TEXTURED_VIEW_ATOL, reference_view
 
 from input_pipeline.resample import Windows, mirror_flow_x, model_input
+from tfrecords import testdata
 
 PAD = 255
 
@@ -29,19 +33,14 @@ def both(size: int, flow: bool, frames, boxes, flips) -> np.ndarray:
 
 
 def reference(frames, boxes, flips, size: int, flow: bool) -> np.ndarray:
-    """tf.image.resize of each sliced crop, T frames stacked into channels: [B * V, S, S, T*c]."""
+    """`reference_view` of every box, T frames stacked into channels: [B * V, S, S, T * c]."""
     out = []
     for b in range(boxes.shape[0]):
         stacked = np.concatenate(list(frames[b]), axis=-1)  # [H, W, T * c], channel t * c + ch
-        for v in range(boxes.shape[1]):
-            y, x, h, w = boxes[b, v]
-            crop = tf.cast(stacked[y : y + h, x : x + w], tf.float32)
-            view = tf.image.resize(crop, [size, size], method="bilinear").numpy()
-            if flips[b, v]:
-                view = view[:, ::-1]
-                if flow:
-                    view[..., 0::2] = 255.0 - view[..., 0::2]
-            out.append(view)
+        out.extend(
+            reference_view(stacked, box, flip, size, flow)
+            for box, flip in zip(boxes[b], flips[b], strict=True)
+        )
     return np.stack(out)
 
 
@@ -167,3 +166,76 @@ def test_flow_needs_channel_pairs():
     )
     with pytest.raises(ValueError, match="flow=True"):
         model_input(windows, 4, True)
+
+
+# Real sizes: UCF-101's 256 x 340 frames inside a larger buffer filled with PAD, views of
+# 168-256 px (square and not, at corners, the centre and odd offsets) resized to S = 224.
+REAL_FRAME_HW = (256, 340)
+REAL_BUFFER_HW = (264, 352)
+REAL_SIZE = 224
+REAL_BOXES = np.array(
+    [
+        [[0, 0, 256, 256], [16, 58, 224, 224], [88, 172, 168, 168], [32, 84, 224, 256]],
+        [[7, 3, 249, 230], [13, 101, 168, 192], [64, 116, 192, 224], [40, 148, 216, 192]],
+    ],
+    np.int32,
+)
+REAL_FLIPS = np.array([[False, True, False, True], [True, False, True, False]])
+
+
+@pytest.fixture(
+    scope="module",
+    params=[(1, 3, False, False), (20, 1, True, False), (20, 1, True, True)],
+    ids=["rgb", "flow", "flow-noise"],
+)
+def real_size(request) -> dict:
+    """Real-size frames and their views: the frames, 'flow', 'atol', and the views 'eager',
+    'xla' (model_input compiled with jit_compile=True) and 'expected' (`reference`), float32
+    [8, 224, 224, T * c]. Frames are `testdata.textured`, or uniform noise (the largest steps
+    between neighbours, so the largest float error) with `ANY_VIEW_ATOL`."""
+    num_frames, channels, flow, noise = request.param
+    shape = [2, num_frames, *REAL_FRAME_HW, channels]
+    if noise:
+        content = np.random.default_rng(4).integers(0, 256, shape, np.uint8)
+    else:
+        content = np.array(
+            [
+                [
+                    testdata.textured(*REAL_FRAME_HW, channels, phase=b + 0.7 * t)
+                    for t in range(num_frames)
+                ]
+                for b in range(2)
+            ]
+        )
+    frames = np.full([2, num_frames, *REAL_BUFFER_HW, channels], PAD, np.uint8)
+    frames[:, :, : REAL_FRAME_HW[0], : REAL_FRAME_HW[1]] = content
+    windows = Windows(
+        tf.constant(frames), tf.constant(REAL_BOXES), tf.constant(REAL_FLIPS, tf.bool)
+    )
+    compiled = tf.function(lambda w: model_input(w, REAL_SIZE, flow), jit_compile=True)
+    return {
+        "frames": frames,
+        "flow": flow,
+        "atol": ANY_VIEW_ATOL if noise else TEXTURED_VIEW_ATOL,
+        "eager": model_input(windows, REAL_SIZE, flow).numpy(),
+        "xla": compiled(windows).numpy(),
+        "expected": reference(frames, REAL_BOXES, REAL_FLIPS, REAL_SIZE, flow),
+    }
+
+
+@pytest.mark.parametrize("mode", ["eager", "xla"])
+def test_real_size_views_match_tf_image_resize_of_the_numpy_crop(real_size, mode):
+    difference = np.abs(real_size[mode] - real_size["expected"])
+    assert difference.max() <= real_size["atol"]
+
+
+@pytest.mark.parametrize(
+    "error", [(1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 1, 0), (0, 0, 0, 1)], ids=["y", "x", "h", "w"]
+)
+def test_a_one_pixel_box_error_is_far_outside_the_real_size_tolerance(real_size, error):
+    """Every view of a box one pixel off (offset or size) misses by 1000 x the tolerance."""
+    wrong = reference(
+        real_size["frames"], REAL_BOXES + np.int32(error), REAL_FLIPS, REAL_SIZE, real_size["flow"]
+    )
+    per_view = np.abs(real_size["eager"] - wrong).max(axis=(1, 2, 3))
+    assert per_view.min() > 1000 * real_size["atol"]

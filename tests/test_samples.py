@@ -3,9 +3,17 @@
 import dataclasses
 
 import numpy as np
+import pytest
 import tensorflow as tf
+from conftest import (
+    TEXTURED_VIEW_ATOL,
+    independent_decode,
+    reference_view,
+    train_crop_shapes,
+    tsn_crop_position,
+)
 
-from input_pipeline import crops, resample, samples
+from input_pipeline import resample, samples
 from tfrecords import schema, streams, testdata
 
 H, W = 48, 64
@@ -52,6 +60,27 @@ def _model_input(windows: resample.Windows, spec: samples.SampleSpec) -> np.ndar
 
 def _decode_values(strings) -> np.ndarray:
     return np.array([tf.io.decode_jpeg(s)[0, 0, 0].numpy() for s in np.ravel(strings)])
+
+
+def _textured_record(stream: streams.Stream, frame_hw: tuple[int, int], num_frames: int) -> bytes:
+    """A whole-video record of `stream` whose frames all differ: `testdata.textured_jpeg` RGB
+    frame i of phase i, flow x_i of phase i + 0.3 and y_i of phase i + 0.6."""
+    rgb = [testdata.textured_jpeg(*frame_hw, 3, phase=i) for i in range(num_frames)]
+    x = [testdata.textured_jpeg(*frame_hw, 1, phase=i + 0.3) for i in range(num_frames - 1)]
+    y = [testdata.textured_jpeg(*frame_hw, 1, phase=i + 0.6) for i in range(num_frames - 1)]
+    video = testdata.make_video("v_A_g01_c01", 3, rgb, x, y, frame_hw)
+    return schema.encode_flow(video) if stream.flow else schema.encode_rgb_chunks(video, 1)[0]
+
+
+def _independent_stack(frames: tuple[tf.Tensor, ...], spec: samples.SampleSpec) -> np.ndarray:
+    """uint8 [H, W, T * c]: a sample's encoded frames (one string [length] per frame list)
+    decoded by simplejpeg and stacked time-major (flow: x_0, y_0, x_1, ...)."""
+    planes = [
+        independent_decode(strings[t].numpy(), spec.frame_channels, spec.dct_method)
+        for t in range(spec.length)
+        for strings in frames
+    ]
+    return np.concatenate(planes, axis=-1)
 
 
 def test_gather_train_takes_m_samples_of_l_consecutive_frames():
@@ -133,11 +162,31 @@ def test_rgb_sample_is_one_frame_in_rgb_order():
     np.testing.assert_allclose(image.mean(axis=(0, 1)), [200, 30, 60], atol=3)
 
 
-def test_eval_views_are_corners_centre_and_their_mirrors():
-    frame = testdata.encode_jpeg(_pattern(), quality=100)
-    record = _record(5, x=[frame] * 4, y=[frame] * 4)
-    spec = dataclasses.replace(SPEC, image_size=42, eval_num_samples=2)  # crop side 42 = no resize
-    gathered = samples.gather_eval(record, spec)
+# Hand-derived eval views (crop side = floor(eval_crop_scale x short side); centre, TL, TR,
+# BL, BR at 0, free // 2 or free = frame - side along each axis), then the same 5 mirrored.
+EVAL_VIEWS = [
+    # 256 x 340, 0.875: side 224, free 32 x 116 (UCF-101's frames, the paper's 224 views).
+    (streams.TEMPORAL, (256, 340), 0.875, 224, [(16, 58), (0, 0), (0, 116), (32, 0), (32, 116)]),
+    # 256 x 340, 0.66: side floor(168.96) = 168, free 88 x 172; upscaled to 224.
+    (streams.SPATIAL, (256, 340), 0.66, 168, [(44, 86), (0, 0), (0, 172), (88, 0), (88, 172)]),
+    # Portrait 341 x 257: the short side is the width, side floor(224.875) = 224; odd free
+    # 117 x 33, so the centre rounds down.
+    (streams.TEMPORAL, (341, 257), 0.875, 224, [(58, 16), (0, 0), (0, 33), (117, 0), (117, 33)]),
+]
+
+
+@pytest.mark.parametrize(
+    ("stream", "frame_hw", "scale", "side", "corners"),
+    EVAL_VIEWS,
+    ids=["flow-256x340-0.875", "rgb-256x340-0.66", "flow-341x257-0.875"],
+)
+def test_eval_views_are_hand_derived_corners_centre_and_mirrors(
+    stream, frame_hw, scale, side, corners
+):
+    spec = dataclasses.replace(
+        SPEC, stream=stream, image_size=224, eval_num_samples=2, eval_crop_scale=scale
+    )
+    gathered = samples.gather_eval(_textured_record(stream, frame_hw, 5), spec)
     assert gathered.sample.numpy().tolist() == [0, 1]
     one = samples.EvalSample(*(tf.nest.map_structure(lambda t: t[1], gathered)))
     views = samples.decode_eval(one, spec)
@@ -146,22 +195,18 @@ def test_eval_views_are_corners_centre_and_their_mirrors():
     )
     for a, b in zip(tf.nest.flatten(views), tf.nest.flatten(mapped), strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    assert views["windows"].frames.shape == (20, H, W, 1)  # whole frames, decoded once
+    windows = views["windows"]
+    # Whole frames, each decoded once.
+    assert windows.frames.shape == (spec.num_frames, *frame_hw, spec.frame_channels)
+    assert windows.boxes.numpy().tolist() == [[y, x, side, side] for y, x in corners * 2]
+    assert windows.flips.numpy().tolist() == [False] * 5 + [True] * 5
     assert views["view"].numpy().tolist() == list(range(10, 20))
     assert views["video_id"].numpy().tolist() == [b"v_A_g01_c01"] * 10
-    full = tf.io.decode_jpeg(frame).numpy()[..., 0].astype(np.float32)
-    windows = [(3, 11), (0, 0), (0, 22), (6, 0), (6, 22)]  # centre, TL, TR, BL, BR of 48x64
-    images = _model_input(views["windows"], spec)
-    for v, (oy, ox) in enumerate(windows * 2):
-        expected = full[oy : oy + 42, ox : ox + 42]
-        if v >= 5:
-            expected = expected[:, ::-1]
-            np.testing.assert_array_equal(
-                images[v][..., 0::2], 255 - expected[..., None].repeat(10, -1)
-            )
-        else:
-            np.testing.assert_array_equal(images[v][..., 0::2], expected[..., None].repeat(10, -1))
-        np.testing.assert_array_equal(images[v][..., 1::2], expected[..., None].repeat(10, -1))
+    full = _independent_stack(one.frames, spec)
+    images = _model_input(windows, spec)
+    for image, (y, x), flip in zip(images, corners * 2, [False] * 5 + [True] * 5, strict=True):
+        expected = reference_view(full, (y, x, side, side), flip, 224, stream.flow)
+        np.testing.assert_allclose(image, expected, rtol=0, atol=TEXTURED_VIEW_ATOL)
 
 
 def test_integer_fast_idct_is_within_a_level_or_two_of_accurate():
@@ -176,48 +221,39 @@ def test_integer_fast_idct_is_within_a_level_or_two_of_accurate():
     assert difference.mean() < 1.5 and difference.max() <= 12
 
 
-def _reference_train_image(sample, spec) -> np.ndarray:
-    """The schema-1 host path: window decode, interleave, flip (255 - x), float resize."""
-    frame_hw = tf.io.extract_jpeg_shape(sample.frames[0][0])[:2]
-    params = crops.random_crop_params(
-        frame_hw, spec.crop_scales, spec.max_scale_jitter, spec.random_flip, sample.seed
+@pytest.mark.parametrize(
+    ("stream", "frame_hw"),
+    [(streams.TEMPORAL, (256, 340)), (streams.SPATIAL, (257, 341))],  # 257 x 341: odd free space
+    ids=["flow-256x340", "rgb-257x341"],
+)
+def test_train_windows_are_hand_derived_corner_crops_resized_like_tf_image_resize(stream, frame_hw):
+    """Each window is one of the hand-derived crops of the independently decoded frames; its
+    device view is tf.image.resize of that crop, mirrored (flow: x negated) when flipped."""
+    shapes = train_crop_shapes(min(frame_hw))
+    spec = dataclasses.replace(SPEC, stream=stream, num_flow_frames=2, image_size=224)
+    record = _textured_record(stream, frame_hw, 8)
+    seeds = tf.data.Dataset.from_tensor_slices(tf.constant([[s, 9] for s in range(10)], tf.int64))
+    pipeline = (
+        seeds.map(lambda s: samples.gather_train(record, s, spec))
+        .unbatch()
+        .map(lambda sample: (sample.frames, samples.decode_train(sample, spec)[0]))
     )
-    planes = [
-        crops.decode_crop(frames[t], params, spec.frame_channels, spec.dct_method)
-        for t in range(spec.length)
-        for frames in sample.frames
-    ]
-    stack = tf.concat(planes, axis=-1).numpy()
-    if bool(params.flip):
-        stack = stack[:, ::-1]
-        if spec.stream.flow:
-            stack[..., 0::2] = 255 - stack[..., 0::2]
-    image = tf.image.resize(stack.astype(np.float32), [spec.image_size] * 2, method="bilinear")
-    return image.numpy()
-
-
-def test_device_step_gives_the_host_float_path_output_for_the_same_seeds():
-    """Known answer: same seeds -> same crop corners, scales, flips and x inversion."""
-    rng = np.random.default_rng(3)
-    texture = [testdata.encode_jpeg(rng.integers(0, 255, (H, W), np.uint8)) for _ in range(14)]
-    colour = [testdata.encode_jpeg(rng.integers(0, 255, (H, W, 3), np.uint8)) for _ in range(6)]
-    flow_record = _record(8, x=texture[:7], y=texture[7:])
-    video = testdata.make_video("v_A_g01_c01", 1, colour, colour[:5], colour[:5], (H, W))
-    rgb_record = schema.encode_rgb_chunks(video, 1)[0]
-    for spec, record in ((SPEC, flow_record), (RGB_SPEC, rgb_record)):
-        spec = dataclasses.replace(spec, num_flow_frames=4, image_size=28)
-        flips, corners = set(), set()
-        for seed in range(12):
-            gathered = samples.gather_train(record, tf.constant([seed, 9], tf.int64), spec)
-            for m in range(spec.samples_per_video):
-                one = samples.TrainSample(*(tf.nest.map_structure(lambda t, m=m: t[m], gathered)))
-                windows, _ = samples.decode_train(one, spec)
-                flips.add(bool(windows.flips[0]))
-                corners.add(tuple(windows.boxes.numpy()[0, 2:]))
-                np.testing.assert_allclose(
-                    _model_input(windows, spec)[0], _reference_train_image(one, spec), atol=2e-3
-                )
-        assert flips == {True, False} and len(corners) > 3
+    sizes, positions, flips = set(), set(), set()
+    for strings, windows in pipeline:
+        box = windows.boxes.numpy()[0].tolist()
+        crop_hw = tuple(box[2:])
+        assert box[:2] == [0, 0] and crop_hw in shapes
+        full = _independent_stack(strings, spec)
+        window = np.concatenate(list(windows.frames.numpy()), axis=-1)  # [h, w, T * c]
+        names, offset = tsn_crop_position(full, window)
+        flip = bool(windows.flips[0])
+        expected = reference_view(full, (*offset, *crop_hw), flip, 224, stream.flow)
+        view = _model_input(windows, spec)[0]
+        np.testing.assert_allclose(view, expected, rtol=0, atol=TEXTURED_VIEW_ATOL)
+        sizes.add(crop_hw)
+        positions |= names
+        flips.add(flip)
+    assert flips == {True, False} and sizes == shapes and len(positions) == 5
 
 
 def test_strided_chunks_sample_their_own_frames_and_eval_takes_each_sample_once():

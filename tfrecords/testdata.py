@@ -31,6 +31,33 @@ def painted_jpeg(value: int, height: int, width: int, channels: int) -> bytes:
     return encode_jpeg(np.full([height, width, channels], value, np.uint8), quality=100)
 
 
+def textured(height: int, width: int, channels: int = 1, phase: float = 0.0) -> np.ndarray:
+    """uint8 [height, width, channels]: a diagonal gradient under two sine gratings.
+
+    Value 60 + 0.2 x + 0.15 y + 35 sin(2 pi x / 13 + 1.3 ch + phase) + 25 sin(2 pi y / 17 -
+    0.7 ch + phase), rounded and clipped: a one-pixel shift moves a pixel by up to ~17 levels,
+    a mirror changes it everywhere (the gradient is not symmetric), and channels or planes of
+    different `phase` differ, so a test on it sees an offset, a resize, a flip or a
+    channel-order error.
+    """
+    y, x, ch = np.meshgrid(np.arange(height), np.arange(width), np.arange(channels), indexing="ij")
+    gratings = 35 * np.sin(2 * np.pi * x / 13 + 1.3 * ch + phase) + 25 * np.sin(
+        2 * np.pi * y / 17 - 0.7 * ch + phase
+    )
+    return np.clip(np.round(60 + 0.2 * x + 0.15 * y + gratings), 0, 255).astype(np.uint8)
+
+
+def textured_jpeg(height: int, width: int, channels: int = 1, phase: float = 0.0) -> bytes:
+    """`textured` as a quality-95 JPEG with full-resolution chroma (4:4:4).
+
+    Without chroma subsampling a window decoded alone (`tf.image.decode_and_crop_jpeg`) equals
+    the same window of the whole decoded frame, so a test can cut its reference from the frame
+    decoded by another decoder.
+    """
+    pixels = textured(height, width, channels, phase)
+    return tf.io.encode_jpeg(pixels, quality=95, chroma_downsampling=False).numpy()
+
+
 def make_video(
     video_id: str,
     label: int,
