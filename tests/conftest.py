@@ -271,3 +271,40 @@ def tsn_crop_position(frame: np.ndarray, window: np.ndarray) -> tuple[set[str], 
     offsets = {positions[name] for name in names}
     assert len(offsets) == 1, f"window {h}x{w} matches at {offsets or 'no TSN position'}"
     return names, offsets.pop()
+
+
+def uint8_gathers(function: tf.types.experimental.ConcreteFunction) -> tuple[list[str], list[str]]:
+    """(outside, inside): the uint8 `GatherV2` ops of `function`'s graph that run outside /
+    inside an XLA cluster, found by walking the graph and every function it calls (calls,
+    while loops, conds); a function is compiled if its definition or the node calling it
+    carries `_XlaMustCompile` (`tf.function(jit_compile=True)`), and so is all it calls."""
+    graph_def = function.graph.as_graph_def()
+    library = {f.signature.name: f for f in graph_def.library.function}
+    found: tuple[list[str], list[str]] = ([], [])
+    seen = set()
+
+    def called(node) -> list[str]:
+        names = []
+        for value in node.attr.values():
+            names += [value.func.name] if value.func.name else []
+            names += [f.name for f in value.list.func]
+        return names
+
+    def visit(nodes, compiled: bool, where: str) -> None:
+        for node in nodes:
+            if node.op == "GatherV2" and node.attr["Tparams"].type == tf.uint8.as_datatype_enum:
+                found[compiled].append(f"{where}/{node.name}")
+            for name in called(node):
+                if name not in library:
+                    continue
+                inner = (
+                    compiled
+                    or node.attr["_XlaMustCompile"].b
+                    or library[name].attr["_XlaMustCompile"].b
+                )
+                if (name, inner) not in seen:
+                    seen.add((name, inner))
+                    visit(library[name].node_def, inner, name)
+
+    visit(graph_def.node, False, "")
+    return found
