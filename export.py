@@ -4,8 +4,9 @@ r"""Exports one stream's checkpoint as a SavedModel that `predict.py` classifies
         [--checkpoint=W/checkpoints/ckpt-N] [--export_dir=DIR]
 
 Writes DIR/<stream>/ (DIR defaults to W/export): the SavedModel taking frames in stored
-units, class_names.txt and export.json, the evaluation protocol `predict.py` reproduces
-(evaluation/export.py). The data directory's manifest gives the class names, the training
+units (its `serving_sample` signature cuts the evaluation's views itself: README.md, "Serving
+the SavedModel"), class_names.txt and export.json, the evaluation protocol `predict.py`
+reproduces (evaluation/export.py). The data directory's manifest gives the class names, the training
 frame size and the flow algorithm. Exit status 1 on bad input (one line, no traceback).
 """
 

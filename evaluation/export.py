@@ -1,15 +1,22 @@
 """SavedModel export of one stream: frames in the stored format -> class probabilities.
 
 The models normalize internally (configs/base.py), so serving takes exactly what the
-records store and the input pipeline emits: spatial `[B, S, S, 3]` RGB, temporal
-`[B, S, S, 2L]` flow stacks quantized as stored (x and y interleaved, zero motion ~128).
+records store and the input pipeline emits: spatial RGB, temporal flow stacks quantized as
+stored (x and y interleaved, zero motion ~128), channels last: C = 3 (RGB) or 2L (x_0, y_0,
+x_1, y_1, ...: the model's channel order).
 
 An export directory (`export.py --export_dir=DIR` writes `DIR/<stream>/`)::
 
     saved_model.pb, variables/   signatures:
-      serving_default   frames uint8 [B, S, S, C] -> probabilities float32 [B, num_classes]
-      serving_float     frames float32 [B, S, S, C] in stored units (0..255) -> the same
-      class_names       () -> class_names string [num_classes]
+      serving_default       frames uint8 [B, S, S, C] -> probabilities float32 [B, num_classes]
+      serving_float         frames float32 [B, S, S, C] in stored units (0..255) -> the same
+      serving_sample        frames uint8 [H, W, C], one sample at its stored size
+                            -> probabilities float32 [V, num_classes] (each view),
+                               mean_probabilities float32 [num_classes] (their mean),
+                               boxes int32 [V, 4], flips bool [V] (the views cut)
+      serving_sample_views  frames uint8 [H, W, C], boxes int32 [V, 4], flips bool [V]
+                            -> the same outputs
+      class_names           () -> class_names string [num_classes]
     class_names.txt               one class name per line, in label order
     export.json                   `ExportMetadata`: how the evaluation cut the model's views
 
@@ -18,13 +25,26 @@ An export directory (`export.py --export_dir=DIR` writes `DIR/<stream>/`)::
 model unrounded, so `evaluation.predictor` reproduces eval.py's scores exactly (rounding the
 views to uint8 would change them slightly).
 
+The sample signatures carry the evaluation's preprocessing, so a server needs nothing of this
+project: they take one sample's decoded frames (spatial: one RGB frame; temporal: the 2L flow
+planes of L consecutive flow frames stacked on the last axis) at the training data's frame
+size `frame_size` (smaller frames are zero-padded as eval.py pads them; larger ones are
+refused). `serving_sample` cuts the evaluation's V = eval_num_crops views from the frame's
+size as `samples.decode_eval` does (`crops.eval_crop_params`: squares of side eval_crop_scale
+x the short side; centre, top-left, top-right, bottom-left, bottom-right, then the same five
+mirrored); `serving_sample_views` cuts the boxes given, (offset_y, offset_x, height, width)
+inside the frame, mirrored where `flips` (flow: x negated). Both then run
+`resample.model_input` and the model in one XLA-compiled function, as eval.py's step does. A
+video's scores are the mean of `mean_probabilities` over its K samples (README.md, "Serving
+the SavedModel").
+
 `export.json` is written from the training config and the data directory's manifest, never
 by hand: the stream, S, L, the evaluation protocol (samples, crops, crop scale, JPEG IDCT),
 the training data's frame size, the flow algorithm and bound, the class names and the record
 schema (and, for the record, the source, dataset and checkpoint): what a new video needs to
 become the views eval.py would have cut from its records (evaluation/predictor.py).
 
-Reload with `tf.saved_model.load(path)`; `loaded.signatures['serving_default'](frames=...)`.
+Reload with `tf.saved_model.load(path)`; `loaded.signatures['serving_sample'](frames=...)`.
 """
 
 from __future__ import annotations
@@ -32,14 +52,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import keras
 import ml_collections
 import tensorflow as tf
 from absl import logging
 
-from input_pipeline import crops, datasets, samples
+from input_pipeline import crops, datasets, resample, samples
 from preprocessing.optical_flow import FLOW_ALGORITHMS
 from tfrecords import manifest as manifest_lib
 from tfrecords import schema, streams
@@ -50,6 +70,13 @@ SERVING_INPUT = "frames"
 SERVING_OUTPUT = "probabilities"
 DEFAULT_SIGNATURE = "serving_default"
 FLOAT_SIGNATURE = "serving_float"
+# One sample's frames at their stored size -> the probabilities of the views cut from them.
+SAMPLE_SIGNATURE = "serving_sample"
+SAMPLE_VIEWS_SIGNATURE = "serving_sample_views"
+BOXES = "boxes"
+FLIPS = "flips"
+MEAN_OUTPUT = "mean_probabilities"
+CLASS_NAMES_SIGNATURE = "class_names"
 CLASS_NAMES_FILE = "class_names.txt"
 METADATA_FILE = "export.json"
 METADATA_VERSION = 1
@@ -257,13 +284,106 @@ class _Serving(tf.Module):
         self.class_names = tf.Variable(list(class_names), trainable=False, dtype=tf.string)
 
 
+def _view_checks(
+    frames: tf.Tensor, boxes: tf.Tensor, flips: tf.Tensor, frame_size: tuple[int, int]
+) -> list[tf.Operation]:
+    """In-graph checks of a sample signature's inputs (outside XLA, which drops asserts).
+
+    Args:
+      frames: uint8 [H, W, C].
+      boxes: int32 [V, 4], (offset_y, offset_x, height, width).
+      flips: bool [V].
+      frame_size: (height, width) of the export's frame buffer.
+    """
+    hw = tf.shape(frames)[:2]
+    top, left, height, width = tf.unstack(boxes, axis=-1)
+    inside = tf.reduce_all(
+        (top >= 0)
+        & (left >= 0)
+        & (height >= 1)
+        & (width >= 1)
+        & (top + height <= hw[0])
+        & (left + width <= hw[1])
+    )
+    return [
+        tf.debugging.assert_less_equal(
+            hw,
+            tf.constant(frame_size, tf.int32),
+            # No apostrophes: TF's assertion message escapes them.
+            message=f"frames larger than {METADATA_FILE} frame_size {list(frame_size)} "
+            "(height, width): resize them to it, as the training data were",
+        ),
+        tf.debugging.assert_equal(
+            tf.shape(boxes)[0],
+            tf.shape(flips)[0],
+            message="boxes [V, 4] and flips [V] differ in V: give one flip per box",
+        ),
+        tf.debugging.assert_positive(tf.shape(boxes)[0], message="no views: give at least one box"),
+        tf.debugging.assert_equal(
+            inside,
+            True,
+            message="a box (offset_y, offset_x, height, width) is empty or outside the frames: "
+            "give boxes inside [0, H) x [0, W)",
+        ),
+    ]
+
+
+def _sample_signatures(serving: _Serving, metadata: ExportMetadata) -> dict[str, Callable]:
+    """`SAMPLE_SIGNATURE` and `SAMPLE_VIEWS_SIGNATURE` (see the module docstring)."""
+    size, channels = metadata.image_size, metadata.num_channels
+    flow = streams.get(metadata.stream).flow
+    frame_size = metadata.frame_size
+    frames_spec = tf.TensorSpec([None, None, channels], tf.uint8, SERVING_INPUT)
+
+    @tf.function(jit_compile=True)
+    def score(windows: resample.Windows) -> tuple[tf.Tensor, tf.Tensor]:
+        # eval.py's step for one sample, compiled as a whole: cut, mirror, resize, cast, model.
+        probabilities = serving.model(resample.model_input(windows, size, flow), training=False)
+        return probabilities, tf.reduce_mean(probabilities, axis=0)
+
+    def serve(frames: tf.Tensor, boxes: tf.Tensor, flips: tf.Tensor) -> dict[str, tf.Tensor]:
+        with tf.control_dependencies(_view_checks(frames, boxes, flips, frame_size)):
+            hw = tf.shape(frames)[:2]
+        # Zero-padded to the export's frame size as eval.py's batches are: one shape, so XLA
+        # compiles once per number of views. Windows [1, T=1, H, W, c=C]: with T = 1 the
+        # channels are already in the model's order (flow: x_0, y_0, x_1, ...).
+        padding = [[0, frame_size[0] - hw[0]], [0, frame_size[1] - hw[1]], [0, 0]]
+        padded = tf.ensure_shape(tf.pad(frames, padding), [*frame_size, channels])
+        probabilities, mean = score(
+            resample.Windows(padded[tf.newaxis, tf.newaxis], boxes[tf.newaxis], flips[tf.newaxis])
+        )
+        return {SERVING_OUTPUT: probabilities, MEAN_OUTPUT: mean, BOXES: boxes, FLIPS: flips}
+
+    @tf.function(input_signature=[frames_spec])
+    def serve_sample(frames: tf.Tensor) -> dict[str, tf.Tensor]:
+        views = crops.eval_crop_params(
+            tf.shape(frames)[:2], metadata.eval_crop_scale, metadata.eval_num_crops
+        )
+        return serve(frames, views.boxes(), views.flip)
+
+    @tf.function(
+        input_signature=[
+            frames_spec,
+            tf.TensorSpec([None, 4], tf.int32, BOXES),
+            tf.TensorSpec([None], tf.bool, FLIPS),
+        ]
+    )
+    def serve_sample_views(
+        frames: tf.Tensor, boxes: tf.Tensor, flips: tf.Tensor
+    ) -> dict[str, tf.Tensor]:
+        return serve(frames, boxes, flips)
+
+    return {SAMPLE_SIGNATURE: serve_sample, SAMPLE_VIEWS_SIGNATURE: serve_sample_views}
+
+
 def export_saved_model(model: keras.Model, export_dir: str, metadata: ExportMetadata) -> str:
-    """Writes `model` as a SavedModel with uint8 and float32 serving signatures + export.json.
+    """Writes `model` as a SavedModel with the module docstring's signatures + export.json.
 
     Args:
       model: float32 [B, S, S, C] in stored units -> probabilities [B, len(class_names)].
       export_dir: SavedModel directory (any tf.io.gfile path; created, overwritten).
-      metadata: the stream's ExportMetadata (S, C and the class names come from it).
+      metadata: the stream's ExportMetadata (S, C, the frame size, the evaluation views and
+        the class names come from it).
 
     Returns:
       `export_dir`.
@@ -292,9 +412,14 @@ def export_saved_model(model: keras.Model, export_dir: str, metadata: ExportMeta
 
     @tf.function(input_signature=[])
     def names() -> dict[str, tf.Tensor]:
-        return {"class_names": serving.class_names.read_value()}
+        return {CLASS_NAMES_SIGNATURE: serving.class_names.read_value()}
 
-    signatures = {DEFAULT_SIGNATURE: serve, FLOAT_SIGNATURE: serve_float, "class_names": names}
+    signatures = {
+        DEFAULT_SIGNATURE: serve,
+        FLOAT_SIGNATURE: serve_float,
+        **_sample_signatures(serving, metadata),
+        CLASS_NAMES_SIGNATURE: names,
+    }
     level = logging.get_absl_logger().level
     try:
         tf.saved_model.save(serving, export_dir, signatures=signatures)

