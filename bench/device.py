@@ -25,9 +25,9 @@ device; where the step's ops ran: op counts per device in the placed graphs Tens
 executed (run metadata of the first call), the XLA-compiled calls among them (a compiled
 function is one call op; its body runs compiled on that op's device), and on a GPU or TPU
 every op placed on the host that is not input, control flow or bookkeeping ("host fallback"),
-uint8 gathers named. Soft device placement is off, so an op pinned to the device (as the
-mirrored and TPU strategies pin a replica's ops) without a kernel there fails instead of
-moving to the host.
+uint8 gathers named. Soft device placement is off (`--soft_device_placement` turns it on), so
+an op pinned to the device (as the mirrored and TPU strategies pin a replica's ops) without a
+kernel there fails instead of moving to the host.
 """
 
 from __future__ import annotations
@@ -64,6 +64,12 @@ flags.DEFINE_enum(
 )
 flags.DEFINE_string("tpu", "", "With --strategy=tpu: the TPU ('' = this TPU VM's).")
 flags.DEFINE_integer("num_classes", 101, "Model output size (UCF-101: 101).")
+flags.DEFINE_bool(
+    "soft_device_placement",
+    False,
+    "Let TensorFlow move an op pinned to the device without a kernel there to the host (it "
+    "is then listed under host fallback) instead of failing.",
+)
 
 # Ops a train step keeps on the host by design: its input, arguments, constants, control
 # flow and transfers. Any other op on the host of a GPU/TPU run is a fallback.
@@ -310,7 +316,7 @@ def run(argv: list[str]) -> None:
     if len(FLAGS.frame_hw) != 2:
         raise UserError(f"--frame_hw={','.join(FLAGS.frame_hw)}: give height,width")
     strategy = strategy_lib.create_strategy(FLAGS.strategy, FLAGS.tpu)
-    tf.config.set_soft_device_placement(False)
+    tf.config.set_soft_device_placement(FLAGS.soft_device_placement)
     kind = accelerator()
     print(f"bench.device: {describe_devices(kind)}; strategy {FLAGS.strategy}")
     summaries = [run_stream(stream, strategy, kind) for stream in FLAGS.streams]

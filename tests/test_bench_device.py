@@ -8,6 +8,9 @@ import tensorflow as tf
 from tensorflow.core.protobuf import config_pb2
 
 from bench import device
+from input_pipeline import datasets
+
+UCF101_SCALES = (1.0, 0.875, 0.75, 0.66)
 
 
 def _node(graph, op: str, where: str, **attrs) -> None:
@@ -36,6 +39,14 @@ def test_placement_counts_devices_compiled_calls_and_host_fallback():
     )
     # Without an accelerator the host is the device: nothing falls back.
     assert device.placement(metadata, "CPU").host_fallback == {}
+
+
+def test_window_buffer_side_is_the_largest_crop_unless_its_planes_alias():
+    # UCF-101's 340x256 frames: the largest crop is 256; 256 * 256 bytes is 16 x 4 KiB, so
+    # the buffer grows by 8 (the 264 the README's bytes per sample are computed from).
+    assert datasets.window_buffer_side((256, 340), UCF101_SCALES) == 264
+    assert datasets.window_buffer_side((240, 320), UCF101_SCALES) == 240  # 57,600 B planes
+    assert datasets.window_buffer_side((256, 340), (0.875,)) == 224  # 50,176 B planes
 
 
 def test_bench_device_runs_the_step_at_tiny_sizes():
