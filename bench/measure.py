@@ -2,9 +2,10 @@
 
 `bench.pipeline_throughput` and `bench.service` both write `bench.bench_data` to a work dir,
 pin the process to `--cores` CPUs before TensorFlow starts, time batch iterators after an
-untimed warmup in interleaved rounds, keep each figure's best round and print a table of
-samples/s (wall clock) and CPU ms per sample (process CPU time: what a sample costs whatever
-else runs on the machine).
+untimed warmup in interleaved rounds, keep each figure's best round (the one with the lowest
+CPU ms per sample; both of its figures come from that round) and print a table of samples/s
+(wall clock) and CPU ms per sample (process CPU time: what a sample costs whatever else runs
+on the machine).
 
 Nothing here imports TensorFlow at module level: the binaries pin their CPUs first.
 """
@@ -38,7 +39,9 @@ def define_flags(warmup: float, num_shards_help: str = "Train shards.") -> None:
     flags.DEFINE_integer("num_shards", 4, num_shards_help)
     flags.DEFINE_integer("batch_size", 32, "Samples per batch.")
     flags.DEFINE_float("seconds", 4.0, "Timed seconds per measurement per round.")
-    flags.DEFINE_integer("rounds", 2, "Interleaved measurement rounds; the best is reported.")
+    flags.DEFINE_integer(
+        "rounds", 2, "Interleaved measurement rounds; the lowest-CPU round is reported."
+    )
     flags.DEFINE_float("warmup", warmup, "Untimed seconds before each batch iterator is timed.")
     flags.DEFINE_string("work_dir", "", "Where data is written; '' = a temp dir, deleted after.")
 
@@ -50,10 +53,15 @@ class Rate(NamedTuple):
     cpu_ms: float
 
     def best(self, other: Rate | None) -> Rate:
-        """Field-wise best of two measurements (other may be None)."""
-        if other is None:
+        """The round with the lower CPU ms per sample, both of its figures (self on a tie).
+
+        `other` may be None (no earlier round). CPU time is what a sample costs whatever the
+        neighbours do, so it picks the round; the wall-clock figure is that round's, never
+        another's, so the two figures (and ratios between them) describe one measurement.
+        """
+        if other is None or self.cpu_ms <= other.cpu_ms:
             return self
-        return Rate(max(self.per_second, other.per_second), min(self.cpu_ms, other.cpu_ms))
+        return other
 
 
 class Clock:
@@ -142,7 +150,7 @@ def measure_iterator(make: Callable[[], Iterator], seconds: float, warmup: float
 
 
 def keep_best(best: dict[str, Rate], key: str, rate: Rate, round_index: int) -> None:
-    """Logs one round's `rate` of `key` and keeps the field-wise best in `best[key]`."""
+    """Logs one round's `rate` of `key` and keeps the best round (`Rate.best`) in `best[key]`."""
     best[key] = rate.best(best.get(key))
     logging.info("round %d: %s %s", round_index, key, rate)
 

@@ -145,13 +145,21 @@ _ALIGNMENT = 8
 
 
 def train_window_side(config: ml_collections.ConfigDict, manifest: manifest_lib.Manifest) -> int:
-    """Side of the square buffer every training window is padded into.
+    """Side of the square buffer training windows are padded into, for the manifest's data.
 
-    The largest crop side `random_crop_params` can draw on the data's frames, plus
-    `_ALIGNMENT` pixels when its planes would be a multiple of `_ALIASING_BYTES`.
+    `window_buffer_side` of the stream's largest frame.
     """
     spec = sample_spec(config)
-    side = crops.max_window_side(manifest.max_frame_hw[spec.modality], spec.crop_scales)
+    return window_buffer_side(manifest.max_frame_hw[spec.modality], spec.crop_scales)
+
+
+def window_buffer_side(max_frame_hw: tuple[int, int], crop_scales: tuple[float, ...]) -> int:
+    """Side of the square training buffer for frames up to `max_frame_hw` (height, width).
+
+    The largest crop side `random_crop_params` can draw on such frames, plus `_ALIGNMENT`
+    pixels when its planes would be a multiple of `_ALIASING_BYTES`.
+    """
+    side = crops.max_window_side(max_frame_hw, crop_scales)
     if side * side % _ALIASING_BYTES == 0:
         side += _ALIGNMENT
     return side

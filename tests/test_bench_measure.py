@@ -6,15 +6,17 @@ from bench import bench_data, measure
 from bench.measure import Rate
 
 
-def test_best_takes_the_highest_rate_and_the_lowest_cpu_of_two_rounds():
-    assert Rate(10.0, 2.0).best(Rate(5.0, 1.0)) == Rate(10.0, 1.0)
-    assert Rate(5.0, 1.0).best(Rate(10.0, 2.0)) == Rate(10.0, 1.0)
+def test_best_keeps_the_round_with_the_lowest_cpu_whole():
+    # Never a mix of two rounds (10.0 samples/s from one, 1.0 ms from the other).
+    assert Rate(10.0, 2.0).best(Rate(5.0, 1.0)) == Rate(5.0, 1.0)
+    assert Rate(5.0, 1.0).best(Rate(10.0, 2.0)) == Rate(5.0, 1.0)
+    assert Rate(4.0, 1.0).best(Rate(6.0, 1.0)) == Rate(4.0, 1.0)
     assert Rate(3.0, 4.0).best(None) == Rate(3.0, 4.0)
     best = {}
     measure.keep_best(best, "a", Rate(1.0, 9.0), 0)
     measure.keep_best(best, "a", Rate(2.0, 9.5), 1)
     measure.keep_best(best, "b", Rate(7.0, 0.5), 1)
-    assert best == {"a": Rate(2.0, 9.0), "b": Rate(7.0, 0.5)}
+    assert best == {"a": Rate(1.0, 9.0), "b": Rate(7.0, 0.5)}
 
 
 def test_print_rates_and_describe_data(capsys):

@@ -39,4 +39,13 @@ def test_bench_prints_the_summary_line(tmp_path):
     summary = stdout.strip().splitlines()[-1]
     pattern = r"input_pipeline: spatial_vs_limit=\d+\.\d\d temporal_vs_limit=\d+\.\d\d "
     pattern += r"temporal_vs_generator=\d+\.\dx spatial_vs_generator=\d+\.\dx "
-    assert re.fullmatch(pattern + r"service_overhead=\d+\.\dx", summary), summary
+    pattern += r"service_overhead=\d+\.\dx device_ms_per_sample=\d+\.\d\d"
+    assert re.fullmatch(pattern, summary), summary
+    table = stdout.splitlines()
+    for stream in ("spatial", "temporal"):
+        for figure in ("decode limit (full frames)", "decode limit (crop windows)"):
+            assert any(line.startswith(f"{stream} {figure} ") for line in table), figure
+        for half in ("train", "eval"):
+            assert any(
+                line.startswith(f"{stream} device half, {half} batch (XLA) ") for line in table
+            )
