@@ -99,7 +99,10 @@ class ViewScorer:
 
         @tf.function
         def step_fn(windows: resample.Windows) -> tf.Tensor:
-            return self._strategy.run(replica_fn, args=(windows,))
+            # Through a Python call: given the compiled tf.function itself, MirroredStrategy
+            # runs one trace on both replicas and XLA refuses it ("Trying to access resource
+            # .../replica_1 ... from device CPU:0"); called per replica, each traces its own.
+            return self._strategy.run(lambda share: replica_fn(share), args=(windows,))
 
         self.replica_fn, self.step_fn = replica_fn, step_fn
 

@@ -10,10 +10,11 @@ import time
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import uint8_gathers
 
 from configs import demo_temporal, temporal
 from tfrecords import schema, testdata
-from training import checkpoints, experiment, summaries
+from training import checkpoints, experiment, loop, summaries
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLASSES = ("RedUp", "BlueDown")
@@ -167,3 +168,34 @@ def test_real_temporal_config_at_a_small_batch_trains_without_nan(tmp_path, data
     assert sorted(scalars["loss"]) == list(range(1, 11))
     assert np.isfinite(list(scalars["loss"].values())).all(), scalars["loss"]
     np.testing.assert_allclose(list(scalars["learning_rate"].values()), 1e-2 * 16 / 256)
+
+
+def test_the_train_step_train_py_runs_is_compiled_with_every_uint8_gather_inside_xla(
+    tmp_path, data_dir, monkeypatch
+):
+    # The function train_on_data_dir (train.py's library call) builds and runs, caught as it is
+    # made: its traced graph is what ran, not a test-only wrapper.
+    made = []
+
+    def spy(*args, **kwargs):
+        train_fn = make_train_fn(*args, **kwargs)
+
+        def call(iterator, num_steps):
+            made.append((train_fn, iterator, num_steps))
+            return train_fn(iterator, num_steps)
+
+        return call
+
+    make_train_fn = loop.make_train_fn
+    monkeypatch.setattr(loop, "make_train_fn", spy)
+    config = demo_temporal.get_config()
+    config.data.image_size = 16
+    config.data.num_flow_frames = 2
+    config.model.tiny_widths = (4,)
+    config.train.batch_size = 4
+    config.train.num_steps = 2
+    config.train.checkpoint_every_steps = 2
+    experiment.train_on_data_dir(config, str(tmp_path), data_dir, tf.distribute.get_strategy())
+    train_fn, iterator, num_steps = made[0]
+    outside, inside = uint8_gathers(train_fn.get_concrete_function(iterator, num_steps))
+    assert len(inside) == 2 and not outside, outside  # the resample's row and column gathers
