@@ -205,7 +205,8 @@ MIRRORED_SCRIPT = textwrap.dedent(
         optimizer.build(model.trainable_variables)
         step = tf.Variable(0, dtype=tf.int64)
     frames = tf.cast(tf.reshape(tf.range(8 * 20 * 20 * 3) % 251, [8, 1, 20, 20, 3]), tf.uint8)
-    windows = resample.Windows(frames, tf.fill([8, 1, 4], 2) + [0, 0, 14, 14], tf.zeros([8, 1], bool))
+    boxes = tf.fill([8, 1, 4], 2) + [0, 0, 14, 14]
+    windows = resample.Windows(frames, boxes, tf.zeros([8, 1], bool))
     batches = tf.data.Dataset.from_tensors((windows, tf.zeros([8], tf.int32))).repeat()
     iterator = iter(strategy.experimental_distribute_dataset(batches))
     preprocess = functools.partial(resample.model_input, size=16, flow=False)
