@@ -66,7 +66,7 @@ _VIEW_AGGREGATION = flags.DEFINE_enum(
 _STRATEGY = flags.DEFINE_enum(
     "strategy",
     "default",
-    strategy_lib.EVAL_STRATEGIES,
+    strategy_lib.SINGLE_WORKER_STRATEGIES,
     "tf.distribute strategy the compiled scoring step runs on (the model is replicated; each "
     "batch is split over the replicas).",
 )

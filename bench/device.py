@@ -39,9 +39,14 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
-from absl import flags
+# The CPU allocator that keeps memory statistics; read when TensorFlow starts, which the
+# strategy names below import.
+os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
-from tfrecords.errors import UserError, run_binary
+from absl import flags  # noqa: E402
+
+from tfrecords.errors import UserError, run_binary  # noqa: E402
+from training import strategy as strategy_lib  # noqa: E402
 
 if TYPE_CHECKING:
     import ml_collections
@@ -60,7 +65,10 @@ flags.DEFINE_integer("steps", 20, "Timed steps (one call of the step function)."
 flags.DEFINE_integer("warmup_steps", 2, "Untimed steps of the first call (it compiles).")
 flags.DEFINE_string("model", "", "Overrides config.model.name ('' = the config's).")
 flags.DEFINE_enum(
-    "strategy", "default", ["default", "mirrored", "tpu"], "training.strategy to run under."
+    "strategy",
+    "default",
+    strategy_lib.SINGLE_WORKER_STRATEGIES,
+    "training.strategy to run under.",
 )
 flags.DEFINE_string("tpu", "", "With --strategy=tpu: the TPU ('' = this TPU VM's).")
 flags.DEFINE_integer("num_classes", 101, "Model output size (UCF-101: 101).")
@@ -307,11 +315,7 @@ def run_stream(stream: str, strategy: tf.distribute.Strategy, kind: str) -> str:
 def run(argv: list[str]) -> None:
     """Runs the step of every stream of `--streams` and prints its figures."""
     del argv
-    # The CPU allocator that keeps memory statistics (read when TensorFlow starts).
-    os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
     import tensorflow as tf
-
-    from training import strategy as strategy_lib
 
     if len(FLAGS.frame_hw) != 2:
         raise UserError(f"--frame_hw={','.join(FLAGS.frame_hw)}: give height,width")

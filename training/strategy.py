@@ -23,8 +23,8 @@ from absl import logging
 from tfrecords.errors import UserError
 
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
-# Evaluation gathers every replica's scores on this host: one worker's strategies.
-EVAL_STRATEGIES = ("default", "mirrored", "tpu")
+# One worker's strategies: evaluation gathers every replica's scores on this host.
+SINGLE_WORKER_STRATEGIES = ("default", "mirrored", "tpu")
 # The device type each accelerator strategy is for; the others are fine on the CPU.
 ACCELERATORS = {"mirrored": "GPU", "multi_worker": "GPU", "tpu": "TPU"}
 _INSTALL = {
