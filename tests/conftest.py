@@ -16,6 +16,7 @@ import pytest
 import simplejpeg
 import tensorflow as tf
 
+from configs import base as base_config
 from evaluation import export
 from preprocessing import layout as layout_lib
 from preprocessing import ucf101
@@ -202,6 +203,23 @@ def export_metadata(**changes) -> export.ExportMetadata:
         checkpoint="hand-made",
     )
     return dataclasses.replace(metadata, **changes)
+
+
+def tiny_eval_config(stream: str):
+    """configs/base.py shrunk for evaluation tests: the tiny model (dropout 0.5) on 16 x 16
+    inputs, L = 2, 3 samples x 10 crops per video, 7 views (one sample) per eval batch."""
+    config = base_config.get_config()
+    config.stream = stream
+    config.data.image_size = 16
+    config.data.num_flow_frames = 2
+    config.data.eval_num_samples = 3
+    config.data.eval_num_crops = 10
+    config.model.name = "tiny"
+    config.model.weights = ""
+    config.model.dropout = 0.5
+    config.model.tiny_widths = (4,)
+    config.eval.batch_size = 7  # videos span batches
+    return config
 
 
 def independent_decode(encoded: bytes, channels: int, dct_method: str) -> np.ndarray:

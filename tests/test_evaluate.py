@@ -6,9 +6,9 @@ import json
 import keras
 import numpy as np
 import pytest
+from conftest import tiny_eval_config
 
 import models
-from configs import base as base_config
 from evaluation import aggregation, evaluate, scores
 from evaluation.scores import VideoScores
 from tfrecords import testdata
@@ -74,21 +74,6 @@ def test_fuse_files_names_unreadable_file(tmp_path):
         evaluate.fuse_files([path, str(tmp_path / "nothere.npz")], str(tmp_path), "average")
 
 
-def _tiny_config(stream):
-    config = base_config.get_config()
-    config.stream = stream
-    config.data.image_size = 16
-    config.data.num_flow_frames = 2
-    config.data.eval_num_samples = 3
-    config.data.eval_num_crops = 10
-    config.model.name = "tiny"
-    config.model.weights = ""
-    config.model.dropout = 0.5
-    config.model.tiny_widths = (4,)
-    config.eval.batch_size = 7  # videos span batches
-    return config
-
-
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     """Test videos of 3 classes with 5..9 frames (short ones loop) and varied pixels."""
@@ -112,7 +97,7 @@ def data_dir(tmp_path_factory):
 
 @pytest.mark.parametrize("stream", ["spatial", "temporal"])
 def test_evaluate_model_scores_every_video_once_with_all_views(data_dir, tmp_path, stream):
-    config = _tiny_config(stream)
+    config = tiny_eval_config(stream)
     keras.utils.set_random_seed(0)
     model = models.build_model(config, 3)
     out = tmp_path / "eval"
@@ -138,7 +123,7 @@ def test_evaluate_model_scores_every_video_once_with_all_views(data_dir, tmp_pat
 
 
 def test_vote_aggregation_is_recorded_in_scores_and_reports(data_dir, tmp_path):
-    config = _tiny_config("spatial")
+    config = tiny_eval_config("spatial")
     keras.utils.set_random_seed(0)
     model = models.build_model(config, 3)
     out = tmp_path / "vote"

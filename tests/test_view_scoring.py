@@ -11,10 +11,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import export_metadata, reference_view, uint8_gathers
+from conftest import export_metadata, reference_view, tiny_eval_config, uint8_gathers
 
 import models
-from configs import base as base_config
 from evaluation import evaluate, view_scoring
 from input_pipeline import resample, samples
 from tfrecords import testdata
@@ -119,17 +118,9 @@ def test_one_trace_whatever_the_batch_fill_and_every_uint8_gather_compiled():
 
 
 def eval_config(stream: str):
-    """A tiny stream config: 2 samples x 10 crops per video, 3 samples per eval batch."""
-    config = base_config.get_config()
-    config.stream = stream
-    config.data.image_size = SIZE
-    config.data.num_flow_frames = 2
+    """The tiny evaluation config at 2 samples x 10 crops per video, 3 samples per batch."""
+    config = tiny_eval_config(stream)
     config.data.eval_num_samples = 2
-    config.data.eval_num_crops = 10
-    config.model.name = "tiny"
-    config.model.weights = ""
-    config.model.dropout = 0.5
-    config.model.tiny_widths = (4,)
     config.eval.batch_size = 30
     return config
 
