@@ -41,7 +41,7 @@ import tensorflow as tf
 from absl import flags
 
 from configs import demo_temporal
-from evaluation import export, reports, watch
+from evaluation import export_metadata, reports, watch
 from preprocessing import ucf101
 from synthetic import generate
 from tfrecords import manifest as manifest_lib
@@ -262,7 +262,7 @@ def build_stages(workspace: str) -> list[Stage]:
     for stream in STREAMS:
         config = f"configs/demo_{stream}.py"
         workdir = posixpath.join(workspace, "runs", stream)
-        written_last = posixpath.join(exports, stream, export.METADATA_FILE)
+        written_last = posixpath.join(exports, stream, export_metadata.METADATA_FILE)
         stages.append(
             Stage(
                 f"export {stream}",

@@ -18,7 +18,8 @@ An export directory (`export.py --export_dir=DIR` writes `DIR/<stream>/`)::
                             -> the same outputs
       class_names           () -> class_names string [num_classes]
     class_names.txt               one class name per line, in label order
-    export.json                   `ExportMetadata`: how the evaluation cut the model's views
+    export.json                   how the evaluation cut the model's views
+                                  (evaluation/export_metadata.py)
 
 `serving_default` is for crops a caller cut itself. `serving_float` takes what
 `input_pipeline.resample.model_input` returns, the bilinear views eval.py feeds the Keras
@@ -38,19 +39,14 @@ inside the frame, mirrored where `flips` (flow: x negated). Both then run
 video's scores are the mean of `mean_probabilities` over its K samples (README.md, "Serving
 the SavedModel").
 
-`export.json` is written from the training config and the data directory's manifest, never
-by hand: the stream, S, L, the evaluation protocol (samples, crops, crop scale, JPEG IDCT),
-the training data's frame size, the flow algorithm and bound, the class names and the record
-schema (and, for the record, the source, dataset and checkpoint): what a new video needs to
-become the views eval.py would have cut from its records (evaluation/predictor.py).
+`export.json` (`evaluation.export_metadata`) is written last, from the training config and
+the data directory's manifest: a directory with it is a complete export.
 
 Reload with `tf.saved_model.load(path)`; `loaded.signatures['serving_sample'](frames=...)`.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import posixpath
 from collections.abc import Callable, Sequence
 
@@ -59,11 +55,10 @@ import ml_collections
 import tensorflow as tf
 from absl import logging
 
-from input_pipeline import crops, datasets, resample, samples
-from preprocessing.optical_flow import FLOW_ALGORITHMS
+from evaluation import export_metadata
+from input_pipeline import crops, datasets, resample
 from tfrecords import manifest as manifest_lib
-from tfrecords import schema, streams
-from tfrecords.errors import UserError
+from tfrecords import streams
 from training import checkpoints
 
 SERVING_INPUT = "frames"
@@ -78,201 +73,8 @@ FLIPS = "flips"
 MEAN_OUTPUT = "mean_probabilities"
 CLASS_NAMES_SIGNATURE = "class_names"
 CLASS_NAMES_FILE = "class_names.txt"
-METADATA_FILE = "export.json"
-METADATA_VERSION = 1
 # export.py writes W/export/<stream> unless told another parent directory.
 DEFAULT_EXPORT_DIR = "export"
-
-# The records' `ucf101/source` (tfrecords/schema.py): the public archives ('frames') hold
-# TV-L1 flow; the videos source records the algorithm it ran ('videos/<algorithm>').
-ARCHIVES_SOURCE = "frames"
-ARCHIVES_FLOW_ALGORITHM = "tvl1"
-VIDEOS_SOURCE_PREFIX = "videos/"
-
-
-class ExportError(UserError):
-    """A directory that is not a usable export of this project (named, with the fix)."""
-
-
-def flow_algorithm_of_source(source: str) -> str:
-    """The flow algorithm of a data directory's records, from its manifest's `source`.
-
-    Raises:
-      ValueError: a source this project does not write.
-    """
-    if source == ARCHIVES_SOURCE:
-        return ARCHIVES_FLOW_ALGORITHM
-    algorithm = source.removeprefix(VIDEOS_SOURCE_PREFIX)
-    if source.startswith(VIDEOS_SOURCE_PREFIX) and algorithm in FLOW_ALGORITHMS:
-        return algorithm
-    raise ValueError(
-        f"manifest source {source!r}: expected '{ARCHIVES_SOURCE}' or "
-        f"'{VIDEOS_SOURCE_PREFIX}<one of {FLOW_ALGORITHMS}>'"
-    )
-
-
-@dataclasses.dataclass(frozen=True)
-class ExportMetadata:
-    """`export.json`: what turns a video into the views eval.py scores for this stream.
-
-    Attributes:
-      stream: the stream's name (`tfrecords.streams.STREAMS`).
-      image_size: S, side of the model input.
-      num_flow_frames: L, flow frames per temporal sample (config.data.num_flow_frames).
-      eval_num_samples: K, samples uniformly spaced over a video.
-      eval_num_crops: V, crop views per sample (1, 5 or 10).
-      eval_crop_scale: crop side as a fraction of the frame's short side.
-      jpeg_dct_method: JPEG IDCT the evaluation decodes with.
-      frame_size: (height, width) of the training data's frames of the stream's modality
-        (the manifest's `max_frame_hw`); a new video is resized to it.
-      flow_algorithm: the algorithm of the training data's flow (see
-        `flow_algorithm_of_source`), one of `preprocessing.optical_flow.FLOW_ALGORITHMS`.
-      flow_bound: B, flow was clipped to [-B, B] pixels before quantization.
-      class_names: class names in label order.
-      schema_version: record schema of the training data.
-      source: the manifest's `source` ('frames' or 'videos/<algorithm>').
-      dataset: the manifest's `dataset` (e.g. 'ucf101').
-      checkpoint: the exported checkpoint and its step.
-      format_version: METADATA_VERSION.
-    """
-
-    stream: str
-    image_size: int
-    num_flow_frames: int
-    eval_num_samples: int
-    eval_num_crops: int
-    eval_crop_scale: float
-    jpeg_dct_method: str
-    frame_size: tuple[int, int]
-    flow_algorithm: str
-    flow_bound: float
-    class_names: tuple[str, ...]
-    schema_version: int
-    source: str
-    dataset: str
-    checkpoint: str
-    format_version: int = METADATA_VERSION
-
-    def sample_spec(
-        self, num_samples: int | None = None, num_crops: int | None = None
-    ) -> samples.SampleSpec:
-        """The evaluation SampleSpec of the stream, optionally with fewer or more views.
-
-        Only the evaluation fields matter (`samples.gather_eval`, `samples.decode_eval`); the
-        training-only fields are not exported and get neutral values.
-
-        Args:
-          num_samples: K instead of `eval_num_samples`; None keeps the exported protocol.
-          num_crops: V instead of `eval_num_crops` (1, 5 or 10); None keeps it.
-
-        Raises:
-          ValueError: naming the argument whose value cannot be used.
-        """
-        samples_k = self.eval_num_samples if num_samples is None else num_samples
-        crops_v = self.eval_num_crops if num_crops is None else num_crops
-        if not isinstance(samples_k, int) or isinstance(samples_k, bool) or samples_k < 1:
-            raise ValueError(f"num_samples={samples_k!r}: use a positive integer")
-        if crops_v not in (1, crops.NUM_POSITIONS, 2 * crops.NUM_POSITIONS):
-            raise ValueError(f"num_crops={crops_v!r}: use 1, 5 or 10 crop views per sample")
-        return samples.SampleSpec(
-            stream=streams.get(self.stream),
-            num_flow_frames=self.num_flow_frames,
-            image_size=self.image_size,
-            samples_per_video=1,
-            crop_scales=(self.eval_crop_scale,),
-            max_scale_jitter=0,
-            random_flip=False,
-            dct_method=self.jpeg_dct_method,
-            eval_crop_scale=self.eval_crop_scale,
-            eval_num_samples=samples_k,
-            eval_num_crops=crops_v,
-        )
-
-    @property
-    def num_channels(self) -> int:
-        """C, channels of the model input: 3 (RGB) or 2L (flow)."""
-        return self.sample_spec().num_channels
-
-    def to_json(self) -> str:
-        """Serializes to indented JSON."""
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
-
-    @classmethod
-    def from_json(cls, text: str) -> ExportMetadata:
-        """Inverse of to_json.
-
-        Raises:
-          ValueError, KeyError, TypeError: not the JSON of an ExportMetadata.
-        """
-        fields = json.loads(text)
-        fields["frame_size"] = tuple(fields["frame_size"])
-        fields["class_names"] = tuple(fields["class_names"])
-        return cls(**fields)
-
-
-def metadata_from_config(
-    config: ml_collections.ConfigDict, manifest: manifest_lib.Manifest, checkpoint: str
-) -> ExportMetadata:
-    """The ExportMetadata of a model trained with `config` on the data `manifest` describes.
-
-    Raises:
-      ValueError: a config value `datasets.sample_spec` refuses, or an unknown source.
-    """
-    spec = datasets.sample_spec(config)
-    height, width = manifest.max_frame_hw[spec.modality]
-    return ExportMetadata(
-        stream=config.stream,
-        image_size=spec.image_size,
-        num_flow_frames=config.data.num_flow_frames,
-        eval_num_samples=spec.eval_num_samples,
-        eval_num_crops=spec.eval_num_crops,
-        eval_crop_scale=spec.eval_crop_scale,
-        jpeg_dct_method=spec.dct_method,
-        frame_size=(height, width),
-        flow_algorithm=flow_algorithm_of_source(manifest.source),
-        flow_bound=schema.FLOW_BOUND,
-        class_names=tuple(manifest.class_names),
-        schema_version=manifest.schema_version,
-        source=manifest.source,
-        dataset=manifest.dataset,
-        checkpoint=checkpoint,
-    )
-
-
-def read_metadata(export_dir: str) -> ExportMetadata:
-    """Reads and checks the `export.json` of a SavedModel directory `export_saved_model` wrote.
-
-    Raises:
-      ExportError: no such directory, no SavedModel in it, no or an unreadable export.json,
-        or one of another format version.
-    """
-    again = "export it with `python export.py --config=... --workdir=... --data_dir=...`"
-    if not tf.io.gfile.isdir(export_dir):
-        raise ExportError(f"{export_dir}: no such directory; {again}")
-    if not tf.io.gfile.exists(posixpath.join(export_dir, "saved_model.pb")):
-        raise ExportError(
-            f"{export_dir}: not an export (no saved_model.pb); give the DIR/<stream> folder that "
-            f"`export.py --export_dir=DIR` wrote, or {again}"
-        )
-    path = posixpath.join(export_dir, METADATA_FILE)
-    if not tf.io.gfile.exists(path):
-        raise ExportError(
-            f"{path}: not found (an export written before {METADATA_FILE} existed?); re-{again}"
-        )
-    with tf.io.gfile.GFile(path, "r") as f:
-        text = f.read()
-    try:
-        metadata = ExportMetadata.from_json(text)
-    except (ValueError, KeyError, TypeError) as e:
-        raise ExportError(
-            f"{path}: not the {METADATA_FILE} of this project ({e}); re-{again}"
-        ) from e
-    if metadata.format_version != METADATA_VERSION:
-        raise ExportError(
-            f"{path}: format version {metadata.format_version}, this code reads "
-            f"{METADATA_VERSION}; re-{again}"
-        )
-    return metadata
 
 
 class _Serving(tf.Module):
@@ -310,8 +112,8 @@ def _view_checks(
             hw,
             tf.constant(frame_size, tf.int32),
             # No apostrophes: TF's assertion message escapes them.
-            message=f"frames larger than {METADATA_FILE} frame_size {list(frame_size)} "
-            "(height, width): resize them to it, as the training data were",
+            message=f"frames larger than {export_metadata.METADATA_FILE} frame_size "
+            f"{list(frame_size)} (height, width): resize them to it, as the training data were",
         ),
         tf.debugging.assert_equal(
             tf.shape(boxes)[0],
@@ -328,7 +130,9 @@ def _view_checks(
     ]
 
 
-def _sample_signatures(serving: _Serving, metadata: ExportMetadata) -> dict[str, Callable]:
+def _sample_signatures(
+    serving: _Serving, metadata: export_metadata.ExportMetadata
+) -> dict[str, Callable]:
     """`SAMPLE_SIGNATURE` and `SAMPLE_VIEWS_SIGNATURE` (see the module docstring)."""
     size, channels = metadata.image_size, metadata.num_channels
     flow = streams.get(metadata.stream).flow
@@ -376,14 +180,16 @@ def _sample_signatures(serving: _Serving, metadata: ExportMetadata) -> dict[str,
     return {SAMPLE_SIGNATURE: serve_sample, SAMPLE_VIEWS_SIGNATURE: serve_sample_views}
 
 
-def export_saved_model(model: keras.Model, export_dir: str, metadata: ExportMetadata) -> str:
+def export_saved_model(
+    model: keras.Model, export_dir: str, metadata: export_metadata.ExportMetadata
+) -> str:
     """Writes `model` as a SavedModel with the module docstring's signatures + export.json.
 
     Args:
       model: float32 [B, S, S, C] in stored units -> probabilities [B, len(class_names)].
       export_dir: SavedModel directory (any tf.io.gfile path; created, overwritten).
-      metadata: the stream's ExportMetadata (S, C, the frame size, the evaluation views and
-        the class names come from it).
+      metadata: the stream's export.json (S, C, the frame size, the evaluation views and the
+        class names come from it).
 
     Returns:
       `export_dir`.
@@ -430,7 +236,7 @@ def export_saved_model(model: keras.Model, export_dir: str, metadata: ExportMeta
     with tf.io.gfile.GFile(posixpath.join(export_dir, CLASS_NAMES_FILE), "w") as f:
         f.write("".join(f"{name}\n" for name in class_names))
     # Last: a directory with export.json is a complete export.
-    with tf.io.gfile.GFile(posixpath.join(export_dir, METADATA_FILE), "w") as f:
+    with tf.io.gfile.GFile(posixpath.join(export_dir, export_metadata.METADATA_FILE), "w") as f:
         f.write(metadata.to_json())
     return export_dir
 
@@ -468,5 +274,5 @@ def export_checkpoint(
     return export_saved_model(
         model,
         posixpath.join(export_dir, config.stream),
-        metadata_from_config(config, manifest, description),
+        export_metadata.metadata_from_config(config, manifest, description),
     )

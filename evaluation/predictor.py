@@ -31,7 +31,14 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from evaluation import contact_sheet, export, fusion, video_sampling, view_scoring
+from evaluation import (
+    contact_sheet,
+    export,
+    export_metadata,
+    fusion,
+    video_sampling,
+    view_scoring,
+)
 from evaluation.aggregation import aggregate_views
 from input_pipeline import datasets, samples
 from preprocessing import optical_flow
@@ -55,7 +62,7 @@ class _Stream:
 
     name: str
     directory: str
-    metadata: export.ExportMetadata
+    metadata: export_metadata.ExportMetadata
     spec: samples.SampleSpec
     loaded: object  # the SavedModel object; keeps the signature's variables alive
     predict: view_scoring.ViewScorer
@@ -129,15 +136,15 @@ def load_stream(
     `batch_views` views (in whole samples) per call.
 
     Raises:
-      ExportError: `directory` is not an export (see `export.read_metadata`), or lacks the
+      ExportError: `directory` is not an export (see `export_metadata.read_metadata`), or lacks the
         float signature.
       PredictError: it is an export of the other stream, or `num_samples` or `num_crops`
         cannot be used.
     """
     try:
-        metadata = export.read_metadata(directory)
-    except export.ExportError as e:
-        raise export.ExportError(f"{name} model {e}") from e
+        metadata = export_metadata.read_metadata(directory)
+    except export_metadata.ExportError as e:
+        raise export_metadata.ExportError(f"{name} model {e}") from e
     if metadata.stream != name:
         raise PredictError(
             f"{name} model {directory}: this is a {metadata.stream} export; give it as the "
@@ -149,7 +156,7 @@ def load_stream(
         raise PredictError(f"{name} model {directory}: {e}") from e
     loaded = tf.saved_model.load(directory)
     if export.FLOAT_SIGNATURE not in loaded.signatures:
-        raise export.ExportError(
+        raise export_metadata.ExportError(
             f"{directory}: no '{export.FLOAT_SIGNATURE}' signature (an older export); "
             "export it again with `export.py`"
         )

@@ -31,7 +31,7 @@ import tensorflow as tf
 import tqdm
 from absl import logging
 
-from evaluation import export
+from evaluation import export_metadata
 from evaluation.contact_sheet import Preview
 from input_pipeline import samples, sampling
 from preprocessing import optical_flow
@@ -288,7 +288,7 @@ def read_video(
         width=rgb_size[1],
         flow_height=flow_size[0],
         flow_width=flow_size[1],
-        source=f"{export.VIDEOS_SOURCE_PREFIX}{flow_algorithm or 'none'}",
+        source=f"{export_metadata.VIDEOS_SOURCE_PREFIX}{flow_algorithm or 'none'}",
         frame_rate=decoded.frame_rate,
     )
     return SampledVideo(

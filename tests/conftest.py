@@ -17,7 +17,7 @@ import simplejpeg
 import tensorflow as tf
 
 from configs import base as base_config
-from evaluation import export
+from evaluation import export_metadata
 from preprocessing import layout as layout_lib
 from preprocessing import ucf101
 from preprocessing.job_config import JobConfig
@@ -182,10 +182,10 @@ def load_config_file(path: str):
     return module.get_config()
 
 
-def export_metadata(**changes) -> export.ExportMetadata:
+def hand_made_metadata(**changes) -> export_metadata.ExportMetadata:
     """Hand-made metadata of a tiny spatial export (8x8 inputs, the paper's 25 x 10 views) of
     UCF-101 frames; `changes` replace fields."""
-    metadata = export.ExportMetadata(
+    metadata = export_metadata.ExportMetadata(
         stream="spatial",
         image_size=8,
         num_flow_frames=10,

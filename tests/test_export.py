@@ -1,7 +1,6 @@
 """Tests of the SavedModel export: signatures, same probabilities as Keras, export.json, and
 the `export.py` binary end to end."""
 
-import dataclasses
 import importlib.util
 import json
 import pathlib
@@ -13,13 +12,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from absl import logging
-from conftest import export_metadata, uint8_gathers
+from conftest import hand_made_metadata, uint8_gathers
 
 import models
-from configs import demo_spatial, demo_temporal
-from evaluation import export
+from evaluation import export, export_metadata
 from input_pipeline import crops, resample
-from tfrecords import schema, testdata
+from tfrecords import testdata
 from training import checkpoints
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -52,7 +50,7 @@ def _model(channels):
 
 def _metadata(channels, class_names=tuple(NAMES)):
     temporal = channels > 3
-    return export_metadata(
+    return hand_made_metadata(
         stream="temporal" if temporal else "spatial",
         num_flow_frames=channels // 2 if temporal else 10,
         class_names=tuple(class_names),
@@ -107,7 +105,7 @@ def test_class_names_in_signature_file_and_metadata(exported):
     names = loaded.signatures["class_names"]()["class_names"].numpy()
     assert [n.decode() for n in names] == NAMES
     assert tf.io.gfile.GFile(f"{path}/class_names.txt").read().splitlines() == NAMES
-    metadata = export.read_metadata(path)
+    metadata = export_metadata.read_metadata(path)
     assert metadata == _metadata(channels)
     assert metadata.num_channels == channels
 
@@ -129,84 +127,24 @@ def test_output_width_must_match_class_names(tmp_path):
         export.export_saved_model(_model(3), str(tmp_path / "m"), _metadata(3, NAMES[:2]))
 
 
-@pytest.mark.parametrize(
-    "source, algorithm",
-    [
-        ("frames", "tvl1"),
-        ("videos/dis", "dis"),
-        ("videos/tvl1", "tvl1"),
-        ("videos/farneback", "farneback"),
-    ],
-)
-def test_flow_algorithm_of_source(source, algorithm):
-    assert export.flow_algorithm_of_source(source) == algorithm
-
-
-@pytest.mark.parametrize("source", ["videos/lucas-kanade", "videos", "archives", ""])
-def test_unknown_source_is_refused(source):
-    with pytest.raises(ValueError, match="expected 'frames' or 'videos/"):
-        export.flow_algorithm_of_source(source)
-
-
-@pytest.mark.parametrize("stream", ["spatial", "temporal"])
-def test_metadata_from_the_config_and_the_manifest(stream, tmp_path):
-    config = (demo_spatial if stream == "spatial" else demo_temporal).get_config()
-    config.data.eval_num_samples = 7
-    flow = [testdata.painted_jpeg(128, 20, 30, 1)]
-    video = dataclasses.replace(
-        testdata.make_video(
-            "v_a", 0, [testdata.painted_jpeg(0, 24, 32, 3)] * 2, flow, flow, (24, 32)
-        ),
-        flow_height=20,
-        flow_width=30,
-    )
-    manifest = testdata.write_data_dir(str(tmp_path), {"test": [video]}, num_classes=2)
-    manifest = dataclasses.replace(manifest, source="videos/dis")
-    metadata = export.metadata_from_config(config, manifest, "ckpt-9 (step 9)")
-    assert metadata.stream == stream
-    assert (metadata.image_size, metadata.num_flow_frames) == (64, 10)
-    assert (metadata.eval_num_samples, metadata.eval_num_crops) == (7, 10)
-    assert metadata.eval_crop_scale == 0.875 and metadata.jpeg_dct_method == "INTEGER_FAST"
-    # The stream's own modality's frame size.
-    assert metadata.frame_size == ((24, 32) if stream == "spatial" else (20, 30))
-    assert (metadata.flow_algorithm, metadata.source) == ("dis", "videos/dis")
-    assert metadata.dataset == "ucf101" and metadata.checkpoint == "ckpt-9 (step 9)"
-    assert metadata.flow_bound == 20.0 and metadata.schema_version == schema.SCHEMA_VERSION
-    assert metadata.class_names == ("class0", "class1")
-    assert metadata.num_channels == (3 if stream == "spatial" else 20)
-    assert export.ExportMetadata.from_json(metadata.to_json()) == metadata
-    spec = metadata.sample_spec(num_samples=2, num_crops=1)
-    assert (spec.eval_num_samples, spec.eval_num_crops, spec.stream.name) == (2, 1, stream)
-    assert spec.length == (1 if stream == "spatial" else 10)
-
-
-@pytest.mark.parametrize(
-    "num_samples, num_crops, message",
-    [(0, None, "num_samples=0"), (None, 3, "num_crops=3: use 1, 5 or 10")],
-)
-def test_sample_spec_overrides_are_checked(num_samples, num_crops, message):
-    with pytest.raises(ValueError, match=message):
-        _metadata(3).sample_spec(num_samples, num_crops)
-
-
 def test_read_metadata_names_what_is_not_an_export(exported, tmp_path):
     _, _, path, _ = exported
-    with pytest.raises(export.ExportError, match="no such directory"):
-        export.read_metadata(str(tmp_path / "missing"))
-    with pytest.raises(export.ExportError, match=r"not an export \(no saved_model.pb\)"):
-        export.read_metadata(str(tmp_path))
+    with pytest.raises(export_metadata.ExportError, match="no such directory"):
+        export_metadata.read_metadata(str(tmp_path / "missing"))
+    with pytest.raises(export_metadata.ExportError, match=r"not an export \(no saved_model.pb\)"):
+        export_metadata.read_metadata(str(tmp_path))
     copy = tmp_path / "copy"
     tf.io.gfile.makedirs(str(copy))
     tf.io.gfile.copy(f"{path}/saved_model.pb", str(copy / "saved_model.pb"))
-    with pytest.raises(export.ExportError, match="export.json: not found"):
-        export.read_metadata(str(copy))
+    with pytest.raises(export_metadata.ExportError, match="export.json: not found"):
+        export_metadata.read_metadata(str(copy))
     (copy / "export.json").write_text("{not json")
-    with pytest.raises(export.ExportError, match="not the export.json of this project"):
-        export.read_metadata(str(copy))
+    with pytest.raises(export_metadata.ExportError, match="not the export.json of this project"):
+        export_metadata.read_metadata(str(copy))
     fields = json.loads(tf.io.gfile.GFile(f"{path}/export.json").read())
     (copy / "export.json").write_text(json.dumps({**fields, "format_version": 99}))
-    with pytest.raises(export.ExportError, match="format version 99"):
-        export.read_metadata(str(copy))
+    with pytest.raises(export_metadata.ExportError, match="format version 99"):
+        export_metadata.read_metadata(str(copy))
 
 
 @pytest.mark.slow
@@ -243,7 +181,7 @@ def test_export_cli_writes_the_stream_under_the_workdir(tmp_path):
     written = {p.name for p in directory.iterdir()}
     assert {"saved_model.pb", "variables", "class_names.txt", "export.json"} <= written
     assert (directory / "class_names.txt").read_text() == "class0\nclass1\nclass2\n"
-    metadata = export.read_metadata(str(directory))
+    metadata = export_metadata.read_metadata(str(directory))
     assert metadata.checkpoint == f"{workdir}/checkpoints/ckpt-{STEP} (step {STEP})"
     assert (metadata.stream, metadata.num_channels) == ("temporal", 4)
     loaded = tf.saved_model.load(str(directory))

@@ -20,9 +20,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from apache_beam.options.pipeline_options import PipelineOptions
-from conftest import export_metadata, load_config_file
+from conftest import hand_made_metadata, load_config_file
 
-from evaluation import evaluate, export, fusion, predictor, scores, video_sampling
+from evaluation import (
+    evaluate,
+    export,
+    export_metadata,
+    fusion,
+    predictor,
+    scores,
+    video_sampling,
+)
 from preprocessing import pipeline, ucf101
 from synthetic import generate
 from tfrecords.schema import FRAME_RATE
@@ -102,7 +110,7 @@ def _hand_made_export(directory, stream, class_names):
     inputs = keras.Input((8, 8, channels))
     x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255.0)(inputs))
     model = keras.Model(inputs, keras.layers.Dense(len(class_names), activation="softmax")(x))
-    metadata = export_metadata(
+    metadata = hand_made_metadata(
         stream=stream,
         num_flow_frames=LENGTH,
         eval_num_samples=2,
@@ -333,7 +341,7 @@ def test_the_sample_signature_alone_reproduces_predict_on_a_real_video(trained, 
     exports = trained.exports
     expected = predictor.Predictor(exports["spatial"], exports["temporal"], progress=False)
     expected = expected.predict(path)
-    metadata = {stream: export.read_metadata(exports[stream]) for stream in STREAMS}
+    metadata = {stream: export_metadata.read_metadata(exports[stream]) for stream in STREAMS}
     inputs = [video_sampling.StreamInput(m.sample_spec(), m.frame_size) for m in metadata.values()]
     flow_algorithm = metadata["temporal"].flow_algorithm
     video = video_sampling.read_video(path, inputs, flow_algorithm, progress=False).video

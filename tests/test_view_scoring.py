@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import export_metadata, reference_view, tiny_eval_config, uint8_gathers
+from conftest import hand_made_metadata, reference_view, tiny_eval_config, uint8_gathers
 
 import models
 from evaluation import evaluate, view_scoring
@@ -38,7 +38,7 @@ def _model(channels: int) -> keras.Model:
 
 def _spec(flow: bool) -> samples.SampleSpec:
     stream = "temporal" if flow else "spatial"
-    return export_metadata(stream=stream, image_size=SIZE, num_flow_frames=2).sample_spec()
+    return hand_made_metadata(stream=stream, image_size=SIZE, num_flow_frames=2).sample_spec()
 
 
 def _windows(count: int, spec: samples.SampleSpec) -> resample.Windows:
