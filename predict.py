@@ -21,7 +21,7 @@ os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 from absl import flags, logging
 
 from evaluation import predict_files, predictor
-from preprocessing.optical_flow import FLOW_ALGORITHMS
+from optical_flow.algorithms import FLOW_ALGORITHMS
 from tfrecords.errors import UserError, run_binary
 
 _VIDEO = flags.DEFINE_list("video", None, "Video files or glob patterns, comma-separated.")

@@ -17,10 +17,10 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
+from optical_flow.video_frames import FRAME_HEIGHT as HEIGHT
+from optical_flow.video_frames import FRAME_WIDTH as WIDTH
 from preprocessing import layout
 from preprocessing.job_config import DEFAULT_RGB_CHUNKS
-from preprocessing.optical_flow import FRAME_HEIGHT as HEIGHT
-from preprocessing.optical_flow import FRAME_WIDTH as WIDTH
 from tfrecords import testdata
 
 POOL_SIZE = 24

@@ -19,7 +19,7 @@ import ml_collections
 import tensorflow as tf
 
 from input_pipeline import crops, datasets, samples
-from preprocessing.optical_flow import FLOW_ALGORITHMS
+from optical_flow.algorithms import FLOW_ALGORITHMS
 from tfrecords import manifest as manifest_lib
 from tfrecords import schema, streams
 from tfrecords.errors import UserError
@@ -70,7 +70,7 @@ class ExportMetadata:
       frame_size: (height, width) of the training data's frames of the stream's modality
         (the manifest's `max_frame_hw`); a new video is resized to it.
       flow_algorithm: the algorithm of the training data's flow (see
-        `flow_algorithm_of_source`), one of `preprocessing.optical_flow.FLOW_ALGORITHMS`.
+        `flow_algorithm_of_source`), one of `optical_flow.algorithms.FLOW_ALGORITHMS`.
       flow_bound: B, flow was clipped to [-B, B] pixels before quantization.
       class_names: class names in label order.
       schema_version: record schema of the training data.

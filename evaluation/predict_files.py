@@ -17,7 +17,7 @@ from absl import logging
 
 from evaluation import contact_sheet
 from evaluation.predictor import FUSED, PredictError, Prediction, Predictor
-from preprocessing import optical_flow
+from optical_flow.video_frames import VideoError
 from tfrecords.streams import STREAMS, TEMPORAL
 
 # Positions a contact sheet shows.
@@ -123,7 +123,7 @@ def predict_files(
     for video in videos:
         try:
             prediction = predictor.predict(video, SHEET_PREVIEWS if sheet else 0)
-        except optical_flow.VideoError as e:
+        except VideoError as e:
             logging.error("%s", e)
             failed += 1
             continue

@@ -41,7 +41,7 @@ from evaluation import (
 )
 from evaluation.aggregation import aggregate_views
 from input_pipeline import datasets, samples
-from preprocessing import optical_flow
+from optical_flow.algorithms import FLOW_ALGORITHMS
 from tfrecords import schema
 from tfrecords.errors import UserError
 from tfrecords.streams import SPATIAL, STREAMS, TEMPORAL
@@ -252,11 +252,10 @@ class Predictor:
         if temporal is not None:
             trained = temporal.metadata.flow_algorithm
             self.flow_algorithm = flow_algorithm or trained
-            if self.flow_algorithm not in optical_flow.FLOW_ALGORITHMS:
+            if self.flow_algorithm not in FLOW_ALGORITHMS:
                 origin = "" if flow_algorithm else f" (the one {temporal.directory} was trained on)"
                 raise PredictError(
-                    f"flow algorithm '{self.flow_algorithm}'{origin}: use one of "
-                    f"{optical_flow.FLOW_ALGORITHMS}"
+                    f"flow algorithm '{self.flow_algorithm}'{origin}: use one of {FLOW_ALGORITHMS}"
                 )
             if self.flow_algorithm != trained:
                 logging.warning(

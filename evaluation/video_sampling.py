@@ -1,9 +1,9 @@
 """A video file -> a `schema.Video` holding just the frames the evaluation's samples read.
 
 The records of that Video are, in every frame a sample reads, byte for byte the records the
-Beam job's videos source writes for the file (preprocessing/optical_flow.py makes both):
+Beam job's videos source writes for the file (optical_flow/video_frames.py makes both):
 
-    optical_flow.open_video                 decode the file as a stream (never all frames)
+    video_frames.open_video                 decode the file as a stream (never all frames)
     `sampled_frames` of N RGB frames        RGB frames the K spatial samples read
     `sampled_frames` of N - 1 flow frames   flow frames the K temporal stacks of L read
     RGB frame i:  resize_frame to the training frame size -> encode_jpeg
@@ -34,7 +34,7 @@ from absl import logging
 from evaluation import export_metadata
 from evaluation.contact_sheet import Preview
 from input_pipeline import samples, sampling
-from preprocessing import optical_flow
+from optical_flow import algorithms, video_frames
 from tfrecords import schema
 
 
@@ -166,11 +166,11 @@ def _decode(
     rgb: dict[int, bytes] = {}
     flow: dict[int, tuple[bytes, bytes]] = {}
     flow_seconds = 0.0
-    with optical_flow.open_video(path) as video:
+    with video_frames.open_video(path) as video:
         planned = video.declared_frames if num_frames is None else num_frames
         # Fewer than 2 frames declared: nothing to plan, this pass only counts.
         plan = _plan(inputs, planned, num_previews) if planned >= 2 else _NO_PLAN
-        flow_fn = optical_flow.flow_function(flow_algorithm) if plan.flow else None
+        flow_fn = algorithms.flow_function(flow_algorithm) if plan.flow else None
         bar = tqdm.tqdm(
             total=len(plan.flow),
             desc=f"{flow_algorithm} flow",
@@ -183,16 +183,16 @@ def _decode(
                 count += 1
                 resized = {}
                 if index in plan.rgb:
-                    resized[rgb_size] = optical_flow.resize_frame(frame, rgb_size)
-                    rgb[index] = optical_flow.encode_jpeg(resized[rgb_size])
+                    resized[rgb_size] = video_frames.resize_frame(frame, rgb_size)
+                    rgb[index] = video_frames.encode_jpeg(resized[rgb_size])
                 if index not in plan.flow and index - 1 not in plan.flow:
                     continue
                 if flow_size not in resized:
-                    resized[flow_size] = optical_flow.resize_frame(frame, flow_size)
-                gray = optical_flow.to_gray(resized[flow_size])
+                    resized[flow_size] = video_frames.resize_frame(frame, flow_size)
+                gray = video_frames.to_gray(resized[flow_size])
                 if index - 1 in plan.flow:
                     pair_start = time.perf_counter()
-                    flow[index - 1] = optical_flow.pair_flow_jpegs(flow_fn, previous, gray)
+                    flow[index - 1] = video_frames.pair_flow_jpegs(flow_fn, previous, gray)
                     seconds = time.perf_counter() - pair_start
                     if not flow_seconds:
                         _log_estimate(path, flow_algorithm, plan, seconds)
@@ -220,15 +220,15 @@ def _previews(decoded: _Pass) -> tuple[Preview, ...]:
 def check_file(path: str) -> None:
     """Raises VideoError unless `path` is a file that can be read (local or gs://)."""
     if not tf.io.gfile.exists(path):
-        raise optical_flow.VideoError(f"{path}: no such file")
+        raise video_frames.VideoError(f"{path}: no such file")
     if tf.io.gfile.isdir(path):
-        raise optical_flow.VideoError(f"{path}: a directory, not a video file")
+        raise video_frames.VideoError(f"{path}: a directory, not a video file")
     try:
         with tf.io.gfile.GFile(path, "rb") as f:
             f.read(1)
     except (tf.errors.OpError, OSError) as e:
         message = getattr(e, "message", None) or str(e)
-        raise optical_flow.VideoError(f"{path}: cannot read ({message})") from e
+        raise video_frames.VideoError(f"{path}: cannot read ({message})") from e
 
 
 def read_video(
@@ -243,7 +243,7 @@ def read_video(
     Args:
       path: a video file any container OpenCV reads (local or gs://).
       inputs: one StreamInput per stream (at most one spatial and one temporal).
-      flow_algorithm: one of optical_flow.FLOW_ALGORITHMS; None without a temporal input.
+      flow_algorithm: one of optical_flow.algorithms.FLOW_ALGORITHMS; None without a temporal input.
       num_previews: sampled positions to keep for a contact sheet.
       progress: show a progress bar over the flow pairs.
 
@@ -267,7 +267,7 @@ def read_video(
     decoded = _decode(*args, None, num_previews, progress)
     seconds = 0.0
     if decoded.num_frames < 2:
-        raise optical_flow.VideoError(
+        raise video_frames.VideoError(
             f"{path}: {decoded.num_frames} frame(s); a clip needs at least 2 (one flow frame)"
         )
     if decoded.plan.num_frames != decoded.num_frames:

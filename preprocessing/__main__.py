@@ -55,10 +55,10 @@ from collections.abc import Sequence
 from absl import app, flags, logging
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from optical_flow.algorithms import FLOW_ALGORITHMS
 from preprocessing import datasets, folder, hmdb51, job_config, pipeline, ucf101, validation
 from preprocessing import layout as layout_lib
 from preprocessing.clip_sources import SOURCES
-from preprocessing.optical_flow import FLOW_ALGORITHMS
 from tfrecords.errors import UserError, binary_main
 from tfrecords.manifest import FAILURES_FILE, MANIFEST_FILE
 from tfrecords.schema import MODALITIES

@@ -15,7 +15,7 @@ Two sources (`SOURCES`):
   libjpeg decodes without a warning (e.g. a flipped bit that still forms valid Huffman
   codes) is invisible to every decoder: JPEG carries no checksum.
 * `videos`: the raw .avi files, decoded and turned into frames and flow by
-  `preprocessing.optical_flow`.
+  `optical_flow.video_frames`.
 
 Every problem raises `ClipError`, whose `stage` (`STAGES`) says where the clip failed; the
 Beam job reports it in `failures.jsonl` and goes on with the other clips.
@@ -26,7 +26,7 @@ from __future__ import annotations
 import simplejpeg
 import tensorflow as tf
 
-from preprocessing import optical_flow
+from optical_flow import video_frames
 from preprocessing.dataset import Clip
 from preprocessing.errors import DatasetError
 from preprocessing.layout import SourceIndex, list_frames
@@ -270,7 +270,7 @@ def videos_source_name(flow_algorithm: str) -> str:
 
 
 def read_video_clip(clip: Clip, index: SourceIndex, flow_algorithm: str) -> Video:
-    """Decodes a clip's video and computes its frames and flow (`preprocessing.optical_flow`).
+    """Decodes a clip's video and computes its frames and flow (`optical_flow.video_frames`).
 
     Raises:
       ClipError: the video is missing, cannot be decoded, or has fewer than 2 frames.
@@ -283,8 +283,8 @@ def read_video_clip(clip: Clip, index: SourceIndex, flow_algorithm: str) -> Vide
             f"{index.layout.videos_dir} (looked up case-insensitively)",
         )
     try:
-        frames = optical_flow.video_to_frames(path, flow_algorithm)
-    except optical_flow.VideoError as e:
+        frames = video_frames.video_to_frames(path, flow_algorithm)
+    except video_frames.VideoError as e:
         raise ClipError(STAGE_DECODE, str(e)) from e
     _check_counts(clip, len(frames.rgb), len(frames.flow_x), len(frames.flow_y), path)
     return clip_video(

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import dataclasses
 
+from optical_flow.algorithms import FLOW_ALGORITHMS
 from preprocessing import datasets, ucf101, validation
 from preprocessing.clip_sources import SOURCES, videos_source_name
 from preprocessing.dataset import Dataset
 from preprocessing.flow_cache import FlowCache
 from preprocessing.folder import DEFAULT_TEST_FRACTION
 from preprocessing.layout import Layout
-from preprocessing.optical_flow import FLOW_ALGORITHMS
 from tfrecords.errors import UserError
 from tfrecords.schema import check_num_chunks
 

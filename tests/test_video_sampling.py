@@ -11,11 +11,12 @@ import tensorflow as tf
 
 from evaluation import video_sampling
 from input_pipeline import samples
-from preprocessing import optical_flow, ucf101
+from optical_flow import video_frames
+from preprocessing import ucf101
 from tfrecords import schema, streams
 from tfrecords.schema import FRAME_RATE
 
-SIZE = (optical_flow.FRAME_HEIGHT, optical_flow.FRAME_WIDTH)
+SIZE = (video_frames.FRAME_HEIGHT, video_frames.FRAME_WIDTH)
 
 
 def _spec(stream, num_samples, length=1, num_crops=1):
@@ -46,9 +47,9 @@ def clip(synthetic_root) -> str:
 
 
 @pytest.fixture(scope="module")
-def beam_frames(clip) -> optical_flow.EncodedFrames:
+def beam_frames(clip) -> video_frames.EncodedFrames:
     """What the Beam job's videos source encodes for the clip (every frame, DIS flow)."""
-    return optical_flow.video_to_frames(clip, "dis")
+    return video_frames.video_to_frames(clip, "dis")
 
 
 def test_sampled_frames_hand_computed():
@@ -112,16 +113,16 @@ def test_gather_and_decode_eval_read_only_what_was_encoded(clip, stream):
 def test_a_wrong_header_count_decodes_again_with_the_true_count(clip, monkeypatch):
     expected = video_sampling.read_video(clip, [SPATIAL, TEMPORAL], "dis", progress=False)
     opened = []
-    real_open = optical_flow.open_video
+    real_open = video_frames.open_video
 
     @contextlib.contextmanager
     def lying_open(path):
         """Claims 4 frames: the first pass plans for 4 and finds more."""
         opened.append(path)
         with real_open(path) as video:
-            yield optical_flow.VideoStream(video.frame_rate, 4, video.frames)
+            yield video_frames.VideoStream(video.frame_rate, 4, video.frames)
 
-    monkeypatch.setattr(optical_flow, "open_video", lying_open)
+    monkeypatch.setattr(video_frames, "open_video", lying_open)
     sampled = video_sampling.read_video(clip, [SPATIAL, TEMPORAL], "dis", progress=False)
     assert len(opened) == 2
     assert sampled.video == expected.video and sampled.flow_pairs == expected.flow_pairs
@@ -158,7 +159,7 @@ def test_unusable_files_are_video_errors(tmp_path):
         (_write_avi(tmp_path / "one.avi", 1), r"1 frame\(s\); a clip needs at least 2"),
     ]
     for path, message in cases:
-        with pytest.raises(optical_flow.VideoError, match=message):
+        with pytest.raises(video_frames.VideoError, match=message):
             video_sampling.read_video(path, [SPATIAL], None, progress=False)
 
 

@@ -6,13 +6,7 @@ RGB JPEG; flow between consecutive resized grayscale frames is clipped to [-20, 
 quantized to uint8 with `tfrecords.schema.quantize_flow` (zero motion ~128), then stored as two
 grayscale JPEGs (x = `u`, y = `v`). N decoded frames give N RGB and N-1 flow frames.
 
-Algorithms (`FLOW_ALGORITHMS`): `tvl1` (OpenCV Dual TV-L1, default parameters, as the
-archives; the slow one, its cost per pair is in README.md's Scaling section), `dis` (DIS,
-medium preset with its pyramid starting at 1/2 scale; ~7-10 ms per 340x256 pair on one core
-of the dev machine, median 9 ms on bikes.mp4) and `farneback` (~20-30 ms). Each must recover
-known shifts of natural frames and of 10-20 px stripes and checks within 0.5 px
-(tests/test_optical_flow.py). Flow follows OpenCV's convention: `next(x + u, y + v) ~
-prev(x, y)`, so content moving right gives positive `u`.
+The flow of a pair comes from `optical_flow.algorithms` (by `--flow_algorithm`).
 
 The video is decoded as a stream: only two frames are held at a time, never the whole clip.
 The steps are separate functions so that `evaluation.predictor` turns a user's video into the
@@ -26,24 +20,22 @@ import contextlib
 import dataclasses
 import posixpath
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import cv2
 import numpy as np
 import tensorflow as tf
 
-from preprocessing.errors import DatasetError
+from optical_flow.algorithms import FlowFunction, flow_function
+from tfrecords.errors import UserError
 from tfrecords.schema import quantize_flow
 
-FLOW_ALGORITHMS = ("tvl1", "dis", "farneback")
 FRAME_HEIGHT = 256
 FRAME_WIDTH = 340
 JPEG_QUALITY = 95
 
-FlowFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
-
-class VideoError(DatasetError):
+class VideoError(UserError):
     """A video cannot be opened, holds no frames, or decodes fewer frames than it declares."""
 
 
@@ -66,32 +58,6 @@ class EncodedFrames:
     height: int
     width: int
     frame_rate: float
-
-
-def flow_function(algorithm: str) -> FlowFunction:
-    """Returns `flow(prev, next) -> [H, W, 2] float32` (x, y pixels) for two [H, W] uint8 frames.
-
-    Raises:
-      ValueError: `algorithm` is not one of FLOW_ALGORITHMS (names the --flow_algorithm flag).
-    """
-    if algorithm == "tvl1":
-        tvl1 = cv2.optflow.DualTVL1OpticalFlow_create()
-        return lambda prev, nxt: tvl1.calc(prev, nxt, None)
-    if algorithm == "dis":
-        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-        # The preset's automatic pyramid starts at 1/8 for 340x256, where a 10-20 px periodic
-        # pattern (stripes, checks, fences) aliases and the coarse match locks onto the wrong
-        # period: 5-15 px of false motion in the tests, ~26 px on a clip (issue 15). Starting
-        # at 1/2 (also the preset's finest scale, so one level) keeps such patterns resolved;
-        # shifts of natural frames up to 24 px (beyond the stored +-20) are still recovered.
-        dis.setCoarsestScale(1)
-        return lambda prev, nxt: dis.calc(prev, nxt, None)
-    if algorithm == "farneback":
-        # pyr_scale, levels, winsize, iterations, poly_n, poly_sigma, flags: OpenCV's sample.
-        return lambda prev, nxt: cv2.calcOpticalFlowFarneback(
-            prev, nxt, None, 0.5, 3, 15, 3, 5, 1.2, 0
-        )
-    raise DatasetError(f"flow algorithm {algorithm!r}: use one of {FLOW_ALGORITHMS}")
 
 
 def resize_frame(
