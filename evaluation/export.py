@@ -28,16 +28,20 @@ views to uint8 would change them slightly).
 
 The sample signatures carry the evaluation's preprocessing, so a server needs nothing of this
 project: they take one sample's decoded frames (spatial: one RGB frame; temporal: the 2L flow
-planes of L consecutive flow frames stacked on the last axis) at the training data's frame
-size `frame_size` (smaller frames are zero-padded as eval.py pads them; larger ones are
-refused). `serving_sample` cuts the evaluation's V = eval_num_crops views from the frame's
-size as `samples.decode_eval` does (`crops.eval_crop_params`: squares of side eval_crop_scale
-x the short side; centre, top-left, top-right, bottom-left, bottom-right, then the same five
-mirrored); `serving_sample_views` cuts the boxes given, (offset_y, offset_x, height, width)
-inside the frame, mirrored where `flips` (flow: x negated). Both then run
-`resample.model_input` and the model in one XLA-compiled function, as eval.py's step does. A
-video's scores are the mean of `mean_probabilities` over its K samples (README.md, "Serving
-the SavedModel").
+planes of L consecutive flow frames stacked on the last axis) at their stored size, at most
+`frame_size`, the training data's largest frame (smaller frames are zero-padded as eval.py
+pads them; larger ones are refused). A new video's frames are resized by the training data's
+rule (`optical_flow.video_frames.archive_frame_size`, short side 256, aspect ratio kept), so
+a video of another aspect ratio than the training data's widest (16:9 on UCF-101's 4:3) is
+wider than `frame_size`: `evaluation.predictor` scores it (it runs `serving_float` on views
+cut from the frame's own size), the sample signatures refuse it. `serving_sample` cuts the
+evaluation's V = eval_num_crops views from the frame's size as `samples.decode_eval` does
+(`crops.eval_crop_params`: squares of side eval_crop_scale x the short side; centre,
+top-left, top-right, bottom-left, bottom-right, then the same five mirrored);
+`serving_sample_views` cuts the boxes given, (offset_y, offset_x, height, width) inside the
+frame, mirrored where `flips` (flow: x negated). Both then run `resample.model_input` and the
+model in one XLA-compiled function, as eval.py's step does. A video's scores are the mean of
+`mean_probabilities` over its K samples (README.md, "Serving the SavedModel").
 
 `export.json` (`evaluation.export_metadata`) is written last, from the training config and
 the data directory's manifest: a directory with it is a complete export.
@@ -113,7 +117,8 @@ def _view_checks(
             tf.constant(frame_size, tf.int32),
             # No apostrophes: TF's assertion message escapes them.
             message=f"frames larger than {export_metadata.METADATA_FILE} frame_size "
-            f"{list(frame_size)} (height, width): resize them to it, as the training data were",
+            f"{list(frame_size)} (height, width), the largest frame of the training data: this "
+            "signature takes frames up to it; predict.py scores larger ones",
         ),
         tf.debugging.assert_equal(
             tf.shape(boxes)[0],

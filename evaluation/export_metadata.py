@@ -67,8 +67,13 @@ class ExportMetadata:
       eval_num_crops: V, crop views per sample (1, 5 or 10).
       eval_crop_scale: crop side as a fraction of the frame's short side.
       jpeg_dct_method: JPEG IDCT the evaluation decodes with.
-      frame_size: (height, width) of the training data's frames of the stream's modality
-        (the manifest's `max_frame_hw`); a new video is resized to it.
+      frame_size: (height, width) of the training data's largest frame of the stream's
+        modality (the manifest's `max_frame_hw`): the frame buffer of the sample signatures,
+        which refuse larger frames. A new video is not resized to it but by the training
+        data's rule (`optical_flow.video_frames.archive_frame_size`: short side 256, aspect
+        ratio kept), so a video wider than the training data's widest (e.g. 16:9, 454x256,
+        on UCF-101's 340x256) exceeds it: `evaluation.predictor` scores it all the same (it
+        cuts the views from the frame's own size), a server's `serving_sample` refuses it.
       flow_algorithm: the algorithm of the training data's flow (see
         `flow_algorithm_of_source`), one of `optical_flow.algorithms.FLOW_ALGORITHMS`.
       flow_bound: B, flow was clipped to [-B, B] pixels before quantization.

@@ -3,13 +3,16 @@
 `Predictor(spatial_model=DIR, temporal_model=DIR).predict(path)` (either model alone works;
 DIRs are what `export.py` writes, read with their `export.json`)::
 
-    video file -> video_sampling.read_video: decoded with OpenCV, resized to the training
-       frame size; only the RGB frames and flow pairs the K samples read are encoded and
-       computed, with the temporal model's flow algorithm -> a schema.Video
+    video file -> video_sampling.read_video: decoded with OpenCV, resized by the archives'
+       rule (short side 256, aspect ratio kept: video_frames.archive_frame_size); only the RGB
+       frames and flow pairs the K samples read are encoded and computed, with the temporal
+       model's flow algorithm -> a schema.Video
     -> schema.encode_records (the records the Beam job's videos source writes for the file)
     -> per stream, as eval.py: samples.gather_eval -> samples.decode_eval (K x V views)
        -> resample.model_input -> the export's `serving_float` signature (compiled
-          together with XLA, evaluation/view_scoring.py)
+          together with XLA, evaluation/view_scoring.py; the views are cut from the video's
+          own frame size, padded to it, so a frame wider than export.json's `frame_size`,
+          which `serving_sample` would refuse, is scored as eval.py would score its record)
        -> aggregation.aggregate_views (mean softmax over the K x V views)
     -> fusion.weighted of the streams' scores (1:1 = eval.py's average fusion)
 
@@ -244,9 +247,7 @@ class Predictor:
         self._weights = dict(zip(STREAMS, weights, strict=True))
         self._batch_views = batch_views
         self._progress = progress
-        self._inputs = [
-            video_sampling.StreamInput(s.spec, s.metadata.frame_size) for s in self._streams
-        ]
+        self._inputs = [video_sampling.StreamInput(s.spec) for s in self._streams]
         temporal = next((s for s in self._streams if s.spec.stream.flow), None)
         self.flow_algorithm = None
         if temporal is not None:

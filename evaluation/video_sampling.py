@@ -6,9 +6,15 @@ Beam job's videos source writes for the file (optical_flow/video_frames.py makes
     video_frames.open_video                 decode the file as a stream (never all frames)
     `sampled_frames` of N RGB frames        RGB frames the K spatial samples read
     `sampled_frames` of N - 1 flow frames   flow frames the K temporal stacks of L read
-    RGB frame i:  resize_frame to the training frame size -> encode_jpeg
+    frame size: archive_frame_size of the first frame (short side 256, aspect ratio kept)
+    RGB frame i:  resize_frame to that size -> encode_jpeg
     flow frame i: to_gray of frames i and i + 1 -> pair_flow_jpegs (x, y quantized JPEGs)
     every other frame: empty bytes (`samples.gather_eval` never gathers it)
+
+A new video is resized by the rule of the training data (the archives' and the videos
+source's, `video_frames.FRAME_RESIZE`), not to the training data's largest frame: a 16:9
+video keeps its aspect ratio (e.g. 454x256), and the evaluation's views are cut from its own
+frame (`crops.eval_crop_params` of its size), as eval.py cuts them from its records.
 
 Flow is the slow part (TV-L1's cost per pair: README.md's Scaling section), so only the pairs
 the stacks read are computed: at most K x L, e.g. 250 of a 1,000-frame video's 999 pairs with
@@ -44,11 +50,9 @@ class StreamInput:
 
     Attributes:
       spec: the stream's evaluation SampleSpec (K, L, V, ...).
-      frame_size: (height, width) its frames are resized to (the training data's).
     """
 
     spec: samples.SampleSpec
-    frame_size: tuple[int, int]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +96,7 @@ class _Pass:
 
     plan: _Plan
     num_frames: int
+    frame_size: tuple[int, int]
     frame_rate: float
     rgb: dict[int, bytes]
     flow: dict[int, tuple[bytes, bytes]]
@@ -154,7 +159,6 @@ def _log_estimate(path: str, algorithm: str, plan: _Plan, first_pair: float) -> 
 def _decode(
     path: str,
     inputs: Sequence[StreamInput],
-    sizes: tuple[tuple[int, int], tuple[int, int]],
     flow_algorithm: str | None,
     num_frames: int | None,
     num_previews: int,
@@ -162,7 +166,7 @@ def _decode(
 ) -> _Pass:
     """One pass over the video, planned for `num_frames` (None: the header's count)."""
     start = time.perf_counter()
-    rgb_size, flow_size = sizes
+    size = None
     rgb: dict[int, bytes] = {}
     flow: dict[int, tuple[bytes, bytes]] = {}
     flow_seconds = 0.0
@@ -181,15 +185,17 @@ def _decode(
         with bar:
             for index, frame in enumerate(video.frames):
                 count += 1
-                resized = {}
-                if index in plan.rgb:
-                    resized[rgb_size] = video_frames.resize_frame(frame, rgb_size)
-                    rgb[index] = video_frames.encode_jpeg(resized[rgb_size])
-                if index not in plan.flow and index - 1 not in plan.flow:
+                if size is None:  # the first frame's, as the Beam job's
+                    size = video_frames.archive_frame_size(*frame.shape[:2])
+                in_flow = index in plan.flow or index - 1 in plan.flow
+                if index not in plan.rgb and not in_flow:
                     continue
-                if flow_size not in resized:
-                    resized[flow_size] = video_frames.resize_frame(frame, flow_size)
-                gray = video_frames.to_gray(resized[flow_size])
+                resized = video_frames.resize_frame(frame, size)
+                if index in plan.rgb:
+                    rgb[index] = video_frames.encode_jpeg(resized)
+                if not in_flow:
+                    continue
+                gray = video_frames.to_gray(resized)
                 if index - 1 in plan.flow:
                     pair_start = time.perf_counter()
                     flow[index - 1] = video_frames.pair_flow_jpegs(flow_fn, previous, gray)
@@ -200,7 +206,14 @@ def _decode(
                     bar.update(1)
                 previous = gray
     return _Pass(
-        plan, count, video.frame_rate, rgb, flow, time.perf_counter() - start, flow_seconds
+        plan,
+        count,
+        size,  # set: a video without frames raised VideoError
+        video.frame_rate,
+        rgb,
+        flow,
+        time.perf_counter() - start,
+        flow_seconds,
     )
 
 
@@ -260,10 +273,8 @@ def read_video(
         raise ValueError(f"{len(inputs)} stream inputs: give one spatial and/or one temporal")
     if schema.FLOW_MODALITY in by_modality and flow_algorithm is None:
         raise ValueError("a temporal input needs a flow algorithm")
-    rgb_size = by_modality.get(schema.RGB_MODALITY, inputs[0]).frame_size
-    flow_size = by_modality.get(schema.FLOW_MODALITY, inputs[0]).frame_size
     check_file(path)
-    args = (path, inputs, (rgb_size, flow_size), flow_algorithm)
+    args = (path, inputs, flow_algorithm)
     decoded = _decode(*args, None, num_previews, progress)
     seconds = 0.0
     if decoded.num_frames < 2:
@@ -284,10 +295,10 @@ def read_video(
         rgb=[decoded.rgb.get(i, b"") for i in range(n)],
         flow_x=[decoded.flow.get(i, empty)[0] for i in range(n - 1)],
         flow_y=[decoded.flow.get(i, empty)[1] for i in range(n - 1)],
-        height=rgb_size[0],
-        width=rgb_size[1],
-        flow_height=flow_size[0],
-        flow_width=flow_size[1],
+        height=decoded.frame_size[0],
+        width=decoded.frame_size[1],
+        flow_height=decoded.frame_size[0],
+        flow_width=decoded.frame_size[1],
         source=f"{export_metadata.VIDEOS_SOURCE_PREFIX}{flow_algorithm or 'none'}",
         frame_rate=decoded.frame_rate,
     )

@@ -1,10 +1,12 @@
 """Raw video -> resized RGB JPEGs and quantized optical-flow JPEGs (the `videos` source).
 
 This recomputes what the public archives ship (`jpegs_256/`, `tvl1_flow/`): every frame is
-resized to 340x256 (UCF-101's 320x240 -> short side 256, the archives' size) and stored as an
-RGB JPEG; flow between consecutive resized grayscale frames is clipped to [-20, 20] pixels and
-quantized to uint8 with `tfrecords.schema.quantize_flow` (zero motion ~128), then stored as two
-grayscale JPEGs (x = `u`, y = `v`). N decoded frames give N RGB and N-1 flow frames.
+resized as the archives' tool resized it (`archive_frame_size`: short side 256, aspect ratio
+kept, long side made even; bicubic; UCF-101's 320x240 -> 340x256, a 640x360 phone video ->
+454x256) and stored as an RGB JPEG; flow between consecutive resized grayscale frames is
+clipped to [-20, 20] pixels and quantized to uint8 with `tfrecords.schema.quantize_flow` (zero
+motion ~128), then stored as two grayscale JPEGs (x = `u`, y = `v`), at the same size. N
+decoded frames give N RGB and N-1 flow frames; the first frame's size fixes the video's.
 
 The flow of a pair comes from `optical_flow.algorithms` (by `--flow_algorithm`).
 
@@ -30,9 +32,15 @@ from optical_flow.algorithms import FlowFunction, flow_function
 from tfrecords.errors import UserError
 from tfrecords.schema import quantize_flow
 
-FRAME_HEIGHT = 256
-FRAME_WIDTH = 340
 JPEG_QUALITY = 95
+# The archives' short side (`archive_frame_size`).
+SHORT_SIDE = 256
+# The manifest's `frame_resize` for records of the videos source: the rule of
+# `archive_frame_size` and `resize_frame`.
+FRAME_RESIZE = (
+    f"archive: short side {SHORT_SIDE}, aspect ratio kept, long side floor(long x {SHORT_SIDE} / "
+    "short) rounded down to even; OpenCV INTER_CUBIC (Feichtenhofer's gpu_flow)"
+)
 
 
 class VideoError(UserError):
@@ -44,7 +52,7 @@ class EncodedFrames:
     """One video's frames, encoded for a record.
 
     Attributes:
-      rgb: N RGB JPEGs of FRAME_HEIGHT x FRAME_WIDTH.
+      rgb: N RGB JPEGs of height x width.
       flow_x: N-1 grayscale JPEGs of quantized x flow.
       flow_y: N-1 grayscale JPEGs of quantized y flow.
       height: frame height in pixels (RGB and flow).
@@ -60,17 +68,50 @@ class EncodedFrames:
     frame_rate: float
 
 
-def resize_frame(
-    frame: np.ndarray, size: tuple[int, int] = (FRAME_HEIGHT, FRAME_WIDTH)
-) -> np.ndarray:
-    """[h, w, C] or [h, w] uint8 -> [height, width, C] or [height, width] (bilinear).
+def archive_frame_size(height: int, width: int) -> tuple[int, int]:
+    """(height, width) the archives' tool gives a decoded frame of `height` x `width`.
+
+    The reference is Feichtenhofer's `gpu_flow` (compute_flow.cpp, 2016-2017, which made the
+    public `jpegs_256/` and `tvl1_flow/` archives of UCF-101 and HMDB-51): factor =
+    max(256 / cols, 256 / rows); each side floor(side x factor), then rounded down to even
+    (`side -= side % 2`); frames resized to it with `cv::resize(..., INTER_CUBIC)`. So the
+    short side is 256 and the long side floor(long x 256 / short) rounded down to even:
+    320x240 -> 340x256, 640x360 -> 454x256, 360x640 -> 256x454, 640x272 -> 602x256.
+
+    gpu_flow computes in float32; for some short sides (41, 47, 55, ..., none of 144, 180,
+    240, 272, 288, 360, 480, 576, 720, 1080 and the other usual ones) its product falls just
+    below 256, it computes flow at 254 and resizes the outputs to 256 a second time. This rule
+    is the exact arithmetic, which equals gpu_flow's wherever gpu_flow gives a short side of 256.
+    (TSN's `dense_flow` instead resizes to a fixed size its caller gives, bilinearly: TSN's
+    scripts pass 340x256 whatever the aspect ratio.)
+
+    Raises:
+      ValueError: a side below 1.
+    """
+    if height < 1 or width < 1:
+        raise ValueError(f"frame of {height}x{width} (height x width): both sides must be >= 1")
+    short, long = min(height, width), max(height, width)
+    long_side = long * SHORT_SIDE // short
+    long_side -= long_side % 2
+    return (SHORT_SIDE, long_side) if height <= width else (long_side, SHORT_SIDE)
+
+
+def resize_frame(frame: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """[h, w, C] or [h, w] uint8 -> [height, width, C] or [height, width], bicubic.
+
+    OpenCV's `cv2.resize` with INTER_CUBIC, as the archives' tool (`archive_frame_size`).
 
     Args:
       frame: a decoded frame.
-      size: (height, width); the archives' 340x256 by default.
+      size: (height, width), e.g. `archive_frame_size` of the video's decoded size.
     """
     height, width = size
-    return cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(frame, (width, height), interpolation=cv2.INTER_CUBIC)
+
+
+# UCF-101's videos are 320x240: their frames in the archives, the size of the synthetic
+# frames and of the benchmarks' data.
+FRAME_HEIGHT, FRAME_WIDTH = archive_frame_size(240, 320)
 
 
 def to_gray(frame: np.ndarray) -> np.ndarray:
@@ -193,7 +234,7 @@ def video_to_frames(path: str, algorithm: str) -> EncodedFrames:
       algorithm: one of FLOW_ALGORITHMS.
 
     Returns:
-      N RGB and N-1 x/y flow JPEGs, all FRAME_HEIGHT x FRAME_WIDTH.
+      N RGB and N-1 x/y flow JPEGs, all of `archive_frame_size` of the first frame's size.
 
     Raises:
       VideoError: see `open_video`.
@@ -203,10 +244,12 @@ def video_to_frames(path: str, algorithm: str) -> EncodedFrames:
     rgb: list[bytes] = []
     flow_x: list[bytes] = []
     flow_y: list[bytes] = []
-    previous = None
+    previous = size = None
     with open_video(path) as video:
         for frame in video.frames:
-            resized = resize_frame(frame)
+            if size is None:
+                size = archive_frame_size(*frame.shape[:2])
+            resized = resize_frame(frame, size)
             rgb.append(encode_jpeg(resized))
             gray = to_gray(resized)
             if previous is not None:
@@ -214,4 +257,4 @@ def video_to_frames(path: str, algorithm: str) -> EncodedFrames:
                 flow_x.append(x)
                 flow_y.append(y)
             previous = gray
-    return EncodedFrames(rgb, flow_x, flow_y, FRAME_HEIGHT, FRAME_WIDTH, video.frame_rate)
+    return EncodedFrames(rgb, flow_x, flow_y, *size, video.frame_rate)

@@ -124,8 +124,9 @@ _SOURCE = flags.DEFINE_enum(
     "source",
     "frames",
     list(SOURCES),
-    "frames: pre-extracted RGB + TV-L1 JPEGs, stored byte for byte; videos: decode the .avi "
-    "files, resize to 340x256 and compute flow.",
+    "frames: pre-extracted RGB + TV-L1 JPEGs, stored byte for byte; videos: decode the video "
+    "files, resize them as the archives did (bicubic, short side 256, aspect ratio kept) and "
+    "compute flow.",
 )
 _FLOW_ALGORITHM = flags.DEFINE_enum(
     "flow_algorithm",

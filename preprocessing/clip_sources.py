@@ -15,7 +15,8 @@ Two sources (`SOURCES`):
   libjpeg decodes without a warning (e.g. a flipped bit that still forms valid Huffman
   codes) is invisible to every decoder: JPEG carries no checksum.
 * `videos`: the raw .avi files, decoded and turned into frames and flow by
-  `optical_flow.video_frames`.
+  `optical_flow.video_frames`, each video at its own size by the archives' rule (short side
+  256, aspect ratio kept: `video_frames.archive_frame_size`).
 
 Every problem raises `ClipError`, whose `stage` (`STAGES`) says where the clip failed; the
 Beam job reports it in `failures.jsonl` and goes on with the other clips.
@@ -33,6 +34,9 @@ from preprocessing.layout import SourceIndex, list_frames
 from tfrecords.schema import FRAME_RATE, Video, check_frame_counts
 
 SOURCES = ("frames", "videos")
+# The manifest's `frame_resize` of the frames source (the videos source's:
+# `video_frames.FRAME_RESIZE`).
+FRAMES_AS_GIVEN = "as given: the source's JPEGs, stored as read (never resized)"
 
 STAGE_LOCATE = "locate"  # the clip's folder or video is not on disk
 STAGE_LIST = "list"  # its frame folder cannot be listed or has a numbering gap
@@ -299,6 +303,11 @@ def read_video_clip(clip: Clip, index: SourceIndex, flow_algorithm: str) -> Vide
         source=videos_source_name(flow_algorithm),
         frame_rate=frames.frame_rate,
     )
+
+
+def frame_resize(source: str) -> str:
+    """The manifest's `frame_resize` of `source` ('frames' or 'videos')."""
+    return FRAMES_AS_GIVEN if source == "frames" else video_frames.FRAME_RESIZE
 
 
 def read_clip(

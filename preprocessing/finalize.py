@@ -101,6 +101,7 @@ class Finalize(beam.DoFn):
             command_line=self._config.command_line,
             dataset=self._config.dataset,
             split_rule=self._config.split_rule,
+            frame_resize=self._config.frame_resize,
         )
         write_manifest(out, manifest)
         outputs.remove_staging(out)

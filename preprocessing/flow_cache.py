@@ -21,7 +21,9 @@ root (give it the dataset's split lists with `--splits_dir`) once every listed c
 marker.
 
 A cache hit reads the JPEGs back unchanged (as the frames source does), with the frame rate
-from the marker, so the records equal those of a run that computed the clip.
+from the marker, so the records equal those of a run that computed the clip. The marker also
+records the frame resize rule (`video_frames.FRAME_RESIZE`); an entry of another rule (or of
+none: written when every frame was resized to 340x256) is recomputed, as a damaged one.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import uuid
 
 import tensorflow as tf
 
+from optical_flow import video_frames
 from preprocessing import layout as layout_lib
 from preprocessing.clip_sources import (
     STAGE_READ,
@@ -44,6 +47,8 @@ from preprocessing.dataset import Clip
 from tfrecords.schema import Video
 
 COMPLETE_DIR = ".complete"
+# The marker's key of the frame resize rule; entries without it resized to 340x256.
+FRAME_RESIZE_KEY = "frame_resize"
 PARTIAL_DIR = ".partial"
 
 
@@ -87,7 +92,8 @@ class FlowCache:
 
         Raises:
           ClipError: the entry is damaged (unreadable marker, missing or corrupt frames, or
-            other counts than the marker's); the caller recomputes it.
+            other counts than the marker's) or its frames were resized by another rule than
+            `video_frames.FRAME_RESIZE`; the caller recomputes it.
         """
         marker = self.marker(clip.video_id)
         if not tf.io.gfile.exists(marker):
@@ -99,6 +105,13 @@ class FlowCache:
             counts = (int(info["rgb_frames"]), int(info["flow_frames"]))
         except (tf.errors.OpError, ValueError, KeyError, TypeError) as e:
             raise ClipError(STAGE_READ, f"{marker}: unreadable cache marker ({e})") from e
+        if info.get(FRAME_RESIZE_KEY) != video_frames.FRAME_RESIZE:
+            raise ClipError(
+                STAGE_READ,
+                f"{marker}: frames resized by another rule ("
+                f"{info.get(FRAME_RESIZE_KEY, '340x256, before the rule was recorded')}) than "
+                f"this job's ({video_frames.FRAME_RESIZE})",
+            )
         rgb_dir, x_dir, y_dir = self._folders(self.root, clip.video_id)
         parents = (f"the flow cache {self.root}",) * 2
         media = read_frame_folders(clip, rgb_dir, (x_dir, y_dir), verify_jpeg_decode, parents)
@@ -114,7 +127,7 @@ class FlowCache:
     def write(self, video: Video) -> None:
         """Writes `video`'s frames and flow as a complete entry, replacing any earlier files.
 
-        The marker holds {"rgb_frames", "flow_frames", "frame_rate"}.
+        The marker holds {"rgb_frames", "flow_frames", "frame_rate", "frame_resize"}.
         """
         video_id = video.video_id
         partial = posixpath.join(self.root, PARTIAL_DIR, f"{video_id}-{uuid.uuid4().hex}")
@@ -136,6 +149,7 @@ class FlowCache:
             "rgb_frames": len(video.rgb),
             "flow_frames": len(video.flow_x),
             "frame_rate": video.frame_rate,
+            FRAME_RESIZE_KEY: video_frames.FRAME_RESIZE,
         }
         temp_marker = posixpath.join(partial, "marker.json")
         with tf.io.gfile.GFile(temp_marker, "w") as f:

@@ -10,7 +10,7 @@ import dataclasses
 
 from optical_flow.algorithms import FLOW_ALGORITHMS
 from preprocessing import datasets, ucf101, validation
-from preprocessing.clip_sources import SOURCES, videos_source_name
+from preprocessing.clip_sources import SOURCES, frame_resize, videos_source_name
 from preprocessing.dataset import Dataset
 from preprocessing.flow_cache import FlowCache
 from preprocessing.folder import DEFAULT_TEST_FRACTION
@@ -121,6 +121,11 @@ class JobConfig:
     def source_name(self) -> str:
         """The records' `ucf101/source`: 'frames' or 'videos/<flow algorithm>'."""
         return self.source if self.source == "frames" else videos_source_name(self.flow_algorithm)
+
+    @property
+    def frame_resize(self) -> str:
+        """The manifest's `frame_resize`: how the source sizes its frames."""
+        return frame_resize(self.source)
 
     @property
     def flow_cache(self) -> FlowCache | None:

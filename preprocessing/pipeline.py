@@ -108,7 +108,9 @@ class _StageClip(beam.DoFn):
             try:
                 video = self._cache.read(clip, self._verify_jpeg_decode)
             except ClipError as e:  # a damaged entry is recomputed and replaced
-                logging.warning("%s: recomputing a damaged flow cache entry: %s", clip.video_id, e)
+                logging.warning(
+                    "%s: recomputing a damaged or outdated flow cache entry: %s", clip.video_id, e
+                )
                 count("cache_entries_damaged")
                 video = None
             if video is not None:

@@ -17,7 +17,7 @@ def textured_gray() -> np.ndarray:
     ok, frame = capture.read()
     capture.release()
     assert ok
-    return cv2.cvtColor(video_frames.resize_frame(frame), cv2.COLOR_BGR2GRAY)
+    return cv2.cvtColor(video_frames.resize_frame(frame, (256, 340)), cv2.COLOR_BGR2GRAY)
 
 
 def _shift(image: np.ndarray, dx: float, dy: float) -> np.ndarray:

@@ -4,6 +4,7 @@ computes only the clips without a complete cache entry, and its records equal a 
 The videos source with `dis` flow runs the synthetic tree's 24 clips in ~4 s in-process.
 """
 
+import json
 import pathlib
 
 import pytest
@@ -12,8 +13,11 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from conftest import frames_job_config
 from test_crash_recovery import _kill_when, _shard_bytes, _start, _Stderr
 
-from preprocessing import pipeline, ucf101
-from preprocessing.flow_cache import COMPLETE_DIR, FlowCache
+from optical_flow import video_frames
+from preprocessing import clip_sources, pipeline, ucf101
+from preprocessing.clip_sources import ClipError
+from preprocessing.flow_cache import COMPLETE_DIR, FRAME_RESIZE_KEY, FlowCache
+from preprocessing.layout import Layout, SourceIndex
 from tfrecords.schema import IMAGE_FRAME_RATE, SOURCE
 
 OPTIONS = PipelineOptions(["--runner=DirectRunner"])
@@ -130,3 +134,21 @@ def test_flow_cache_needs_the_videos_source(synthetic_root, tmp_path):
     )
     with pytest.raises(ValueError, match="flow_cache_dir=.*: a flow cache needs source='videos'"):
         pipeline.run(config, OPTIONS)
+
+
+def test_an_entry_of_another_resize_rule_is_recomputed(synthetic_root, tmp_path):
+    """A marker without `frame_resize` (340x256 for every video) or of another rule: read()
+    refuses the entry (the job recomputes and replaces it); with this job's rule, a hit."""
+    root = pathlib.Path(synthetic_root)
+    clip = ucf101.read_split(str(root / ucf101.SPLITS_DIR), 1, "test")[0]
+    video = clip_sources.read_clip(clip, SourceIndex(Layout.under(str(root))), "videos", ALGORITHM)
+    cache = FlowCache(str(tmp_path / "cache"), ALGORITHM)
+    cache.write(video)
+    assert cache.read(clip, verify_jpeg_decode=True) == video
+    marker = pathlib.Path(cache.marker(clip.video_id))
+    info = json.loads(marker.read_text())
+    assert info[FRAME_RESIZE_KEY] == video_frames.FRAME_RESIZE
+    del info[FRAME_RESIZE_KEY]
+    marker.write_text(json.dumps(info))
+    with pytest.raises(ClipError, match="resized by another rule .*340x256, before"):
+        cache.read(clip, verify_jpeg_decode=True)

@@ -1,5 +1,7 @@
 """Tests of manifest.json: round trip, atomic write, and refusal of mismatched shards."""
 
+import json
+
 import pytest
 
 from tfrecords import manifest as manifest_lib
@@ -41,6 +43,17 @@ def test_round_trip_and_shard_paths(tmp_path):
         read.shard_paths(str(tmp_path), "test", "flow")
     with pytest.raises(manifest_lib.ManifestError, match="no 'train' rgb shards"):
         read.shard_paths(str(tmp_path), "train", "rgb")
+
+
+def test_a_manifest_written_before_frame_resize_reads_as_not_recorded(tmp_path):
+    """The field is descriptive: same schema version, old manifests stay readable."""
+    written = _write(tmp_path)
+    fields = json.loads((tmp_path / manifest_lib.MANIFEST_FILE).read_text())
+    assert fields.pop("frame_resize") == manifest_lib.FRAME_RESIZE_NOT_RECORDED
+    (tmp_path / manifest_lib.MANIFEST_FILE).write_text(json.dumps(fields))
+    read = manifest_lib.read_manifest(str(tmp_path))
+    assert read == written and read.frame_resize == manifest_lib.FRAME_RESIZE_NOT_RECORDED
+    assert "340x256, bilinear" in read.frame_resize
 
 
 def test_shard_names_carry_subset_and_modality():

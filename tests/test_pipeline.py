@@ -17,9 +17,11 @@ import cv2
 import pytest
 import tensorflow as tf
 from apache_beam.options.pipeline_options import PipelineOptions
-from conftest import frames_job_config
+from conftest import frames_job_config, tiny_eval_config
 
-from preprocessing import finalize, outputs, pipeline, sharding, ucf101
+from input_pipeline import datasets, samples
+from optical_flow import video_frames
+from preprocessing import clip_sources, finalize, outputs, pipeline, sharding, ucf101
 from preprocessing import layout as layout_lib
 from preprocessing.errors import DatasetError
 from preprocessing.job_config import JobConfig
@@ -141,6 +143,7 @@ def test_frames_manifest_accounts_for_every_clip(dataset, frames_run):
     splits = ucf101.read_splits(splits_dir, 1)
     assert manifest.class_names == ucf101.read_class_index(splits_dir)
     assert (manifest.split, manifest.source) == (1, "frames")
+    assert manifest.frame_resize == clip_sources.FRAMES_AS_GIVEN
     assert manifest.schema_version == schema.SCHEMA_VERSION
     assert manifest.command_line == "python -m preprocessing (test)"
     assert manifest.rgb_chunks == {"train": RGB_CHUNKS, "test": 1}
@@ -260,25 +263,82 @@ def test_clip_whose_flow_fails_to_encode_gets_no_rgb_records(dataset, tmp_path, 
         assert all(len(r) == per_video for r in records.values())
 
 
-def test_videos_source_decodes_and_computes_flow(dataset, tmp_path):
-    result = _run(frames_job_config(dataset, tmp_path, source="videos", subsets=("test",)))
+def _widen_video(path: pathlib.Path) -> None:
+    """Rewrites a 320x240 .avi as a 16:9 phone video (640x360), frame for frame."""
+    capture = cv2.VideoCapture(str(path))
+    frames = []
+    while (frame := capture.read()[1]) is not None:
+        frames.append(cv2.resize(frame, (640, 360), interpolation=cv2.INTER_CUBIC))
+    capture.release()
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"XVID"), FRAME_RATE, (640, 360))
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+
+
+# Eval views of tiny_eval_config (0.875 x 256 = 224 squares, 10 crops), by hand: rows 16, 0,
+# 0, 32, 32 of the 32 free rows; columns free // 2, 0, free, 0, free; the 5 again mirrored.
+EVAL_COLUMNS = {340: [58, 0, 116, 0, 116], 454: [115, 0, 230, 0, 230]}
+
+
+def test_videos_source_decodes_and_computes_flow_each_video_at_its_aspect(dataset, tmp_path):
+    """A data dir mixing UCF-101's 4:3 videos with 16:9 ones (one train, one test): records at
+    the archives' sizes (340x256, 454x256), max_frame_hw the widest, and the train and eval
+    pipelines read them: eval views inside each video's own frame."""
+    root = tmp_path / "root"
+    shutil.copytree(dataset, root)
+    train = ucf101.read_split(str(root / ucf101.SPLITS_DIR), 1, "train")
+    wide = {_test_clips(root)[0].video_id, train[0].video_id}
+    for clip in (_test_clips(root)[0], train[0]):
+        _widen_video(root / ucf101.VIDEOS_DIR / clip.list_entry)
+    out = tmp_path / "out"
+    result = _run(frames_job_config(root, out, source="videos", rgb_chunks=2))
     manifest = result.manifest
     assert manifest.source == "videos/dis"
-    assert manifest.rgb_chunks == {"test": 1}
-    assert manifest.max_frame_hw == {RGB: [256, 340], FLOW: [256, 340]}
-    clips = {c.video_id: c for c in _test_clips(dataset)}
-    rgb = _by_video(_records(tmp_path, manifest, "test", RGB))
-    flow = _by_video(_records(tmp_path, manifest, "test", FLOW))
+    assert manifest.frame_resize == video_frames.FRAME_RESIZE
+    assert manifest.rgb_chunks == {"train": 2, "test": 1}
+    assert manifest.max_frame_hw == {RGB: [256, 454], FLOW: [256, 454]}
+    clips = {c.video_id: c for c in _test_clips(root)}
+    rgb = _by_video(_records(out, manifest, "test", RGB))
+    flow = _by_video(_records(out, manifest, "test", FLOW))
     assert sorted(rgb) == sorted(flow) == sorted(clips)
     for video_id, clip in clips.items():
-        num_frames = len(list((dataset / layout_lib.FRAMES_DIR / video_id).glob("*.jpg")))
+        num_frames = len(list((root / layout_lib.FRAMES_DIR / video_id).glob("*.jpg")))
         (rgb_record,) = rgb[video_id]
         (flow_record,) = flow[video_id]
         assert rgb_record[schema.LABEL] == flow_record[schema.LABEL] == clip.label
         assert rgb_record[schema.VIDEO_FRAMES] == len(rgb_record[schema.RGB]) == num_frames
         assert flow_record[schema.VIDEO_FRAMES] == len(flow_record[schema.FLOW_X]) == num_frames - 1
-        assert tf.io.decode_jpeg(rgb_record[schema.RGB][-1]).shape == (256, 340, 3)
-        assert tf.io.decode_jpeg(flow_record[schema.FLOW_Y][0]).shape == (256, 340, 1)
+        width = 454 if video_id in wide else 340
+        assert tf.io.decode_jpeg(rgb_record[schema.RGB][-1]).shape == (256, width, 3)
+        assert tf.io.decode_jpeg(flow_record[schema.FLOW_Y][0]).shape == (256, width, 1)
+    train_rgb = _by_video(_records(out, manifest, "train", RGB))
+    (wide_train,) = wide - set(clips)
+    assert tf.io.decode_jpeg(train_rgb[wide_train][0][schema.RGB][0]).shape == (256, 454, 3)
+
+    for stream in ("spatial", "temporal"):
+        config = tiny_eval_config(stream)
+        windows, _ = next(iter(datasets.train_dataset(config, str(out), 4)))
+        side = datasets.train_window_side(config, manifest)  # largest crop 256: 264 (aliasing)
+        assert side == 264 and windows.frames.shape[2:4] == (side, side)
+        boxes = {}
+        for batch in datasets.eval_dataset(config, str(out), "test"):
+            frames = batch[samples.WINDOWS].frames.numpy()
+            assert frames.shape[2:4] == (256, 454)  # padded to the widest
+            for video_id, sample, views in zip(
+                batch[samples.VIDEO_ID].numpy()[:, 0],
+                frames,
+                batch[samples.WINDOWS].boxes.numpy(),
+                strict=True,
+            ):
+                width = 454 if video_id.decode() in wide else 340
+                assert not sample[..., width:, :].any()  # zeros right of its own frame
+                boxes[video_id.decode()] = views.tolist()
+        assert sorted(boxes) == sorted(clips)
+        for video_id, views in boxes.items():
+            columns = EVAL_COLUMNS[454 if video_id in wide else 340]
+            rows = [16, 0, 0, 32, 32]
+            assert views == [[y, x, 224, 224] for y, x in zip(rows, columns, strict=True)] * 2
 
 
 def _resize_frames(folder: pathlib.Path, height: int, width: int) -> None:

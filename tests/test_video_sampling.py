@@ -16,7 +16,8 @@ from preprocessing import ucf101
 from tfrecords import schema, streams
 from tfrecords.schema import FRAME_RATE
 
-SIZE = (video_frames.FRAME_HEIGHT, video_frames.FRAME_WIDTH)
+SIZE = (video_frames.FRAME_HEIGHT, video_frames.FRAME_WIDTH)  # the synthetic 320x240 clips
+WIDE_SIZE = (256, 454)  # a 640x360 video's frames: 640 x 256 / 360 = 455.1 -> 454 (even)
 
 
 def _spec(stream, num_samples, length=1, num_crops=1):
@@ -35,8 +36,8 @@ def _spec(stream, num_samples, length=1, num_crops=1):
     )
 
 
-SPATIAL = video_sampling.StreamInput(_spec(streams.SPATIAL, 3), SIZE)
-TEMPORAL = video_sampling.StreamInput(_spec(streams.TEMPORAL, 2, length=3), SIZE)
+SPATIAL = video_sampling.StreamInput(_spec(streams.SPATIAL, 3))
+TEMPORAL = video_sampling.StreamInput(_spec(streams.TEMPORAL, 2, length=3))
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +51,23 @@ def clip(synthetic_root) -> str:
 def beam_frames(clip) -> video_frames.EncodedFrames:
     """What the Beam job's videos source encodes for the clip (every frame, DIS flow)."""
     return video_frames.video_to_frames(clip, "dis")
+
+
+@pytest.fixture(scope="module")
+def wide_clip(tmp_path_factory) -> str:
+    """A 16:9 phone-sized video (640x360, 12 frames of smooth noise moving 3 px a frame)."""
+    path = tmp_path_factory.mktemp("wide") / "wide.avi"
+    noise = np.random.default_rng(0).integers(0, 256, (360, 640, 3), dtype=np.uint8)
+    smooth = cv2.GaussianBlur(noise, (0, 0), 2)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"XVID"), FRAME_RATE, (640, 360))
+    for i in range(12):
+        writer.write(np.roll(smooth, 3 * i, axis=1))
+    writer.release()
+    return str(path)
+
+
+# (clip fixture, the frame size of its records): UCF-101's 4:3 and a 16:9 video.
+CLIPS = [("clip", SIZE), ("wide_clip", WIDE_SIZE)]
 
 
 def test_sampled_frames_hand_computed():
@@ -71,7 +89,11 @@ def test_sampled_frames_hand_computed():
     )
 
 
-def test_sampled_frames_are_beam_bytes_and_nothing_else_is_computed(clip, beam_frames):
+@pytest.mark.parametrize("clip_name, size", CLIPS, ids=["4:3", "16:9"])
+def test_sampled_frames_are_beam_bytes_and_nothing_else_is_computed(request, clip_name, size):
+    clip = request.getfixturevalue(clip_name)
+    beam_frames = video_frames.video_to_frames(clip, "dis")
+    assert (beam_frames.height, beam_frames.width) == size
     sampled = video_sampling.read_video(clip, [SPATIAL, TEMPORAL], "dis", progress=False)
     n = len(beam_frames.rgb)
     assert sampled.num_frames == n
@@ -86,14 +108,18 @@ def test_sampled_frames_are_beam_bytes_and_nothing_else_is_computed(clip, beam_f
         assert video.rgb[i] == beam_frames.rgb[i]
     for i in flow:
         assert (video.flow_x[i], video.flow_y[i]) == (beam_frames.flow_x[i], beam_frames.flow_y[i])
-    assert (video.height, video.width, video.flow_height, video.flow_width) == (*SIZE, *SIZE)
+    assert (video.height, video.width, video.flow_height, video.flow_width) == (*size, *size)
     assert video.source == "videos/dis" and video.frame_rate == FRAME_RATE
     assert sampled.decode_seconds > 0 and sampled.flow_seconds > 0
 
 
+@pytest.mark.parametrize("clip_name, size", CLIPS, ids=["4:3", "16:9"])
 @pytest.mark.parametrize("stream", [SPATIAL, TEMPORAL], ids=["spatial", "temporal"])
-def test_gather_and_decode_eval_read_only_what_was_encoded(clip, stream):
-    """The eval functions run on the records (an empty frame would fail to decode)."""
+def test_gather_and_decode_eval_read_only_what_was_encoded(request, clip_name, size, stream):
+    """The eval functions run on the records (an empty frame would fail to decode); the views
+    are cut from the video's own frame (16:9: boxes of side 0.875 x 256 = 224 spread over
+    454 columns, the centre at (16, 115))."""
+    clip = request.getfixturevalue(clip_name)
     sampled = video_sampling.read_video(clip, [stream], "dis", progress=False)
     record = schema.encode_records(sampled.video, 1)[stream.spec.modality][0]
     dataset = (
@@ -104,8 +130,10 @@ def test_gather_and_decode_eval_read_only_what_was_encoded(clip, stream):
     )
     views = list(dataset)
     assert len(views) == stream.spec.eval_num_samples
-    frames = views[0][samples.WINDOWS].frames
-    assert frames.shape == (stream.spec.num_frames, *SIZE, stream.spec.frame_channels)
+    windows = views[0][samples.WINDOWS]
+    assert windows.frames.shape == (stream.spec.num_frames, *size, stream.spec.frame_channels)
+    free_y, free_x = size[0] - 224, size[1] - 224
+    assert windows.boxes.numpy().tolist() == [[free_y // 2, free_x // 2, 224, 224]]
     if not stream.spec.stream.flow:
         assert sampled.flow_pairs == 0 and not any(sampled.video.flow_x)
 

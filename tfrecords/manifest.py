@@ -13,7 +13,8 @@ A data directory (`--output_dir` of `python -m preprocessing`, `--data_dir` of t
 
 The manifest is the only source of class names (label order = classInd.txt order), shard
 lists, counts, RGB chunks per video and frame sizes for the reader: nothing downstream
-hard-codes 101 classes, shard counts or 340x256 frames. Accounting invariant, per subset:
+hard-codes 101 classes, shard counts or 340x256 frames (`frame_resize` says how the frames
+got their size). Accounting invariant, per subset:
 `listed == written + failed` (videos), and every modality's shards hold `written` videos:
 `rgb_chunks[subset]` records per video for RGB, one for flow.
 """
@@ -37,6 +38,13 @@ FAILURES_FILE = "failures.jsonl"
 CLASS_INDEX_FILE = "classInd.txt"
 SHARD_NAME = re.compile(
     r"^(?P<subset>[a-z]+)-(?P<modality>[a-z]+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.tfrecord$"
+)
+# `frame_resize` of manifests written before the field existed (same schema version: the
+# field only describes the records).
+FRAME_RESIZE_NOT_RECORDED = (
+    "not recorded (written before manifests recorded it: the frames source kept the archives' "
+    "JPEGs as given; the videos source resized every frame to 340x256, bilinear, whatever its "
+    "aspect ratio)"
 )
 # Shard names of schema version 1 (both modalities in one record), which a re-run removes.
 V1_SHARD_NAME = re.compile(r"^[a-z]+-\d{5}-of-\d{5}\.tfrecord$")
@@ -92,6 +100,10 @@ class Manifest:
         manifests written before the field existed read as 'ucf101'.
       split_rule: how the subsets were chosen: the dataset's official split files, a CSV,
         or a stable hash of the paths with its test fraction (`--dataset=folder`).
+      frame_resize: how the frames got their size: the videos source's rule
+        (`optical_flow.video_frames.FRAME_RESIZE`: short side 256, aspect ratio kept,
+        bicubic) or the frames source's (`preprocessing.clip_sources.FRAMES_AS_GIVEN`);
+        manifests written before the field existed read as FRAME_RESIZE_NOT_RECORDED.
     """
 
     schema_version: int
@@ -108,6 +120,7 @@ class Manifest:
     command_line: str
     dataset: str = "ucf101"
     split_rule: str = "official split files"
+    frame_resize: str = FRAME_RESIZE_NOT_RECORDED
 
     @property
     def num_classes(self) -> int:

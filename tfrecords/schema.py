@@ -29,7 +29,8 @@ Context (one value per record)::
   RGB records only:
     image/format                     bytes   b"JPEG"
     image/channels                   int64   3
-    image/height, image/width        int64   RGB frame size (340x256 archives: 256, 340)
+    image/height, image/width        int64   RGB frame size (archives of a 320x240 video and the
+                                             videos source: 256, 340; 16:9: 256, 454)
   flow records only:
     FORWARD_FLOW/image/height, .../width   int64   flow frame size
     FORWARD_FLOW/quantization_bound  float   B = 20: flow was clipped to [-B, B] pixels
