@@ -8,7 +8,8 @@ Beam job's videos source writes for the file (optical_flow/video_frames.py makes
     `sampled_frames` of N - 1 flow frames   flow frames the K temporal stacks of L read
     frame size: archive_frame_size of the first frame (short side 256, aspect ratio kept)
     RGB frame i:  resize_frame to that size -> encode_jpeg
-    flow frame i: to_gray of frames i and i + 1 -> pair_flow_jpegs (x, y quantized JPEGs)
+    flow frame i: to_gray of frames i and i + 1 -> FlowPairs (x, y quantized JPEGs; pairs in
+                  batches of `algorithms.pairs_per_call`)
     every other frame: empty bytes (`samples.gather_eval` never gathers it)
 
 A new video is resized by the rule of the training data (the archives' and the videos
@@ -40,7 +41,7 @@ from absl import logging
 from evaluation import export_metadata
 from evaluation.contact_sheet import Preview
 from input_pipeline import samples, sampling
-from optical_flow import algorithms, video_frames
+from optical_flow import video_frames
 from tfrecords import schema
 
 
@@ -141,19 +142,36 @@ def _plan(inputs: Sequence[StreamInput], num_frames: int, num_previews: int) -> 
     return _Plan(num_frames, frozenset(rgb), frozenset(flow), tuple(previews))
 
 
-def _log_estimate(path: str, algorithm: str, plan: _Plan, first_pair: float) -> None:
-    """Logs the flow's expected duration once its first pair has been timed."""
+def _log_estimate(path: str, algorithm: str, plan: _Plan, per_pair: float) -> None:
+    """Logs the flow's expected duration once its first batch of pairs has been timed."""
     pairs = len(plan.flow)
     logging.info(
         "%s: %s flow for %d of its %d frame pairs (those the samples read): ~%.0f s at %.2f s "
-        "for the first pair",
+        "a pair so far (TensorFlow's TV-L1 compiles on its first call for a frame size: the "
+        "first pair pays it)",
         path,
         algorithm,
         pairs,
         plan.num_frames - 1,
-        pairs * first_pair,
-        first_pair,
+        pairs * per_pair,
+        per_pair,
     )
+
+
+def _add_pair(
+    pairs: video_frames.FlowPairs,
+    index: int | None,
+    previous: np.ndarray | None,
+    current: np.ndarray | None,
+    flow: dict[int, video_frames.FlowJpegs],
+    bar: tqdm.tqdm,
+) -> float:
+    """Queues pair `index` (None: flushes the last batch) into `flow`; returns the seconds."""
+    start = time.perf_counter()
+    done = pairs.flush() if index is None else pairs.add(index, previous, current)
+    flow.update(done)
+    bar.update(len(done))
+    return time.perf_counter() - start
 
 
 def _decode(
@@ -174,14 +192,14 @@ def _decode(
         planned = video.declared_frames if num_frames is None else num_frames
         # Fewer than 2 frames declared: nothing to plan, this pass only counts.
         plan = _plan(inputs, planned, num_previews) if planned >= 2 else _NO_PLAN
-        flow_fn = algorithms.flow_function(flow_algorithm) if plan.flow else None
+        pairs = video_frames.FlowPairs(flow_algorithm) if plan.flow else None
         bar = tqdm.tqdm(
             total=len(plan.flow),
             desc=f"{flow_algorithm} flow",
             unit="pair",
             disable=not (progress and plan.flow),
         )
-        count, previous = 0, None
+        count, previous, logged = 0, None, False
         with bar:
             for index, frame in enumerate(video.frames):
                 count += 1
@@ -197,14 +215,13 @@ def _decode(
                     continue
                 gray = video_frames.to_gray(resized)
                 if index - 1 in plan.flow:
-                    pair_start = time.perf_counter()
-                    flow[index - 1] = video_frames.pair_flow_jpegs(flow_fn, previous, gray)
-                    seconds = time.perf_counter() - pair_start
-                    if not flow_seconds:
-                        _log_estimate(path, flow_algorithm, plan, seconds)
-                    flow_seconds += seconds
-                    bar.update(1)
+                    flow_seconds += _add_pair(pairs, index - 1, previous, gray, flow, bar)
+                    if flow and flow_seconds and not logged:
+                        _log_estimate(path, flow_algorithm, plan, flow_seconds / len(flow))
+                        logged = True
                 previous = gray
+            if pairs is not None:
+                flow_seconds += _add_pair(pairs, None, None, None, flow, bar)
     return _Pass(
         plan,
         count,

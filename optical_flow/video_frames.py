@@ -13,7 +13,7 @@ The flow of a pair comes from `optical_flow.algorithms` (by `--flow_algorithm`).
 The video is decoded as a stream: only two frames are held at a time, never the whole clip.
 The steps are separate functions so that `evaluation.predictor` turns a user's video into the
 same bytes for the frames it samples: `open_video` (decode), `resize_frame` + `encode_jpeg`
-(an RGB frame), `to_gray` + `pair_flow_jpegs` (the flow of one pair of consecutive frames).
+(an RGB frame), `to_gray` + `FlowPairs` (the flow of pairs of consecutive frames, in batches).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-from optical_flow.algorithms import FlowFunction, flow_function
+from optical_flow import algorithms
 from tfrecords.errors import UserError
 from tfrecords.schema import quantize_flow
 
@@ -41,6 +41,10 @@ FRAME_RESIZE = (
     f"archive: short side {SHORT_SIDE}, aspect ratio kept, long side floor(long x {SHORT_SIDE} / "
     "short) rounded down to even; OpenCV INTER_CUBIC (Feichtenhofer's gpu_flow)"
 )
+
+
+# One flow frame as stored: (x JPEG, y JPEG).
+FlowJpegs = tuple[bytes, bytes]
 
 
 class VideoError(UserError):
@@ -133,20 +137,42 @@ def encode_flow(flow: np.ndarray) -> tuple[bytes, bytes]:
     return encode_jpeg(quantized[..., 0]), encode_jpeg(quantized[..., 1])
 
 
-def pair_flow_jpegs(
-    flow: FlowFunction, previous: np.ndarray, current: np.ndarray
-) -> tuple[bytes, bytes]:
-    """Flow of one pair of consecutive frames, as stored: (x JPEG, y JPEG).
+class FlowPairs:
+    """Consecutive grayscale frames collected in batches of pairs, flowed and stored.
+
+    `algorithms.pairs_per_call(algorithm)` pairs go to the flow function at once (one on a
+    CPU, a batch on an accelerator); each pair's flow is quantized and encoded by
+    `encode_flow`. Only the pairs of a batch are held, never the whole clip.
 
     Args:
-      flow: from `flow_function`.
-      previous: [H, W] uint8, `to_gray` of frame i.
-      current: [H, W] uint8, `to_gray` of frame i + 1.
+      algorithm: one of `algorithms.FLOW_ALGORITHMS`.
 
-    Returns:
-      Flow frame i (motion from frame i to i + 1), quantized and encoded by `encode_flow`.
+    Raises:
+      UserError: unknown `algorithm`.
     """
-    return encode_flow(flow(previous, current))
+
+    def __init__(self, algorithm: str):
+        self._flow = algorithms.flow_function(algorithm)
+        self._batch = algorithms.pairs_per_call(algorithm)
+        self._pending: list[tuple[int, np.ndarray, np.ndarray]] = []
+
+    def add(self, index: int, previous: np.ndarray, current: np.ndarray) -> dict[int, FlowJpegs]:
+        """Queues pair `index` ([H, W] uint8 `to_gray` frames i and i + 1).
+
+        Returns:
+          {pair index: (x JPEG, y JPEG)} of the batch this pair completed, else {}.
+        """
+        self._pending.append((index, previous, current))
+        return self.flush() if len(self._pending) >= self._batch else {}
+
+    def flush(self) -> dict[int, FlowJpegs]:
+        """Flows the queued pairs: {pair index: (x JPEG, y JPEG)} (flow frame i: i -> i + 1)."""
+        if not self._pending:
+            return {}
+        indices, previous, current = zip(*self._pending, strict=True)
+        self._pending = []
+        flows = self._flow(np.stack(previous), np.stack(current))
+        return {i: encode_flow(f) for i, f in zip(indices, flows, strict=True)}
 
 
 @contextlib.contextmanager
@@ -240,10 +266,9 @@ def video_to_frames(path: str, algorithm: str) -> EncodedFrames:
       VideoError: see `open_video`.
       ValueError: unknown `algorithm`.
     """
-    flow = flow_function(algorithm)
+    pairs = FlowPairs(algorithm)
     rgb: list[bytes] = []
-    flow_x: list[bytes] = []
-    flow_y: list[bytes] = []
+    flows: dict[int, FlowJpegs] = {}
     previous = size = None
     with open_video(path) as video:
         for frame in video.frames:
@@ -253,8 +278,9 @@ def video_to_frames(path: str, algorithm: str) -> EncodedFrames:
             rgb.append(encode_jpeg(resized))
             gray = to_gray(resized)
             if previous is not None:
-                x, y = pair_flow_jpegs(flow, previous, gray)
-                flow_x.append(x)
-                flow_y.append(y)
+                flows.update(pairs.add(len(rgb) - 2, previous, gray))
             previous = gray
+    flows.update(pairs.flush())
+    flow_x = [flows[i][0] for i in range(len(flows))]
+    flow_y = [flows[i][1] for i in range(len(flows))]
     return EncodedFrames(rgb, flow_x, flow_y, *size, video.frame_rate)

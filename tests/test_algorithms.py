@@ -74,20 +74,21 @@ KNOWN_SHIFTS = [
 def test_flow_recovers_known_shifts(textured_gray, algorithm):
     """Textured content translated by known (sub-pixel) offsets: median flow within 0.5 px.
 
-    TV-L1 (~0.5-1.5 s per 340x256 pair) runs every third case on 128x128 crops, to keep the
-    test a few seconds.
+    The TV-L1s (OpenCV's ~0.5-1.5 s per 340x256 pair; TensorFlow's compiles for each frame
+    shape) run every third case on 128x128 crops, to keep the test a few seconds.
     """
     flow = algorithms.flow_function(algorithm)
+    tvl1 = algorithm.startswith("tvl1")
     failures = []
-    for kind, period, (dx, dy) in KNOWN_SHIFTS[:: 3 if algorithm == "tvl1" else 1]:
+    for kind, period, (dx, dy) in KNOWN_SHIFTS[:: 3 if tvl1 else 1]:
         # Stripes carry texture; checks are 2-D already and stay pure (the hardest for DIS).
         if kind == "natural":
             image = textured_gray
         else:
             image = _periodic(kind, period, textured=kind != "checks")
-        if algorithm == "tvl1":
+        if tvl1:
             image = np.ascontiguousarray(image[64:192, 64:192])
-        result = flow(image, _shift(image, dx, dy))
+        result = flow(image[None], _shift(image, dx, dy)[None])[0]
         assert result.shape == (*image.shape, 2) and result.dtype == np.float32
         interior = result[24:-24, 24:-24]
         u, v = np.median(interior[..., 0]), np.median(interior[..., 1])
@@ -99,11 +100,33 @@ def test_flow_recovers_known_shifts(textured_gray, algorithm):
 
 def test_flow_is_deterministic(textured_gray):
     shifted = np.roll(textured_gray, 1, axis=0)
-    first = algorithms.flow_function("dis")(textured_gray, shifted)
-    second = algorithms.flow_function("dis")(textured_gray, shifted)
+    first = algorithms.flow_function("dis")(textured_gray[None], shifted[None])
+    second = algorithms.flow_function("dis")(textured_gray[None], shifted[None])
     np.testing.assert_array_equal(first, second)
 
 
 def test_unknown_algorithm_names_the_flag():
-    with pytest.raises(ValueError, match="flow algorithm '.*': use one of"):
-        algorithms.flow_function("lucas-kanade")
+    for function in (algorithms.flow_function, algorithms.pairs_per_call):
+        with pytest.raises(ValueError, match="flow algorithm '.*': use one of"):
+            function("lucas-kanade")
+
+
+@pytest.mark.parametrize("algorithm", algorithms.FLOW_ALGORITHMS)
+def test_a_batch_of_pairs_is_each_pair_alone(textured_gray, algorithm):
+    """Two pairs in one call give each pair's flow computed alone (no state between pairs)."""
+    image = np.ascontiguousarray(textured_gray[64:192, 64:192])
+    previous = np.stack([image, image[::-1]])
+    current = np.stack([_shift(image, 1.5, -0.75), _shift(image[::-1], -2.0, 1.0)])
+    flow = algorithms.flow_function(algorithm)
+    together = flow(previous, current)
+    assert together.shape == (2, 128, 128, 2) and together.dtype == np.float32
+    for i in range(2):
+        np.testing.assert_allclose(
+            together[i], flow(previous[i : i + 1], current[i : i + 1])[0], atol=1e-5
+        )
+
+
+def test_tensorflow_tvl1_takes_one_pair_per_call_on_a_cpu():
+    # This machine's TensorFlow sees no GPU or TPU (the CI's and the development VM's).
+    assert algorithms.pairs_per_call("tvl1") == 1
+    assert all(algorithms.pairs_per_call(a) == 1 for a in algorithms.FLOW_ALGORITHMS)

