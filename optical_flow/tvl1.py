@@ -1,0 +1,573 @@
+"""TV-L1 optical flow in TensorFlow, compiled with XLA: the archives' flow on any device.
+
+One entry point, `tvl1_flow(previous, current, preset)`: frames [B, H, W] -> flow [B, H, W, 2]
+float32 (x, y) pixels with OpenCV's convention `current(x + u, y + v) ~ previous(x, y)`.
+
+References (ports of their arithmetic, step by step):
+- preset `archive`: OpenCV 2.4 `cv::gpu::OpticalFlowDual_TVL1_GPU` at its defaults (tau 0.25,
+  lambda 0.15, theta 0.3, nscales 5, warps 5, epsilon 0.01, iterations 300), the class behind
+  the public `tvl1_flow` archives (Feichtenhofer's `gpu_flow`, TSN's `dense_flow`): pyramid by
+  `gpu::pyrDown` (levels kept while both sides >= 16), flow upsampled by `gpu::resize` (bilinear,
+  source coordinate = destination * ratio, no half-pixel offset) and doubled, bicubic warp of
+  modules/gpu/src/cuda/tvl1flow.cu (Keys a = -0.5, clamp to edge), its 'calcError' schedule
+  (modules/gpu/src/tvl1flow.cpp, 2.4.9+). No median filter.
+- preset `opencv`: OpenCV 5.0 contrib `cv::optflow::DualTVL1OpticalFlow_create()` at its
+  defaults (modules/optflow/src/tvl1flow.cpp, CPU path): pyramid by `cv::resize(INTER_LINEAR)`
+  with scale step 0.8, 10 outer x 30 inner iterations with a 5x5 `cv::medianBlur` of the flow
+  before each outer iteration, `cv::remap(INTER_CUBIC)` warp (Keys a = -0.75, coordinates
+  rounded to 1/32 px, constant-0 border), the error summed every iteration.
+
+Cost (this machine, one CPU thread, 340x256, see `PERFORMANCE` below): measured figures are
+recorded in tests/test_tvl1.py's module docstring and bench/flow. Compiling costs once per
+(frame shape, batch size, preset): see COMPILE_SECONDS_340x256.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import numpy as np
+import tensorflow as tf
+
+# Pyramid levels are kept while both sides are at least this (both OpenCV classes).
+MIN_LEVEL_SIZE = 16
+# OpenCV's remap rounds coordinates to 1/INTER_TAB_SIZE px (imgproc.hpp: INTER_BITS = 5).
+OPENCV_REMAP_STEP = 1.0 / 32.0
+# `numeric_limits<float>::epsilon()`: below it |grad I|^2 counts as 0 in the thresholding step.
+FLOAT_EPSILON = float(np.finfo(np.float32).eps)
+# Padding (px) of the warped images: taps of a coordinate clamped to [-3, W + 1] stay inside.
+_WARP_PAD = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class Tvl1Params:
+    """Every parameter of the algorithm; OpenCV's names in brackets.
+
+    Attributes:
+      tau: time step of the dual update [tau].
+      lambda_: weight of the data term [lambda].
+      theta: coupling of u and v [theta].
+      scales: most pyramid levels [nscales]; fewer when a level would be under 16 px.
+      pyramid: "pyrdown" (2.4 GPU: `pyrDown`, [1 4 6 4 1]/16, reflect-101, size (n + 1) // 2) or
+        "resize" (CPU: `cv::resize(INTER_LINEAR)` by scale_step, size round(n * scale_step)).
+      scale_step: size ratio between levels [scaleStep]; the flow is multiplied by
+        1 / scale_step when upsampled (2.4 GPU: 0.5, implied by pyrDown).
+      upsample_half_pixel: the flow's bilinear upsampling maps centres (`cv::resize`: True) or
+        corners (2.4 `gpu::resize`: source = destination * ratio, False).
+      warps: warps per level [warps].
+      epsilon: stop when sum |u_new - u|^2 <= epsilon^2 H W [epsilon].
+      inner_iterations: most iterations per outer iteration [innerIterations; 2.4 GPU:
+        iterations].
+      outer_iterations: outer iterations per warp [outerIterations; 2.4 GPU: none, 1].
+      median_size: median filter of the flow before each outer iteration [medianFiltering];
+        1 = none.
+      cubic_a: Keys' a of the bicubic warp (2.4 GPU kernel -0.5, `cv::remap` -0.75).
+      warp_border: "clamp" (2.4 GPU texture clamp) or "zero" (`cv::remap` BORDER_CONSTANT 0).
+      warp_coordinate_step: coordinates rounded to this many px before the warp (`cv::remap`:
+        1/32); 0 = exact.
+      error_every_iteration: sum the error every iteration (CPU) or on the 2.4 GPU 'calcError'
+        schedule (False): only on odd iterations when the last computed sum, minus epsilon^2 H
+        W for every iteration since, is below epsilon^2 H W; otherwise not converged.
+    """
+
+    tau: float
+    lambda_: float
+    theta: float
+    scales: int
+    pyramid: str
+    scale_step: float
+    upsample_half_pixel: bool
+    warps: int
+    epsilon: float
+    inner_iterations: int
+    outer_iterations: int
+    median_size: int
+    cubic_a: float
+    warp_border: str
+    warp_coordinate_step: float
+    error_every_iteration: bool
+
+
+PRESETS = {
+    "archive": Tvl1Params(
+        tau=0.25,
+        lambda_=0.15,
+        theta=0.3,
+        scales=5,
+        pyramid="pyrdown",
+        scale_step=0.5,
+        upsample_half_pixel=False,
+        warps=5,
+        epsilon=0.01,
+        inner_iterations=300,
+        outer_iterations=1,
+        median_size=1,
+        cubic_a=-0.5,
+        warp_border="clamp",
+        warp_coordinate_step=0.0,
+        error_every_iteration=False,
+    ),
+    "opencv": Tvl1Params(
+        tau=0.25,
+        lambda_=0.15,
+        theta=0.3,
+        scales=5,
+        pyramid="resize",
+        scale_step=0.8,
+        upsample_half_pixel=True,
+        warps=5,
+        epsilon=0.01,
+        inner_iterations=30,
+        outer_iterations=10,
+        median_size=5,
+        cubic_a=-0.75,
+        warp_border="zero",
+        warp_coordinate_step=OPENCV_REMAP_STEP,
+        error_every_iteration=True,
+    ),
+}
+
+
+def pyramid_sizes(height: int, width: int, params: Tvl1Params) -> list[tuple[int, int]]:
+    """(height, width) of every pyramid level, finest first, as the reference builds them.
+
+    A level is dropped (with all coarser ones) when either side falls under MIN_LEVEL_SIZE.
+    """
+    sizes = [(height, width)]
+    while len(sizes) < params.scales:
+        h, w = sizes[-1]
+        if params.pyramid == "pyrdown":
+            h, w = (h + 1) // 2, (w + 1) // 2
+        else:  # cv::resize(Size(), fx, fy): cvRound of the scaled size.
+            h, w = round(h * params.scale_step), round(w * params.scale_step)
+        if h < MIN_LEVEL_SIZE or w < MIN_LEVEL_SIZE:
+            break
+        sizes.append((h, w))
+    return sizes
+
+
+def pyr_down(images: tf.Tensor) -> tf.Tensor:
+    """OpenCV's `pyrDown`: [B, H, W] -> [B, (H + 1) // 2, (W + 1) // 2] float32.
+
+    Separable [1 4 6 4 1] / 16 at even positions, reflect-101 border (TF's REFLECT pad).
+    """
+    height, width = images.shape[1], images.shape[2]
+    padded = tf.pad(images, [[0, 0], [2, 2], [2, 2]], mode="REFLECT")
+    taps = (0.0625, 0.25, 0.375, 0.25, 0.0625)
+    rows = (height + 1) // 2
+    cols = (width + 1) // 2
+    horizontal = sum(w * padded[:, :, k : k + 2 * cols - 1 : 2] for k, w in enumerate(taps))
+    return sum(w * horizontal[:, k : k + 2 * rows - 1 : 2, :] for k, w in enumerate(taps))
+
+
+def _linear_taps(
+    size_in: int, size_out: int, scale: float, half_pixel: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bilinear taps along one axis: (first index, second index, weight of the second).
+
+    half_pixel: `cv::resize` (source = (destination + 0.5) * scale - 0.5, clamped as in
+    resize.cpp); otherwise 2.4 `gpu::resize` (source = destination * scale, float32).
+    """
+    destination = np.arange(size_out)
+    if half_pixel:
+        source = ((destination + 0.5) * scale - 0.5).astype(np.float32)
+    else:
+        source = destination.astype(np.float32) * np.float32(scale)
+    first = np.floor(source).astype(np.int64)
+    weight = (source - first).astype(np.float32)
+    weight[first < 0] = 0.0
+    first = np.clip(first, 0, size_in - 1)
+    weight[first >= size_in - 1] = 0.0
+    return first, np.minimum(first + 1, size_in - 1), weight
+
+
+def resize_bilinear(
+    images: tf.Tensor, size: tuple[int, int], scale: tuple[float, float], half_pixel: bool
+) -> tf.Tensor:
+    """[B, H, W] -> [B, h, w] bilinear, edges clamped, rows then columns as OpenCV.
+
+    Args:
+      images: float32.
+      size: (h, w) of the result.
+      scale: source pixels per destination pixel (y, x), as the reference computes them.
+      half_pixel: see `_linear_taps`.
+    """
+    result = images
+    for axis, (count, factor) in ((2, (size[1], scale[1])), (1, (size[0], scale[0]))):
+        first, second, weight = _linear_taps(images.shape[axis], count, factor, half_pixel)
+        shape = [1, 1, 1]
+        shape[axis] = count
+        weight = tf.constant(weight.reshape(shape))
+        result = (
+            tf.gather(result, first, axis=axis) * (1.0 - weight)
+            + tf.gather(result, second, axis=axis) * weight
+        )
+    return result
+
+
+def downscale(images: tf.Tensor, size: tuple[int, int], params: Tvl1Params) -> tf.Tensor:
+    """One pyramid level down: [B, H, W] -> [B, h, w] (`size` from `pyramid_sizes`)."""
+    if params.pyramid == "pyrdown":
+        return pyr_down(images)
+    inverse = 1.0 / params.scale_step
+    return resize_bilinear(images, size, (inverse, inverse), half_pixel=True)
+
+
+def upsample_flow(
+    flow_x: tf.Tensor, flow_y: tf.Tensor, size: tuple[int, int], params: Tvl1Params
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Flow of a coarse level -> the next finer level [B, h, w] each, times 1 / scale_step."""
+    height, width = flow_x.shape[1], flow_x.shape[2]
+    if params.upsample_half_pixel:  # cv::resize to a size: the ratio in double.
+        scale = (height / size[0], width / size[1])
+    else:  # gpu::resize passes float(1 / (dsize / src)) to its kernel.
+        scale = (1.0 / (size[0] / height), 1.0 / (size[1] / width))
+    zoom = 1.0 / params.scale_step
+    return tuple(
+        resize_bilinear(f, size, scale, params.upsample_half_pixel) * zoom for f in (flow_x, flow_y)
+    )
+
+
+def _shift_left(x: tf.Tensor, axis: int, edge: bool) -> tf.Tensor:
+    """x[i + 1] along axis 1 or 2; the last entry repeats x (edge) or is 0."""
+    head = x[:, 1:] if axis == 1 else x[:, :, 1:]
+    tail = x[:, -1:] if axis == 1 else x[:, :, -1:]
+    return tf.concat([head, tail if edge else tf.zeros_like(tail)], axis)
+
+
+def _shift_right(x: tf.Tensor, axis: int, edge: bool) -> tf.Tensor:
+    """x[i - 1] along axis 1 or 2; the first entry repeats x (edge) or is 0."""
+    head = x[:, :1] if axis == 1 else x[:, :, :1]
+    body = x[:, :-1] if axis == 1 else x[:, :, :-1]
+    return tf.concat([head if edge else tf.zeros_like(head), body], axis)
+
+
+def centred_gradient(images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """[B, H, W] -> (d/dx, d/dy): centred differences, one-sided half differences at borders."""
+    dx = 0.5 * (_shift_left(images, 2, True) - _shift_right(images, 2, True))
+    dy = 0.5 * (_shift_left(images, 1, True) - _shift_right(images, 1, True))
+    return dx, dy
+
+
+def forward_gradient(u: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """[B, H, W] -> (d/dx, d/dy): forward differences, 0 on the last column / row."""
+    return _shift_left(u, 2, True) - u, _shift_left(u, 1, True) - u
+
+
+def divergence(p1: tf.Tensor, p2: tf.Tensor) -> tf.Tensor:
+    """Backward-difference divergence of (p1, p2) [B, H, W], p taken as 0 before the image."""
+    return (p1 - _shift_right(p1, 2, False)) + (p2 - _shift_right(p2, 1, False))
+
+
+def _cubic_weights(t: tf.Tensor, a: float) -> list[tf.Tensor]:
+    """Keys' cubic weights of the taps at -1, 0, 1, 2 for a fractional position t in [0, 1)."""
+
+    def near(d: tf.Tensor) -> tf.Tensor:  # |d| <= 1
+        return d * d * ((a + 2.0) * d - (a + 3.0)) + 1.0
+
+    def far(d: tf.Tensor) -> tf.Tensor:  # 1 < |d| < 2
+        return d * (d * (a * d - 5.0 * a) + 8.0 * a) - 4.0 * a
+
+    return [far(1.0 + t), near(t), near(1.0 - t), far(2.0 - t)]
+
+
+def warp_bicubic(
+    images: tf.Tensor,
+    flow_x: tf.Tensor,
+    flow_y: tf.Tensor,
+    cubic_a: float,
+    border: str,
+    coordinate_step: float = 0.0,
+) -> tf.Tensor:
+    """Samples images [B, H, W, C] at (x + flow_x, y + flow_y) by 4x4-tap bicubic interpolation.
+
+    Args:
+      images: float32 [B, H, W, C] (the C channels share the coordinates).
+      flow_x: [B, H, W] x displacements in pixels.
+      flow_y: [B, H, W] y displacements in pixels.
+      cubic_a: Keys' a (-0.5: 2.4 GPU kernel; -0.75: `cv::remap`).
+      border: "clamp" (taps outside read the nearest edge pixel) or "zero" (they read 0).
+      coordinate_step: coordinates rounded to multiples of this (`cv::remap`: 1/32); 0: exact.
+
+    Returns:
+      [B, H, W, C] float32.
+    """
+    batch, height, width, channels = images.shape
+    x = tf.range(width, dtype=tf.float32)[None, None, :] + flow_x
+    y = tf.range(height, dtype=tf.float32)[None, :, None] + flow_y
+    if coordinate_step:
+        x = tf.round(x / coordinate_step) * coordinate_step
+        y = tf.round(y / coordinate_step) * coordinate_step
+    x0, y0 = tf.floor(x), tf.floor(y)
+    wx, wy = _cubic_weights(x - x0, cubic_a), _cubic_weights(y - y0, cubic_a)
+    # Beyond [-3, size + 1] every tap is outside the image: clamping keeps the result.
+    x0 = tf.cast(tf.clip_by_value(x0, -3.0, width + 1.0), tf.int32)
+    y0 = tf.cast(tf.clip_by_value(y0, -3.0, height + 1.0), tf.int32)
+    pad = _WARP_PAD
+    if border == "clamp":
+        rows = np.clip(np.arange(-pad, height + pad), 0, height - 1)
+        cols = np.clip(np.arange(-pad, width + pad), 0, width - 1)
+        padded = tf.gather(tf.gather(images, rows, axis=1), cols, axis=2)
+    else:
+        padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+    # Row-major taps: entry (r, c) holds the 4 horizontal neighbours c .. c + 3 of every
+    # channel, so each output pixel gathers 4 contiguous vectors (one per tap row).
+    tap_cols = width + 2 * pad - 3
+    taps = tf.concat([padded[:, :, k : k + tap_cols] for k in range(4)], axis=3)
+    table = tf.reshape(taps, [-1, 4 * channels])
+    base = (tf.range(batch)[:, None, None] * (height + 2 * pad) + y0 + pad - 1) * tap_cols
+    index = base + x0 + pad - 1
+    gathered = tf.gather(table, tf.stack([index + j * tap_cols for j in range(4)], axis=3))
+    gathered = tf.reshape(gathered, [batch, height, width, 4, 4, channels])
+    horizontal = sum(w[..., None, None] * gathered[:, :, :, :, k] for k, w in enumerate(wx))
+    return sum(w[..., None] * horizontal[:, :, :, j] for j, w in enumerate(wy))
+
+
+def _batcher_pairs(count: int) -> list[tuple[int, int]]:
+    """Batcher's odd-even merge sorting network on `count` (a power of 2) wires."""
+    pairs = []
+    p = 1
+    while p < count:
+        k = p
+        while k >= 1:
+            for j in range(k % p, count - k, 2 * k):
+                for i in range(min(k, count - j - k)):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
+                        pairs.append((i + j, i + j + k))
+            k //= 2
+        p *= 2
+    return pairs
+
+
+def _median(values: list[tf.Tensor]) -> tf.Tensor:
+    """Exact median of an odd number of tensors: a sorting network pruned to its middle wire.
+
+    Wires beyond len(values) hold +inf (known statically, so their comparators vanish) and only
+    the min/max nodes the middle output depends on are built.
+    """
+    count = 1 << (len(values) - 1).bit_length()
+    wires: list = list(range(len(values))) + [None] * (count - len(values))  # None = +inf
+    nodes: dict = {}
+    for i, j in _batcher_pairs(count):
+        a, b = wires[i], wires[j]
+        if b is None:
+            continue
+        if a is None:
+            wires[i], wires[j] = b, None
+            continue
+        low, high = ("min", a, b), ("max", a, b)
+        nodes[low], nodes[high] = low, high
+        wires[i], wires[j] = low, high
+    built: dict = {}
+
+    def build(node) -> tf.Tensor:
+        if isinstance(node, int):
+            return values[node]
+        if node not in built:
+            op = tf.minimum if node[0] == "min" else tf.maximum
+            built[node] = op(build(node[1]), build(node[2]))
+        return built[node]
+
+    return build(wires[len(values) // 2])
+
+
+def median_filter(images: tf.Tensor, size: int) -> tf.Tensor:
+    """`cv::medianBlur` of float images [B, H, W] with a size x size window (replicated border)."""
+    height, width = images.shape[1], images.shape[2]
+    half = size // 2
+    rows = np.clip(np.arange(-half, height + half), 0, height - 1)
+    cols = np.clip(np.arange(-half, width + half), 0, width - 1)
+    padded = tf.gather(tf.gather(images, rows, axis=1), cols, axis=2)
+    window = [padded[:, i : i + height, j : j + width] for i in range(size) for j in range(size)]
+    return _median(window)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Linearised:
+    """The data term linearised at one warp: [B, H, W] each (names of the reference)."""
+
+    i1wx: tf.Tensor
+    i1wy: tf.Tensor
+    grad: tf.Tensor
+    rho_c: tf.Tensor
+
+
+def _iteration(
+    data: _Linearised, u: tuple, p: tuple, params: Tvl1Params
+) -> tuple[tuple, tuple, tf.Tensor]:
+    """One primal-dual iteration: (u1, u2), (p11, p12, p21, p22) -> new ones, sum |du|^2 [B]."""
+    u1, u2 = u
+    p11, p12, p21, p22 = p
+    l_t = params.lambda_ * params.theta
+    taut = params.tau / params.theta
+    rho = data.rho_c + (data.i1wx * u1 + data.i1wy * u2)
+    # Thresholding step: d = v - u along grad I1w (the reference's three cases).
+    l_t_grad = l_t * data.grad
+    inside = tf.where(data.grad > FLOAT_EPSILON, -rho / data.grad, 0.0)
+    step = tf.where(rho < -l_t_grad, l_t, tf.where(rho > l_t_grad, -l_t, inside))
+    new_u1 = u1 + step * data.i1wx + params.theta * divergence(p11, p12)
+    new_u2 = u2 + step * data.i1wy + params.theta * divergence(p21, p22)
+    error = tf.reduce_sum(tf.square(u1 - new_u1) + tf.square(u2 - new_u2), axis=[1, 2])
+    u1x, u1y = forward_gradient(new_u1)
+    u2x, u2y = forward_gradient(new_u2)
+    norm1 = 1.0 + taut * tf.sqrt(u1x * u1x + u1y * u1y)
+    norm2 = 1.0 + taut * tf.sqrt(u2x * u2x + u2y * u2y)
+    new_p = (
+        (p11 + taut * u1x) / norm1,
+        (p12 + taut * u1y) / norm1,
+        (p21 + taut * u2x) / norm2,
+        (p22 + taut * u2y) / norm2,
+    )
+    return (new_u1, new_u2), new_p, error
+
+
+def _keep(running: tf.Tensor, new: tuple, old: tuple) -> tuple:
+    """Per pair: `new` where running [B], else `old` (a converged pair is frozen)."""
+    mask = running[:, None, None]
+    return tuple(tf.where(mask, n, o) for n, o in zip(new, old, strict=True))
+
+
+def _inner_loop(
+    data: _Linearised, u: tuple, p: tuple, error: tf.Tensor, threshold: float, params: Tvl1Params
+) -> tuple[tuple, tuple, tf.Tensor]:
+    """Iterates until every pair's error <= threshold or inner_iterations; returns u, p, error.
+
+    The error [B] enters as the reference carries it (+inf at a warp's start; on the CPU the
+    previous outer iteration's).
+    """
+    limit = params.inner_iterations
+    huge = tf.fill(tf.shape(error), np.float32(np.finfo(np.float32).max))
+
+    def running_pairs(n: tf.Tensor, err: tf.Tensor) -> tf.Tensor:
+        return (err > threshold) & (n < limit)
+
+    def cond(n, err, prev, u, p):
+        return tf.reduce_any(running_pairs(n, err))
+
+    def body(n, err, prev, u, p):
+        running = running_pairs(n, err)
+        new_u, new_p, total = _iteration(data, u, p, params)
+        if params.error_every_iteration:
+            new_err, new_prev = total, prev
+        else:  # 2.4 GPU calcError: odd n, when the running estimate could be converged.
+            computed = (n % 2 == 1) & (prev < threshold)
+            new_err = tf.where(computed, total, huge)
+            new_prev = tf.where(computed, total, prev - threshold)
+        return (
+            n + 1,
+            tf.where(running, new_err, err),
+            tf.where(running, new_prev, prev),
+            _keep(running, new_u, u),
+            _keep(running, new_p, p),
+        )
+
+    start = (tf.constant(0), error, tf.zeros_like(error), u, p)
+    _, error, _, u, p = tf.while_loop(cond, body, start)
+    return u, p, error
+
+
+def _one_warp(
+    i0: tf.Tensor, i1_stack: tf.Tensor, u: tuple, p: tuple, params: Tvl1Params
+) -> tuple[tuple, tuple]:
+    """Warps I1 and its gradient at u, then minimises the linearised energy."""
+    warped = warp_bicubic(
+        i1_stack, u[0], u[1], params.cubic_a, params.warp_border, params.warp_coordinate_step
+    )
+    i1w, i1wx, i1wy = tf.unstack(warped, axis=3)
+    data = _Linearised(
+        i1wx=i1wx,
+        i1wy=i1wy,
+        grad=i1wx * i1wx + i1wy * i1wy,
+        rho_c=i1w - i1wx * u[0] - i1wy * u[1] - i0,
+    )
+    height, width = i0.shape[1], i0.shape[2]
+    threshold = params.epsilon * params.epsilon * height * width
+    error = tf.fill([i0.shape[0]], np.float32(np.finfo(np.float32).max))
+    if params.outer_iterations == 1:
+        u, p, _ = _inner_loop(data, u, p, error, threshold, params)
+        return u, p
+
+    def cond(k, err, u, p):
+        return tf.reduce_any((err > threshold) & (k < params.outer_iterations))
+
+    def body(k, err, u, p):
+        if params.median_size > 1:
+            filtered = tuple(median_filter(c, params.median_size) for c in u)
+            u = _keep(err > threshold, filtered, u)
+        u, p, err = _inner_loop(data, u, p, err, threshold, params)
+        return k + 1, err, u, p
+
+    _, _, u, p = tf.while_loop(cond, body, (tf.constant(0), error, u, p))
+    return u, p
+
+
+def _one_scale(i0: tf.Tensor, i1: tf.Tensor, u: tuple, params: Tvl1Params) -> tuple:
+    """Flow at one pyramid level [B, H, W] x 2, starting from u; the dual p starts at 0."""
+    i1_stack = tf.stack([i1, *centred_gradient(i1)], axis=3)
+    p = (tf.zeros_like(i0),) * 4
+
+    # A loop rather than unrolled warps: every warp has the same shapes, and one copy of its
+    # body compiles ~5x faster (XLA's compile time grows with the number of loops).
+    def body(k, u, p):
+        return (k + 1, *_one_warp(i0, i1_stack, u, p, params))
+
+    _, u, _ = tf.while_loop(lambda k, u, p: k < params.warps, body, (tf.constant(0), u, p))
+    return u
+
+
+def _flow(previous: tf.Tensor, current: tf.Tensor, params: Tvl1Params) -> tf.Tensor:
+    """The whole algorithm on [B, H, W] frames -> [B, H, W, 2]; traced once per shape."""
+    i0s = [tf.cast(previous, tf.float32)]
+    i1s = [tf.cast(current, tf.float32)]
+    sizes = pyramid_sizes(i0s[0].shape[1], i0s[0].shape[2], params)
+    for size in sizes[1:]:
+        i0s.append(downscale(i0s[-1], size, params))
+        i1s.append(downscale(i1s[-1], size, params))
+    u = (tf.zeros_like(i0s[-1]),) * 2
+    for level in reversed(range(len(sizes))):
+        if level < len(sizes) - 1:
+            u = upsample_flow(u[0], u[1], sizes[level], params)
+        u = _one_scale(i0s[level], i1s[level], u, params)
+    return tf.stack(u, axis=3)
+
+
+@functools.cache
+def compiled_flow(preset: str):
+    """The XLA-compiled flow of `preset`: a tf.function that compiles once per input shape."""
+    return tf.function(functools.partial(_flow, params=PRESETS[preset]), jit_compile=True)
+
+
+def tvl1_flow(previous, current, preset: str = "archive") -> tf.Tensor:
+    """TV-L1 flow from `previous` to `current`, compiled with XLA.
+
+    Args:
+      previous: [B, H, W] grayscale frames, uint8 or float32 in 0..255 (frame i).
+      current: the same shape and dtype (frame i + 1).
+      preset: a key of PRESETS ("archive": OpenCV 2.4 GPU, the archives' flow; "opencv":
+        OpenCV 5 contrib CPU defaults).
+
+    Returns:
+      [B, H, W, 2] float32 (x, y) pixels: current(x + u, y + v) ~ previous(x, y). Each pair's
+      flow is independent of the others in its batch.
+
+    Raises:
+      ValueError: unknown preset, or frames that are not [B, H, W] of equal shape and dtype
+        (uint8 or float32) with both sides >= MIN_LEVEL_SIZE.
+    """
+    if preset not in PRESETS:
+        raise ValueError(f"preset {preset!r}: use one of {sorted(PRESETS)}")
+    previous = tf.convert_to_tensor(previous)
+    current = tf.convert_to_tensor(current)
+    if previous.shape != current.shape or previous.dtype != current.dtype:
+        raise ValueError(
+            f"frames differ: previous {previous.shape} {previous.dtype.name}, "
+            f"current {current.shape} {current.dtype.name}"
+        )
+    if previous.dtype not in (tf.uint8, tf.float32):
+        raise ValueError(f"frames are {previous.dtype.name}: use uint8 or float32 (0..255)")
+    if previous.shape.rank != 3 or min(previous.shape[1:]) < MIN_LEVEL_SIZE:
+        raise ValueError(
+            f"frames of shape {previous.shape}: use [B, H, W] with H, W >= {MIN_LEVEL_SIZE}"
+        )
+    return compiled_flow(preset)(previous, current)
