@@ -14,13 +14,14 @@ import re
 import shutil
 
 import cv2
+import numpy as np
 import pytest
 import tensorflow as tf
 from apache_beam.options.pipeline_options import PipelineOptions
 from conftest import frames_job_config, tiny_eval_config
 
 from input_pipeline import datasets, samples
-from optical_flow import video_frames
+from optical_flow import tvl1, video_frames
 from preprocessing import clip_sources, finalize, outputs, pipeline, sharding, ucf101
 from preprocessing import layout as layout_lib
 from preprocessing.errors import DatasetError
@@ -418,3 +419,27 @@ def test_missing_source_folder_names_the_folder(dataset, tmp_path):
     frames = re.escape(f"frames_dir={root / layout_lib.FRAMES_DIR}: folder not found; ")
     with pytest.raises(DatasetError, match=f"^{frames}source='frames' needs it .* source='videos'"):
         _run(frames_job_config(root, tmp_path / "out"))
+
+
+def test_videos_source_tvl1_stores_the_tensorflow_tvl1_of_the_decoded_frames(dataset, tmp_path):
+    """--flow_algorithm=tvl1 on raw videos: every stored flow frame is the TensorFlow TV-L1
+    (archive preset) of the decoded, archive-resized gray frames, quantized and encoded."""
+    root = tmp_path / "root"
+    shutil.copytree(dataset, root)
+    test_list = root / ucf101.SPLITS_DIR / "testlist01.txt"
+    test_list.write_bytes(test_list.read_bytes().split(b"\r\n")[0] + b"\r\n")  # one clip
+    out = tmp_path / "out"
+    config = frames_job_config(root, out, source="videos", flow_algorithm="tvl1", subsets=("test",))
+    result = _run(config)
+    assert result.manifest.source == "videos/tvl1"
+    (clip,) = _test_clips(root)
+    (record,) = _records(out, result.manifest, "test", FLOW)
+    with video_frames.open_video(str(root / ucf101.VIDEOS_DIR / clip.list_entry)) as video:
+        frames = list(video.frames)
+    size = video_frames.archive_frame_size(*frames[0].shape[:2])
+    gray = [video_frames.to_gray(video_frames.resize_frame(f, size)) for f in frames]
+    assert len(record[schema.FLOW_X]) == len(gray) - 1
+    for i in range(len(gray) - 1):
+        flow = tvl1.tvl1_flow(gray[i][None], gray[i + 1][None], "archive")
+        stored = (record[schema.FLOW_X][i], record[schema.FLOW_Y][i])
+        assert stored == video_frames.encode_flow(np.asarray(flow)[0]), f"flow frame {i}"
