@@ -21,6 +21,7 @@ os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 from absl import flags, logging
 
 from evaluation import predict_files, predictor
+from optical_flow import compile_cache
 from optical_flow.algorithms import FLOW_ALGORITHMS
 from tfrecords.errors import UserError, run_binary
 
@@ -48,6 +49,12 @@ _FLOW = flags.DEFINE_enum(
 )
 _BATCH = flags.DEFINE_integer("batch_size", predictor.DEFAULT_BATCH_VIEWS, "Views per model call.")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar over the flow pairs.")
+_XLA_CACHE = flags.DEFINE_string(
+    "xla_cache_dir",
+    "",
+    "Keep XLA's compiled programs (TV-L1 flow, the scoring step) here across runs: a later "
+    "run skips compiling (optical_flow/compile_cache.py); '' = off.",
+)
 
 
 def _weights() -> tuple[float, float]:
@@ -64,6 +71,7 @@ def _weights() -> tuple[float, float]:
 def main(argv: list[str]) -> None:
     """Loads the models once and classifies every video; user errors exit 1 with one line."""
     del argv  # run_binary refuses positional arguments
+    compile_cache.use_compile_cache(_XLA_CACHE.value)
     models = predictor.Predictor(
         spatial_model=_SPATIAL.value,
         temporal_model=_TEMPORAL.value,

@@ -55,6 +55,7 @@ from collections.abc import Sequence
 from absl import app, flags, logging
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from optical_flow import compile_cache
 from optical_flow.algorithms import FLOW_ALGORITHMS
 from preprocessing import datasets, folder, hmdb51, job_config, pipeline, ucf101, validation
 from preprocessing import layout as layout_lib
@@ -151,6 +152,13 @@ _FLOW_CACHE_DIR = flags.DEFINE_string(
     f"({layout_lib.FRAMES_DIR}/, {layout_lib.FLOW_DIR}/u|v/: a --source=frames root), written "
     "per clip as soon as it is done, so a re-run after a crash computes only the clips "
     "without a complete entry.",
+)
+_XLA_CACHE_DIR = flags.DEFINE_string(
+    "xla_cache_dir",
+    "",
+    "--source=videos --flow_algorithm=tvl1 on this machine (DirectRunner): keep XLA's "
+    "compiled TV-L1 programs here, so a re-run skips compiling (optical_flow/"
+    "compile_cache.py); '' = off.",
 )
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, f"Where shards and {MANIFEST_FILE} go.")
 _NUM_SHARDS = flags.DEFINE_integer(
@@ -260,6 +268,7 @@ def main(argv: Sequence[str]) -> None:
         beam_args.append("--runner=DirectRunner")
     _check_beam_args(beam_args)
     config = _config()
+    compile_cache.use_compile_cache(_XLA_CACHE_DIR.value)
     logging.info("Beam options: %s", beam_args)
     result = pipeline.run(config, PipelineOptions(beam_args))
     manifest = result.manifest
