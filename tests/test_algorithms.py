@@ -75,12 +75,19 @@ def test_flow_recovers_known_shifts(textured_gray, algorithm):
     """Textured content translated by known (sub-pixel) offsets: median flow within 0.5 px.
 
     The TV-L1s (OpenCV's ~0.5-1.5 s per 340x256 pair; TensorFlow's compiles for each frame
-    shape) run every third case on 128x128 crops, to keep the test a few seconds.
+    shape) run on 128x128 crops: OpenCV's every third case, TensorFlow's (`tvl1`, the
+    archives' variant) the natural shifts only. The archives' algorithm itself locks onto
+    false motion on 10-20 px stripes and checks (no median filter, a pyramid to 1/16 where
+    such periods alias: tests/test_tvl1.py's expected failure gives the figures, also for
+    OpenCV's CPU class set like it).
     """
     flow = algorithms.flow_function(algorithm)
     tvl1 = algorithm.startswith("tvl1")
+    cases = KNOWN_SHIFTS[:: 3 if tvl1 else 1]
+    if algorithm == "tvl1":
+        cases = [case for case in KNOWN_SHIFTS if case[0] == "natural"]
     failures = []
-    for kind, period, (dx, dy) in KNOWN_SHIFTS[:: 3 if tvl1 else 1]:
+    for kind, period, (dx, dy) in cases:
         # Stripes carry texture; checks are 2-D already and stay pure (the hardest for DIS).
         if kind == "natural":
             image = textured_gray
