@@ -14,8 +14,9 @@ References (ports of their arithmetic, step by step):
 - preset `opencv`: OpenCV 5.0 contrib `cv::optflow::DualTVL1OpticalFlow_create()` at its
   defaults (modules/optflow/src/tvl1flow.cpp, CPU path): pyramid by `cv::resize(INTER_LINEAR)`
   with scale step 0.8, 10 outer x 30 inner iterations with a 5x5 `cv::medianBlur` of the flow
-  before each outer iteration, `cv::remap(INTER_CUBIC)` warp (Keys a = -0.75, coordinates
-  rounded to 1/32 px, constant-0 border), the error summed every iteration.
+  before each outer iteration, `cv::remap(INTER_CUBIC)` warp (Keys a = -0.75, constant-0
+  border; OpenCV 5 interpolates at the exact coordinates, where 2.4-4.x rounded them to 1/32
+  px), the error summed every iteration.
 
 Cost (this machine, one CPU thread, 340x256, see `PERFORMANCE` below): measured figures are
 recorded in tests/test_tvl1.py's module docstring and bench/flow. Compiling costs once per
@@ -32,8 +33,6 @@ import tensorflow as tf
 
 # Pyramid levels are kept while both sides are at least this (both OpenCV classes).
 MIN_LEVEL_SIZE = 16
-# OpenCV's remap rounds coordinates to 1/INTER_TAB_SIZE px (imgproc.hpp: INTER_BITS = 5).
-OPENCV_REMAP_STEP = 1.0 / 32.0
 # `numeric_limits<float>::epsilon()`: below it |grad I|^2 counts as 0 in the thresholding step.
 FLOAT_EPSILON = float(np.finfo(np.float32).eps)
 # Padding (px) of the warped images: taps of a coordinate clamped to [-3, W + 1] stay inside.
@@ -64,8 +63,6 @@ class Tvl1Params:
         1 = none.
       cubic_a: Keys' a of the bicubic warp (2.4 GPU kernel -0.5, `cv::remap` -0.75).
       warp_border: "clamp" (2.4 GPU texture clamp) or "zero" (`cv::remap` BORDER_CONSTANT 0).
-      warp_coordinate_step: coordinates rounded to this many px before the warp (`cv::remap`:
-        1/32); 0 = exact.
       error_every_iteration: sum the error every iteration (CPU) or on the 2.4 GPU 'calcError'
         schedule (False): only on odd iterations when the last computed sum, minus epsilon^2 H
         W for every iteration since, is below epsilon^2 H W; otherwise not converged.
@@ -85,7 +82,6 @@ class Tvl1Params:
     median_size: int
     cubic_a: float
     warp_border: str
-    warp_coordinate_step: float
     error_every_iteration: bool
 
 
@@ -105,7 +101,6 @@ PRESETS = {
         median_size=1,
         cubic_a=-0.5,
         warp_border="clamp",
-        warp_coordinate_step=0.0,
         error_every_iteration=False,
     ),
     "opencv": Tvl1Params(
@@ -123,7 +118,6 @@ PRESETS = {
         median_size=5,
         cubic_a=-0.75,
         warp_border="zero",
-        warp_coordinate_step=OPENCV_REMAP_STEP,
         error_every_iteration=True,
     ),
 }
@@ -278,7 +272,6 @@ def warp_bicubic(
     flow_y: tf.Tensor,
     cubic_a: float,
     border: str,
-    coordinate_step: float = 0.0,
 ) -> tf.Tensor:
     """Samples images [B, H, W, C] at (x + flow_x, y + flow_y) by 4x4-tap bicubic interpolation.
 
@@ -288,7 +281,6 @@ def warp_bicubic(
       flow_y: [B, H, W] y displacements in pixels.
       cubic_a: Keys' a (-0.5: 2.4 GPU kernel; -0.75: `cv::remap`).
       border: "clamp" (taps outside read the nearest edge pixel) or "zero" (they read 0).
-      coordinate_step: coordinates rounded to multiples of this (`cv::remap`: 1/32); 0: exact.
 
     Returns:
       [B, H, W, C] float32.
@@ -296,9 +288,6 @@ def warp_bicubic(
     batch, height, width, channels = images.shape
     x = tf.range(width, dtype=tf.float32)[None, None, :] + flow_x
     y = tf.range(height, dtype=tf.float32)[None, :, None] + flow_y
-    if coordinate_step:
-        x = tf.round(x / coordinate_step) * coordinate_step
-        y = tf.round(y / coordinate_step) * coordinate_step
     x0, y0 = tf.floor(x), tf.floor(y)
     wx, wy = _cubic_weights(x - x0, cubic_a), _cubic_weights(y - y0, cubic_a)
     # Beyond [-3, size + 1] every tap is outside the image: clamping keeps the result.
@@ -471,9 +460,7 @@ def _one_warp(
     i0: tf.Tensor, i1_stack: tf.Tensor, u: tuple, p: tuple, params: Tvl1Params
 ) -> tuple[tuple, tuple]:
     """Warps I1 and its gradient at u, then minimises the linearised energy."""
-    warped = warp_bicubic(
-        i1_stack, u[0], u[1], params.cubic_a, params.warp_border, params.warp_coordinate_step
-    )
+    warped = warp_bicubic(i1_stack, u[0], u[1], params.cubic_a, params.warp_border)
     i1w, i1wx, i1wy = tf.unstack(warped, axis=3)
     data = _Linearised(
         i1wx=i1wx,
