@@ -234,3 +234,158 @@ def test_median_filter_is_cv2_medianblur(textured):
     flow = _smooth_flow(40, 50, 6, 4.0)[..., 0] + textured[:40, :50] / 100
     expected = cv2.medianBlur(flow, 5)
     _check_primitive(functools.partial(tvl1.median_filter, size=5), [flow[None]], expected[None], 0)
+
+
+def _quantize(flow: np.ndarray) -> np.ndarray:
+    """The archives' stored code: round(255 * (clip(v, -20, 20) + 20) / 40), an integer."""
+    return np.round(255 * (np.clip(flow, -20, 20) + 20) / 40).astype(np.int64)
+
+
+# (video, first frame, pairs): consecutive real frames; bikes 60-62 hold the largest motion.
+OPENCV_PAIRS = [("bikes.mp4", 60, 2), ("bikes.mp4", 10, 1), ("carphone_pristine.mp4", 30, 1)]
+
+
+def test_opencv_preset_is_opencv_dual_tvl1():
+    """The `opencv` preset against cv2.optflow.DualTVL1OpticalFlow_create() (its defaults)."""
+    pairs = [p for name, start, count in OPENCV_PAIRS for p in _video_pairs(name, start, count)]
+    # One more pair: identical frames give flow 0 (every stored code 128).
+    previous, current = (np.stack(frames) for frames in zip(*pairs, pairs[0][::-1], strict=True))
+    current[-1] = previous[-1]
+    flows = tvl1.tvl1_flow(previous, current, "opencv").numpy()
+    assert not flows[-1].any()
+    reference = cv2.optflow.DualTVL1OpticalFlow_create()
+    for i, (a, b) in enumerate(pairs):
+        expected = reference.calc(a, b, None)
+        epe = np.hypot(*(flows[i] - expected).transpose(2, 0, 1))
+        codes = np.abs(_quantize(flows[i]) - _quantize(expected))
+        assert epe.mean() <= 0.05, (i, epe.mean())
+        assert np.percentile(epe, 99) <= 0.3, (i, np.percentile(epe, 99))
+        assert (codes <= 1).mean() >= 0.95, (i, (codes <= 1).mean())
+
+
+def _fourier_shift(image: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    """`image` moved by (dx, dy) px: exact for its band-limited mirror-periodic extension."""
+    height, width = image.shape
+    mirrored = np.concatenate([image, image[:, ::-1]], axis=1)
+    mirrored = np.concatenate([mirrored, mirrored[::-1]], axis=0)
+    fy = np.fft.fftfreq(2 * height)[:, None]
+    fx = np.fft.fftfreq(2 * width)[None, :]
+    phase = np.exp(-2j * np.pi * (fx * dx + fy * dy))
+    return np.fft.ifft2(np.fft.fft2(mirrored) * phase).real[:height, :width]
+
+
+# A crop of 340x256 from a larger real frame, so that content moving into view is real.
+CANVAS_MARGIN = 32
+NATURAL_SHIFTS = [(0.25, 0.0), (0.0, -0.5), (1.5, -0.75), (-3.0, 2.25), (4.25, 2.0), (-7.0, 3.5)]
+NATURAL_SHIFTS += [(12.0, -6.0)]
+
+
+def _natural_pair(dx: float, dy: float) -> tuple[np.ndarray, np.ndarray]:
+    """bikes.mp4 frame 60 at 404x320 (float32), cropped to 340x256 before and after a shift."""
+    frame = _video_pairs("bikes.mp4", 60, 1)[0][0]
+    size = (WIDTH + 2 * CANVAS_MARGIN, HEIGHT + 2 * CANVAS_MARGIN)
+    canvas = cv2.resize(frame, size, interpolation=cv2.INTER_CUBIC).astype(np.float64)
+    crop = np.s_[CANVAS_MARGIN : CANVAS_MARGIN + HEIGHT, CANVAS_MARGIN : CANVAS_MARGIN + WIDTH]
+    return canvas[crop].astype(np.float32), _fourier_shift(canvas, dx, dy)[crop].astype(np.float32)
+
+
+def _periodic(kind: str, period: int, dx: float, dy: float) -> np.ndarray:
+    """[256, 340] float32: smooth square-wave stripes or checks of `period` px, moved (dx, dy).
+
+    An analytic image, so that any shift is exact. Stripes carry a smooth texture (a sum of
+    sinusoids): pure stripes leave the motion along them undetermined.
+    """
+    y, x = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float64)
+    x, y = x - dx, y - dy
+    across = np.tanh(3 * np.sin(2 * np.pi * (x + 0.5) / period))
+    down = np.tanh(3 * np.sin(2 * np.pi * (y + 0.5) / period))
+    wave = {"stripes_x": across, "stripes_y": down, "checks": across * down}[kind]
+    image = 128 + 80 * wave
+    if kind != "checks":
+        rng = np.random.default_rng(period)
+        for _ in range(12):
+            frequency = rng.uniform(1 / 40, 1 / 8) * np.exp(1j * rng.uniform(0, 2 * np.pi))
+            phase = frequency.real * x + frequency.imag * y + rng.uniform()
+            image += 5 * np.sin(2 * np.pi * phase)
+    return image.astype(np.float32)
+
+
+PERIODIC_SHIFTS = [
+    ("stripes_x", 10, (1.0, 0.5)),
+    ("stripes_x", 14, (-2.5, 0.75)),
+    ("stripes_x", 20, (3.25, -1.0)),
+    ("stripes_y", 10, (0.5, 1.0)),
+    ("stripes_y", 20, (-0.75, -2.5)),
+    ("checks", 10, (1.0, -1.0)),
+    ("checks", 14, (2.5, -1.25)),
+    ("checks", 20, (-3.0, 2.0)),
+]
+
+
+def _interior_error(flow: np.ndarray, dx: float, dy: float) -> float:
+    """Mean end-point error (px) against (dx, dy), INTERIOR px from every border left out."""
+    interior = flow[INTERIOR:-INTERIOR, INTERIOR:-INTERIOR]
+    return float(np.hypot(interior[..., 0] - dx, interior[..., 1] - dy).mean())
+
+
+@pytest.fixture(scope="module")
+def natural_batch() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """8 pairs: the natural shifts and one pair of identical frames; and their flow (archive)."""
+    pairs = [_natural_pair(dx, dy) for dx, dy in NATURAL_SHIFTS]
+    pairs.append((pairs[0][0], pairs[0][0]))
+    previous, current = (np.stack(frames) for frames in zip(*pairs, strict=True))
+    return previous, current, tvl1.tvl1_flow(previous, current).numpy()
+
+
+def test_archive_recovers_known_shifts_of_a_natural_frame(natural_batch):
+    flows = natural_batch[2]
+    errors = {s: _interior_error(f, *s) for s, f in zip(NATURAL_SHIFTS, flows[:-1], strict=True)}
+    assert max(errors.values()) <= 0.05, errors
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Bounded by the archives' algorithm, not the port: without a median filter, on a "
+    "pyramid to 1/16 where 10-20 px periods alias, 2.4 TV-L1 locks onto false motion. Interior "
+    "mean error (px) of these 8 cases: this preset 6.7-27; OpenCV 5's CPU class set like the "
+    "archive (scale step 0.5, no median, 300 iterations) 7.1-53; OpenCV's defaults 0.005-0.058.",
+)
+def test_archive_recovers_known_shifts_of_stripes_and_checks():
+    previous = np.stack([_periodic(kind, period, 0, 0) for kind, period, _ in PERIODIC_SHIFTS])
+    current = np.stack([_periodic(k, period, *shift) for k, period, shift in PERIODIC_SHIFTS])
+    flows = tvl1.tvl1_flow(previous, current).numpy()
+    errors = {
+        f"{kind}{period} {shift}": _interior_error(flow, *shift)
+        for (kind, period, shift), flow in zip(PERIODIC_SHIFTS, flows, strict=True)
+    }
+    assert max(errors.values()) <= 0.05, errors
+
+
+def test_identical_frames_give_zero_flow(natural_batch):
+    """Alone (uint8) and inside a batch (float32); the `opencv` preset's case is in its test."""
+    frame = natural_batch[0][:1].astype(np.uint8)
+    flow = tvl1.tvl1_flow(frame, frame).numpy()
+    assert flow.shape == (1, HEIGHT, WIDTH, 2) and flow.dtype == np.float32
+    assert not flow.any()
+    assert (_quantize(flow) == 128).all()
+    assert not natural_batch[2][-1].any()
+
+
+def test_a_pair_alone_gives_its_flow_in_a_batch(natural_batch):
+    """A batch of 8 (64 would take ~15 s of CPU here: 8 pairs whose iteration counts differ)."""
+    previous, current, batched = natural_batch
+    for i in range(len(previous)):
+        alone = tvl1.tvl1_flow(previous[i : i + 1], current[i : i + 1]).numpy()[0]
+        np.testing.assert_allclose(alone, batched[i], atol=1e-6, rtol=0)
+
+
+def test_bad_arguments_are_named():
+    frame = np.zeros((1, 32, 32), np.uint8)
+    with pytest.raises(ValueError, match="preset 'gpu'"):
+        tvl1.tvl1_flow(frame, frame, "gpu")
+    with pytest.raises(ValueError, match="frames differ"):
+        tvl1.tvl1_flow(frame, frame[:, :16])
+    with pytest.raises(ValueError, match=r"use \[B, H, W\] with H, W >= 16"):
+        tvl1.tvl1_flow(frame[:, :8], frame[:, :8])
+    with pytest.raises(ValueError, match="use uint8 or float32"):
+        tvl1.tvl1_flow(frame.astype(np.int32), frame.astype(np.int32))
