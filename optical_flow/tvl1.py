@@ -448,8 +448,11 @@ def _inner_loop(
     def cond(n, err, prev, u, p):
         return tf.reduce_any(running_pairs(n, err))
 
+    # One pair runs exactly while the loop does: its masks would cost two passes over memory.
+    single = u[0].shape[0] == 1
+
     def body(n, err, prev, u, p):
-        running = running_pairs(n, err)
+        running = tf.ones_like(err, tf.bool) if single else running_pairs(n, err)
         new_u, new_p = _iteration(data, u, p, params)
         if params.error_every_iteration:
             new_err, new_prev = _change(u, new_u), prev
@@ -463,8 +466,8 @@ def _inner_loop(
             n + 1,
             tf.where(running, new_err, err),
             tf.where(running, new_prev, prev),
-            _keep(running, new_u, u),
-            _keep(running, new_p, p),
+            new_u if single else _keep(running, new_u, u),
+            new_p if single else _keep(running, new_p, p),
         )
 
     start = (tf.constant(0), error, tf.zeros_like(error), u, p)
