@@ -42,6 +42,10 @@ import functools
 import numpy as np
 import tensorflow as tf
 
+# XLA's dynamic-update-slice, which TensorFlow's public API does not expose (TF's own tf2xla
+# helpers, shipped in every TensorFlow wheel since 1.x).
+from tensorflow.compiler.tf2xla.python import xla as tf2xla
+
 # Pyramid levels are kept while both sides are at least this (both OpenCV classes).
 MIN_LEVEL_SIZE = 16
 # `numeric_limits<float>::epsilon()`: below it |grad I|^2 counts as 0 in the thresholding step.
@@ -255,14 +259,46 @@ def centred_gradient(images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     return dx, dy
 
 
+def _pad(x: tf.Tensor) -> tf.Tensor:
+    """[B, H, W] -> [B, H + 2, W + 2] with a border of 0: the iteration's storage."""
+    return tf.pad(x, [[0, 0], [1, 1], [1, 1]])
+
+
+def _view(padded: tf.Tensor, dy: int, dx: int) -> tf.Tensor:
+    """The [B, H, W] interior of a `_pad`-ed array, moved by (dy, dx) in -1..1: x[y + dy, x + dx].
+
+    Slices of the loop's stored arrays, which XLA fuses into their consumers (a slice, pad or
+    concatenation of a computed array is a pass over memory of its own on XLA's CPU backend).
+    """
+    height, width = padded.shape[1] - 2, padded.shape[2] - 2
+    return padded[:, 1 + dy : 1 + dy + height, 1 + dx : 1 + dx + width]
+
+
+def _forward_gradient_padded(u: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    """`forward_gradient` of a `_pad`-ed array (its border is ignored): [B, H, W] each."""
+    centre = _view(u, 0, 0)
+    height, width = centre.shape[1], centre.shape[2]
+    last_column = tf.range(width)[None, None, :] == width - 1
+    last_row = tf.range(height)[None, :, None] == height - 1
+    return (
+        tf.where(last_column, 0.0, _view(u, 0, 1) - centre),
+        tf.where(last_row, 0.0, _view(u, 1, 0) - centre),
+    )
+
+
+def _divergence_padded(p1: tf.Tensor, p2: tf.Tensor) -> tf.Tensor:
+    """`divergence` of `_pad`-ed arrays (their border of 0 is the p before the image)."""
+    return (_view(p1, 0, 0) - _view(p1, 0, -1)) + (_view(p2, 0, 0) - _view(p2, -1, 0))
+
+
 def forward_gradient(u: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """[B, H, W] -> (d/dx, d/dy): forward differences, 0 on the last column / row."""
-    return _shift_left(u, 2, True) - u, _shift_left(u, 1, True) - u
+    return _forward_gradient_padded(_pad(u))
 
 
 def divergence(p1: tf.Tensor, p2: tf.Tensor) -> tf.Tensor:
     """Backward-difference divergence of (p1, p2) [B, H, W], p taken as 0 before the image."""
-    return (p1 - _shift_right(p1, 2, False)) + (p2 - _shift_right(p2, 1, False))
+    return _divergence_padded(_pad(p1), _pad(p2))
 
 
 def _cubic_weights(t: tf.Tensor, a: float) -> list[tf.Tensor]:
@@ -385,47 +421,72 @@ def median_filter(images: tf.Tensor, size: int) -> tf.Tensor:
 
 @dataclasses.dataclass(frozen=True)
 class _Linearised:
-    """The data term linearised at one warp: [B, H, W] each (names of the reference)."""
+    """The data term linearised at one warp: [B, H, W] each (names of the reference).
+
+    |grad I1w|^2 (the reference's `grad`) is recomputed in the iteration by the same float
+    expression: one array less to read per iteration.
+    """
 
     i1wx: tf.Tensor
     i1wy: tf.Tensor
-    grad: tf.Tensor
     rho_c: tf.Tensor
 
 
-def _iteration(data: _Linearised, u: tuple, p: tuple, params: Tvl1Params) -> tuple[tuple, tuple]:
-    """One primal-dual iteration: (u1, u2), (p11, p12, p21, p22) [B, H, W] -> new ones."""
-    u1, u2 = u
-    p11, p12, p21, p22 = p
+def _update(padded: tf.Tensor, interior: tf.Tensor) -> tf.Tensor:
+    """`padded` with its interior replaced (in place under XLA when `padded` is not read)."""
+    return tf2xla.dynamic_update_slice(padded, interior, tf.constant([0, 1, 1]))
+
+
+def _step(
+    data: _Linearised,
+    u: tuple,
+    p: tuple,
+    spare: tuple,
+    running: tf.Tensor | None,
+    params: Tvl1Params,
+) -> tuple[tuple, tuple]:
+    """One primal-dual iteration on `_pad`-ed (u1, u2), (p11, p12, p21, p22) [B, H + 2, W + 2].
+
+    The results are written into the `spare` arrays (u then p, their borders of 0 kept) so that
+    nothing read is overwritten: XLA then updates them in place and fuses each with its
+    computation. running [B]: pairs not running keep their values; None: all run.
+    """
+    u1, u2 = _view(u[0], 0, 0), _view(u[1], 0, 0)
+    i1wx, i1wy = data.i1wx, data.i1wy
+    grad = i1wx * i1wx + i1wy * i1wy
+    # estimateU: the thresholding step v = u + d grad I1w (the reference's three cases), then
+    # u = v + theta div p.
+    rho = data.rho_c + (i1wx * u1 + i1wy * u2)
     l_t = params.lambda_ * params.theta
-    taut = params.tau / params.theta
-    rho = data.rho_c + (data.i1wx * u1 + data.i1wy * u2)
-    # Thresholding step: d = v - u along grad I1w (the reference's three cases).
-    l_t_grad = l_t * data.grad
-    inside = tf.where(data.grad > FLOAT_EPSILON, -rho / data.grad, 0.0)
+    l_t_grad = l_t * grad
+    inside = tf.where(grad > FLOAT_EPSILON, -rho / grad, 0.0)
     step = tf.where(rho < -l_t_grad, l_t, tf.where(rho > l_t_grad, -l_t, inside))
-    new_u1 = u1 + step * data.i1wx + params.theta * divergence(p11, p12)
-    new_u2 = u2 + step * data.i1wy + params.theta * divergence(p21, p22)
-    u1x, u1y = forward_gradient(new_u1)
-    u2x, u2y = forward_gradient(new_u2)
-    norm1 = 1.0 + taut * tf.sqrt(u1x * u1x + u1y * u1y)
-    norm2 = 1.0 + taut * tf.sqrt(u2x * u2x + u2y * u2y)
-    new_p = (
-        (p11 + taut * u1x) / norm1,
-        (p12 + taut * u1y) / norm1,
-        (p21 + taut * u2x) / norm2,
-        (p22 + taut * u2y) / norm2,
+    new_u = (
+        u1 + step * i1wx + params.theta * _divergence_padded(p[0], p[1]),
+        u2 + step * i1wy + params.theta * _divergence_padded(p[2], p[3]),
     )
-    return (new_u1, new_u2), new_p
+    if running is not None:
+        new_u = _keep(running, new_u, (u1, u2))
+    new_u = tuple(_update(s, n) for s, n in zip(spare[:2], new_u, strict=True))
+    # estimateDualVariables: p = (p + taut grad+ u) / (1 + taut |grad+ u|).
+    taut = params.tau / params.theta
+    new_p = []
+    for component, p1, p2 in zip(new_u, p[::2], p[1::2], strict=True):
+        ux, uy = _forward_gradient_padded(component)
+        norm = 1.0 + taut * tf.sqrt(ux * ux + uy * uy)
+        new_p += [(_view(p1, 0, 0) + taut * ux) / norm, (_view(p2, 0, 0) + taut * uy) / norm]
+    if running is not None:
+        new_p = _keep(running, new_p, [_view(x, 0, 0) for x in p])
+    return new_u, tuple(_update(s, n) for s, n in zip(spare[2:], new_p, strict=True))
 
 
 def _change(u: tuple, new_u: tuple) -> tf.Tensor:
-    """Sum |new_u - u|^2 over each pair's pixels: [B] (the reference's `error`)."""
-    squares = tf.square(u[0] - new_u[0]) + tf.square(u[1] - new_u[1])
+    """Sum |new_u - u|^2 per pair of `_pad`-ed arrays: [B] (the reference's `error`)."""
+    squares = sum(tf.square(_view(o, 0, 0) - _view(n, 0, 0)) for o, n in zip(u, new_u, strict=True))
     return tf.reduce_sum(squares, axis=[1, 2])
 
 
-def _keep(running: tf.Tensor, new: tuple, old: tuple) -> tuple:
+def _keep(running: tf.Tensor, new, old) -> tuple:
     """Per pair: `new` where running [B], else `old` (a converged pair is frozen)."""
     mask = running[:, None, None]
     return tuple(tf.where(mask, n, o) for n, o in zip(new, old, strict=True))
@@ -436,43 +497,53 @@ def _inner_loop(
 ) -> tuple[tuple, tuple, tf.Tensor]:
     """Iterates until every pair's error <= threshold or inner_iterations; returns u, p, error.
 
-    The error [B] enters as the reference carries it (+inf at a warp's start; on the CPU the
-    previous outer iteration's).
+    u [B, H, W] x 2, p x 4; the error [B] enters as the reference carries it (+inf at a warp's
+    start; on the CPU the previous outer iteration's). Each turn of the loop runs iterations
+    n and n + 1 (n even), alternating two sets of arrays; a pair that stops after iteration n
+    keeps that iteration's values through n + 1.
     """
     limit = params.inner_iterations
     huge = tf.fill(tf.shape(error), np.float32(np.finfo(np.float32).max))
+    # One pair runs exactly while the loop does: masks would cost passes over memory. Under
+    # the 2.4 schedule (errors only after odd iterations) with an even limit, it cannot stop
+    # between the turn's two iterations either.
+    single = u[0].shape[0] == 1
+    exact_turns = not params.error_every_iteration and limit % 2 == 0
 
     def running_pairs(n: tf.Tensor, err: tf.Tensor) -> tf.Tensor:
         return (err > threshold) & (n < limit)
 
-    def cond(n, err, prev, u, p):
-        return tf.reduce_any(running_pairs(n, err))
-
-    # One pair runs exactly while the loop does: its masks would cost two passes over memory.
-    single = u[0].shape[0] == 1
-
-    def body(n, err, prev, u, p):
-        running = tf.ones_like(err, tf.bool) if single else running_pairs(n, err)
-        new_u, new_p = _iteration(data, u, p, params)
+    def schedule(odd: bool, n, old_u, new_u, err, prev, running):
+        """The error after iteration n (odd: statically n % 2), per pair: (error, prev)."""
         if params.error_every_iteration:
-            new_err, new_prev = _change(u, new_u), prev
-        else:  # 2.4 GPU calcError: odd n, when the running estimate could be converged.
-            computed = (n % 2 == 1) & (prev < threshold)
-            # Most iterations compute no sum: skipping its pass over memory saves ~10%.
-            total = tf.cond(tf.reduce_any(computed), lambda: _change(u, new_u), lambda: huge)
+            new_err, new_prev = _change(old_u, new_u), prev
+        elif not odd:  # 2.4 GPU calcError: only odd iterations may compute the sum.
+            new_err, new_prev = huge, prev - threshold
+        else:  # ... and only when the running estimate could be converged.
+            computed = prev < threshold
+            # Most turns compute no sum: skipping its pass over memory saves ~10%.
+            total = tf.cond(tf.reduce_any(computed), lambda: _change(old_u, new_u), lambda: huge)
             new_err = tf.where(computed, total, huge)
             new_prev = tf.where(computed, total, prev - threshold)
-        return (
-            n + 1,
-            tf.where(running, new_err, err),
-            tf.where(running, new_prev, prev),
-            new_u if single else _keep(running, new_u, u),
-            new_p if single else _keep(running, new_p, p),
-        )
+        return tf.where(running, new_err, err), tf.where(running, new_prev, prev)
 
-    start = (tf.constant(0), error, tf.zeros_like(error), u, p)
-    _, error, _, u, p = tf.while_loop(cond, body, start)
-    return u, p, error
+    def cond(n, err, prev, u, p, spare_u, spare_p):
+        return tf.reduce_any(running_pairs(n, err))
+
+    def body(n, err, prev, u, p, spare_u, p_spare):
+        running = running_pairs(n, err)
+        u1, p1 = _step(data, u, p, spare_u + p_spare, None if single else running, params)
+        err, prev = schedule(False, n, u, u1, err, prev, running)
+        running = running_pairs(n + 1, err) & running
+        mask = None if single and exact_turns else running
+        u2, p2 = _step(data, u1, p1, u + p, mask, params)
+        err, prev = schedule(True, n + 1, u1, u2, err, prev, running)
+        return n + 2, err, prev, u2, p2, u1, p1
+
+    u, p = tuple(_pad(x) for x in u), tuple(_pad(x) for x in p)
+    start = (tf.constant(0), error, tf.zeros_like(error), u, p, u, p)
+    _, error, _, u, p, _, _ = tf.while_loop(cond, body, start)
+    return tuple(_view(x, 0, 0) for x in u), tuple(_view(x, 0, 0) for x in p), error
 
 
 def _one_warp(
@@ -484,7 +555,6 @@ def _one_warp(
     data = _Linearised(
         i1wx=i1wx,
         i1wy=i1wy,
-        grad=i1wx * i1wx + i1wy * i1wy,
         rho_c=i1w - i1wx * u[0] - i1wy * u[1] - i0,
     )
     height, width = i0.shape[1], i0.shape[2]
