@@ -19,19 +19,19 @@ References (ports of their arithmetic, step by step):
   px), the error summed every iteration.
 
 Measured on this machine's CPU, one thread (intra- and inter-op parallelism 1), 340x256,
-process CPU time, OpenCV 5.0.0 and TensorFlow 2.21:
-- `archive`: 114 ms per pair one pair at a time (8 consecutive pairs of bikes.mp4; 170 ms on
-  its high-motion pair 60-61, ~300 full-size-equivalent iterations at ~4.5 ns per pixel and
-  iteration plus 25 warps of ~4 ms at full size); 251 ms per pair in batches of 8, because a
-  batch iterates until its slowest pair converges (the others are frozen, not skipped): on a
-  CPU, call it one pair at a time.
-- `opencv`: 267 ms per pair one at a time, 448 ms in batches of 8.
-- OpenCV's `DualTVL1OpticalFlow_create()` itself: 1,532 ms per pair on the same pairs (13x the
+process CPU time, OpenCV 5.0.0 and TensorFlow 2.21 (a shared 2-core machine: +-10% between runs):
+- `archive`: 105 ms per pair one pair at a time (8 consecutive pairs of bikes.mp4, frames 0-8;
+  123 ms on its fast-motion pair 60-61: ~300 full-size-equivalent iterations at ~2.9 ns per
+  pixel and iteration, plus 25 warps of ~4 ms at full size). 212 ms per pair in batches of 8:
+  a batch iterates until its slowest pair converges (the others are frozen, not skipped) and
+  carries masks; on a CPU, call it one pair at a time.
+- `opencv`: 241 ms per pair one at a time, 393 ms in batches of 8.
+- OpenCV's `DualTVL1OpticalFlow_create()` itself: 1,500 ms per pair on the same pairs (14x the
   `archive` preset).
-- Compiling: ~10 s (`archive`) and ~12 s (`opencv`) per (frame shape, batch size), paid on the
+- Compiling: ~8 s (`archive`) and ~10 s (`opencv`) per (frame shape, batch size), paid on the
   first call with that shape; `compiled_flow` keeps the compiled function for the process.
-- Difference from OpenCV (tests/test_tvl1.py): the `opencv` preset's end-point difference from
-  `DualTVL1OpticalFlow_create()` is 0.01-0.02 px mean, p99 <= 0.27 px, on real pairs.
+- Difference from OpenCV (tests/test_tvl1.py, 4 real pairs): the `opencv` preset's end-point
+  difference from `DualTVL1OpticalFlow_create()` is 0.017 px mean, p99 0.19 px.
 """
 
 from __future__ import annotations
