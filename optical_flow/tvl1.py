@@ -238,24 +238,24 @@ def upsample_flow(
     )
 
 
-def _shift_left(x: tf.Tensor, axis: int, edge: bool) -> tf.Tensor:
-    """x[i + 1] along axis 1 or 2; the last entry repeats x (edge) or is 0."""
+def _next(x: tf.Tensor, axis: int) -> tf.Tensor:
+    """x[i + 1] along axis 1 or 2, the last entry repeated (clamped to the edge)."""
     head = x[:, 1:] if axis == 1 else x[:, :, 1:]
     tail = x[:, -1:] if axis == 1 else x[:, :, -1:]
-    return tf.concat([head, tail if edge else tf.zeros_like(tail)], axis)
+    return tf.concat([head, tail], axis)
 
 
-def _shift_right(x: tf.Tensor, axis: int, edge: bool) -> tf.Tensor:
-    """x[i - 1] along axis 1 or 2; the first entry repeats x (edge) or is 0."""
+def _previous(x: tf.Tensor, axis: int) -> tf.Tensor:
+    """x[i - 1] along axis 1 or 2, the first entry repeated (clamped to the edge)."""
     head = x[:, :1] if axis == 1 else x[:, :, :1]
     body = x[:, :-1] if axis == 1 else x[:, :, :-1]
-    return tf.concat([head if edge else tf.zeros_like(head), body], axis)
+    return tf.concat([head, body], axis)
 
 
 def centred_gradient(images: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """[B, H, W] -> (d/dx, d/dy): centred differences, one-sided half differences at borders."""
-    dx = 0.5 * (_shift_left(images, 2, True) - _shift_right(images, 2, True))
-    dy = 0.5 * (_shift_left(images, 1, True) - _shift_right(images, 1, True))
+    dx = 0.5 * (_next(images, 2) - _previous(images, 2))
+    dy = 0.5 * (_next(images, 1) - _previous(images, 1))
     return dx, dy
 
 
