@@ -11,7 +11,7 @@ The `opencv` preset against OpenCV: mean end-point difference 0.005-0.028 px, p9
 per pair (bikes 60-62, fast motion, the high end; see the test), 98.9-99.99% of stored codes
 within +-1. The
 `archive` preset on exact shifts of a real frame (0.25-12 px): interior mean error 0.002-0.020
-px. About 60 s for this file on 2 cores, ~35 s of it compiling (4 shapes x presets).
+px. About 45-55 s for this file on 2 cores, ~30 s of it compiling (3 flow shapes).
 """
 
 import functools
