@@ -142,19 +142,22 @@ def _plan(inputs: Sequence[StreamInput], num_frames: int, num_previews: int) -> 
     return _Plan(num_frames, frozenset(rgb), frozenset(flow), tuple(previews))
 
 
-def _log_estimate(path: str, algorithm: str, plan: _Plan, per_pair: float) -> None:
-    """Logs the flow's expected duration once its first batch of pairs has been timed."""
+def _log_estimate(path: str, algorithm: str, plan: _Plan, done: int, seconds: float) -> None:
+    """Logs the flow's expected duration from its first `done` pairs' `seconds`.
+
+    Called after the second batch of pairs: the first call of TensorFlow's TV-L1 for a frame
+    size also compiles (seconds), so the second batch's time per pair is the one to project.
+    """
     pairs = len(plan.flow)
     logging.info(
-        "%s: %s flow for %d of its %d frame pairs (those the samples read): ~%.0f s at %.2f s "
-        "a pair so far (TensorFlow's TV-L1 compiles on its first call for a frame size: the "
-        "first pair pays it)",
+        "%s: %s flow for %d of its %d frame pairs (those the samples read): ~%.0f s more at "
+        "%.2f s a pair",
         path,
         algorithm,
         pairs,
         plan.num_frames - 1,
-        pairs * per_pair,
-        per_pair,
+        (pairs - done) * seconds,
+        seconds,
     )
 
 
@@ -199,7 +202,7 @@ def _decode(
             unit="pair",
             disable=not (progress and plan.flow),
         )
-        count, previous, logged = 0, None, False
+        count, previous, batches = 0, None, 0
         with bar:
             for index, frame in enumerate(video.frames):
                 count += 1
@@ -215,10 +218,14 @@ def _decode(
                     continue
                 gray = video_frames.to_gray(resized)
                 if index - 1 in plan.flow:
-                    flow_seconds += _add_pair(pairs, index - 1, previous, gray, flow, bar)
-                    if flow and flow_seconds and not logged:
-                        _log_estimate(path, flow_algorithm, plan, flow_seconds / len(flow))
-                        logged = True
+                    done = len(flow)
+                    seconds = _add_pair(pairs, index - 1, previous, gray, flow, bar)
+                    flow_seconds += seconds
+                    if len(flow) > done:
+                        batches += 1
+                        if batches == 2 and len(flow) < len(plan.flow):
+                            per_pair = seconds / (len(flow) - done)
+                            _log_estimate(path, flow_algorithm, plan, len(flow), per_pair)
                 previous = gray
             if pairs is not None:
                 flow_seconds += _add_pair(pairs, None, None, None, flow, bar)
