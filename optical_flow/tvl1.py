@@ -100,34 +100,31 @@ class Tvl1Params:
     error_every_iteration: bool
 
 
+_ARCHIVE = Tvl1Params(
+    tau=0.25,
+    lambda_=0.15,
+    theta=0.3,
+    scales=5,
+    pyramid="pyrdown",
+    scale_step=0.5,
+    upsample_half_pixel=False,
+    warps=5,
+    epsilon=0.01,
+    inner_iterations=300,
+    outer_iterations=1,
+    median_size=1,
+    cubic_a=-0.5,
+    warp_border="clamp",
+    error_every_iteration=False,
+)
 PRESETS = {
-    "archive": Tvl1Params(
-        tau=0.25,
-        lambda_=0.15,
-        theta=0.3,
-        scales=5,
-        pyramid="pyrdown",
-        scale_step=0.5,
-        upsample_half_pixel=False,
-        warps=5,
-        epsilon=0.01,
-        inner_iterations=300,
-        outer_iterations=1,
-        median_size=1,
-        cubic_a=-0.5,
-        warp_border="clamp",
-        error_every_iteration=False,
-    ),
-    "opencv": Tvl1Params(
-        tau=0.25,
-        lambda_=0.15,
-        theta=0.3,
-        scales=5,
+    "archive": _ARCHIVE,
+    # The same tau, lambda, theta, scales, warps and epsilon; the CPU class differs in the rest.
+    "opencv": dataclasses.replace(
+        _ARCHIVE,
         pyramid="resize",
         scale_step=0.8,
         upsample_half_pixel=True,
-        warps=5,
-        epsilon=0.01,
         inner_iterations=30,
         outer_iterations=10,
         median_size=5,
