@@ -87,6 +87,18 @@ CASES = {
         "error: Unknown command line flag 'top_kk'. Did you mean: top_k ? "
         "(pass --help to see the flags)",
     ),
+    # Models that do not exist: the output is checked before they load (or a video decodes).
+    "predict.py --output_json under a file": (
+        [
+            "predict.py",
+            "--video=x.avi",
+            "--spatial_model=/nonexistent/spatial",
+            "--output_json=predict.py/sub/p.json",
+        ],
+        1,
+        "error: predict.py/sub/p.json: predict.py is a file, not a folder; give --output_json a "
+        "path under a folder (or move the file predict.py away)",
+    ),
     "demo.py stray": (["demo.py", "stray"], 1, STRAY),
     "preprocessing.check stray": (
         ["-m", "preprocessing.check", "--root=/nonexistent", "stray"],
