@@ -10,7 +10,9 @@ one alone works. Each video is decoded with OpenCV, resized as the training data
 optical flow computed with the temporal model's algorithm only for the frame pairs the
 sampled stacks read, and scored on the evaluation's views (`evaluation/predictor.py`). A
 table per video goes to stdout (`evaluation/predict_files.py`); a video that cannot be read
-is logged as one line and the run exits 1 after the others.
+is logged as one line and the run exits 1 after the others. `--output_json` and `--sheet`
+are checked (writable, not a folder) before the models load; the JSON is written only when
+at least one video was classified, never `[]` over an existing file.
 """
 
 import os
@@ -24,6 +26,7 @@ from evaluation import predict_files, predictor
 from optical_flow import compile_cache
 from optical_flow.algorithms import FLOW_ALGORITHMS
 from tfrecords.errors import UserError, run_binary
+from tfrecords.output_checks import check_output_file
 
 _VIDEO = flags.DEFINE_list("video", None, "Video files or glob patterns, comma-separated.")
 _SPATIAL = flags.DEFINE_string("spatial_model", "", "Spatial export (export.py: DIR/spatial).")
@@ -71,6 +74,10 @@ def _weights() -> tuple[float, float]:
 def main(argv: list[str]) -> None:
     """Loads the models once and classifies every video; user errors exit 1 with one line."""
     del argv  # run_binary refuses positional arguments
+    # Before the models load and any video is decoded: a bad output path costs no work.
+    for flag, path in (("--output_json", _OUTPUT_JSON.value), ("--sheet", _SHEET.value)):
+        if path:
+            check_output_file(path, flag)
     compile_cache.use_compile_cache(_XLA_CACHE.value)
     models = predictor.Predictor(
         spatial_model=_SPATIAL.value,

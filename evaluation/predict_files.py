@@ -100,7 +100,7 @@ def predict_files(
     """Classifies each video: echoes its table, writes the JSON list and contact sheets.
 
     A video that fails is logged as one line (its error) and skipped; the JSON holds the
-    others.
+    others, and is not written when every video failed (an existing file is kept).
 
     Args:
       predictor: the loaded models.
@@ -132,7 +132,9 @@ def predict_files(
             path = write_sheet(prediction, sheet_path(sheet, video, len(videos) > 1), top_k)
             logging.info("contact sheet: %s", path)
         results.append(prediction.to_json())
-    if output_json:
+    if output_json and not results:
+        logging.error("no video was classified: %s not written", output_json)
+    elif output_json:
         with tf.io.gfile.GFile(output_json, "w") as f:
             f.write(json.dumps(results, indent=2))
         logging.info("%d predictions written to %s", len(results), output_json)

@@ -40,7 +40,8 @@ directory of schema version 1 replaces its shards.
 
 Exit status: 0 on success; 1 when more clips failed than --max_failures allows (the good
 clips, failures.jsonl and the manifest are still written); 2 on bad input (a message, no
-traceback).
+traceback), an --output_dir or --flow_cache_dir that cannot be written included (checked
+before the job starts).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ from preprocessing import layout as layout_lib
 from preprocessing.clip_sources import SOURCES
 from tfrecords.errors import UserError, binary_main
 from tfrecords.manifest import FAILURES_FILE, MANIFEST_FILE
+from tfrecords.output_checks import check_output_dir
 from tfrecords.schema import MODALITIES
 
 _DATASET = flags.DEFINE_enum(
@@ -268,6 +270,10 @@ def main(argv: Sequence[str]) -> None:
         beam_args.append("--runner=DirectRunner")
     _check_beam_args(beam_args)
     config = _config()
+    # Before Beam starts: an output folder that cannot be written costs one line, status 2.
+    check_output_dir(config.output_dir, "--output_dir")
+    if config.flow_cache_dir:
+        check_output_dir(config.flow_cache_dir, "--flow_cache_dir")
     compile_cache.use_compile_cache(_XLA_CACHE_DIR.value)
     logging.info("Beam options: %s", beam_args)
     result = pipeline.run(config, PipelineOptions(beam_args))

@@ -12,8 +12,10 @@ import subprocess
 import sys
 
 import pytest
+from absl import flags
+from ml_collections import config_flags
 
-from tfrecords.errors import ConfigError, UserError, binary_main, report
+from tfrecords.errors import ConfigError, UserError, binary_main, parse_flags, report
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 # TensorFlow's and absl's own log lines (`I0000 00:00:...`, the absl::InitializeLog notice, the
@@ -60,6 +62,43 @@ def test_binary_main_lets_other_errors_through():
         binary_main(main)(["prog"])
 
 
+SPATAIL = (
+    "error: --config=configs/spatail.py: no such file; did you mean configs/spatial.py? "
+    "(configs/ has base.py, demo_common.py, demo_spatial.py, demo_temporal.py, spatial.py, "
+    "temporal.py)"
+)
+
+
+@pytest.mark.parametrize(
+    "argv, line",
+    [
+        (["--config=configs/spatail.py"], SPATAIL),
+        (["--config", "configs/spatail.py", "--config.seed=3"], SPATAIL),  # override: parse time
+        (["--config=configs/spatail.py:arg"], SPATAIL.replace(".py:", ".py:arg:", 1)),
+        (
+            ["--config=nope/x.py"],
+            "error: --config=nope/x.py: no such file (no folder nope); give a config file, e.g. "
+            "configs/spatial.py",
+        ),
+        (
+            ["--config=configs"],
+            "error: --config=configs: is a folder; give a config file, e.g. configs/spatial.py",
+        ),
+    ],
+)
+def test_a_config_file_that_does_not_load_is_one_line(argv, line, capsys, monkeypatch):
+    """train.py, eval.py and export.py parse with `parse_flags` (through `run_binary`)."""
+    monkeypatch.chdir(REPO)
+    argv = ["prog", *argv]
+    monkeypatch.setattr(sys, "argv", argv)  # ml_collections reads overrides from sys.argv
+    flag_values = flags.FlagValues()
+    config_flags.DEFINE_config_file("config", None, "Config.", flag_values=flag_values)
+    with pytest.raises(SystemExit) as exit_info:
+        parse_flags(argv, 1, flag_values)
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err == line + "\n"
+
+
 CONFIG = ["--config=configs/demo_spatial.py", "--workdir=/nonexistent/w", "--data_dir=/nonexistent"]
 CROPS = "error: config.data.eval_num_crops=2: use 1, 5 or 10"
 CASES = {
@@ -67,6 +106,11 @@ CASES = {
         ["train.py", *CONFIG, "--config.data.eval_num_crops=2"],
         1,
         CROPS,
+    ),
+    "train.py missing config file": (
+        ["train.py", "--config=configs/spatail.py", *CONFIG[1:]],
+        1,
+        SPATAIL,
     ),
     "eval.py bad config value": (["eval.py", *CONFIG, "--config.data.eval_num_crops=2"], 1, CROPS),
     "export.py unknown config key": (
@@ -86,6 +130,18 @@ CASES = {
         1,
         "error: Unknown command line flag 'top_kk'. Did you mean: top_k ? "
         "(pass --help to see the flags)",
+    ),
+    # Models that do not exist: the output is checked before they load (or a video decodes).
+    "predict.py --output_json under a file": (
+        [
+            "predict.py",
+            "--video=x.avi",
+            "--spatial_model=/nonexistent/spatial",
+            "--output_json=predict.py/sub/p.json",
+        ],
+        1,
+        "error: predict.py/sub/p.json: predict.py is a file, not a folder; give --output_json a "
+        "path under a folder (or move the file predict.py away)",
     ),
     "demo.py stray": (["demo.py", "stray"], 1, STRAY),
     "preprocessing.check stray": (

@@ -79,3 +79,16 @@ def test_predict_files_echoes_tables_writes_json_and_counts_failures(tmp_path):
     assert entries[0]["fused"][0] == {"class": "A", "probability": pytest.approx(0.4)}
     with pytest.raises(PredictError, match="top_k=0: use a positive integer"):
         predict_files.predict_files(_FakePredictor(), ["one.avi"], 0)
+
+
+def test_predict_files_keeps_an_existing_json_when_every_video_fails(tmp_path):
+    output = tmp_path / "predictions.json"
+    output.write_text('[{"video": "earlier run"}]')
+    failed = predict_files.predict_files(
+        _FakePredictor(), ["bad.avi"], 1, str(output), echo=lambda _: None
+    )
+    assert failed == 1
+    assert output.read_text() == '[{"video": "earlier run"}]'
+    missing = tmp_path / "none.json"
+    predict_files.predict_files(_FakePredictor(), ["bad.avi"], 1, str(missing), echo=print)
+    assert not missing.exists()

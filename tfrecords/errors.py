@@ -17,12 +17,15 @@ class and one function would add a layer to an architecture that the folder list
 
 from __future__ import annotations
 
+import difflib
 import functools
+import os
 import re
 import sys
 from collections.abc import Callable, Sequence
 
 from absl import app, flags
+from ml_collections.config_flags.config_flags import ConfigFileFlagParser
 
 
 class UserError(ValueError):
@@ -107,30 +110,74 @@ def _flag_error_message(error: flags.Error) -> str:
     return " ".join(lines)
 
 
-def parse_flags(argv: Sequence[str], status: int = 1) -> list[str]:
+def _flag_argument(argv: Sequence[str], name: str) -> str | None:
+    """The last value of `--name=value` or `--name value` in `argv`, None when absent."""
+    value = None
+    for i, arg in enumerate(argv):
+        if arg.startswith(f"--{name}="):
+            value = arg.split("=", 1)[1]
+        elif arg == f"--{name}" and i + 1 < len(argv):
+            value = argv[i + 1]
+    return value
+
+
+def _missing_config_file(path: str) -> str:
+    """What is wrong with the config file `path` that does not load, and the fix."""
+    if os.path.isdir(path):
+        return "is a folder; give a config file, e.g. configs/spatial.py"
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        return f"no such file (no folder {folder}); give a config file, e.g. configs/spatial.py"
+    configs = sorted(n for n in os.listdir(folder) if n.endswith(".py") and not n.startswith("__"))
+    close = difflib.get_close_matches(os.path.basename(path), configs, n=1)
+    hint = f"did you mean {os.path.join(os.path.dirname(path), close[0])}? " if close else ""
+    listing = f"({folder}/ has {', '.join(configs)})" if configs else f"({folder}/ has none)"
+    return f"no such file; {hint}{listing}"
+
+
+def _config_file_message(argv: Sequence[str], error: OSError, flag_values: flags.FlagValues) -> str:
+    """The message for a `--config` file that ml_collections could not load (an OSError)."""
+    for name in flag_values:
+        if not isinstance(flag_values[name].parser, ConfigFileFlagParser):
+            continue
+        value = _flag_argument(argv, name)
+        # `path:argument` passes the argument to get_config (ml_collections).
+        if value is not None and not os.path.isfile(value.split(":", 1)[0]):
+            return f"--{name}={value}: {_missing_config_file(value.split(':', 1)[0])}"
+    return _flag_error_message(flags.Error(str(error)))
+
+
+def parse_flags(
+    argv: Sequence[str], status: int = 1, flag_values: flags.FlagValues = flags.FLAGS
+) -> list[str]:
     """Parses the flags as absl does; every refusal is one line and exit `status`.
 
     Unknown flags and bad values are absl's errors; an ml_collections `--config.<key>=...`
-    naming a key the config lacks, and a `--config` file that cannot be loaded, are the ones
-    absl would otherwise show as tracebacks.
+    naming a key the config lacks, and a `--config` file that cannot be loaded (named, with
+    the config files of its folder), are the ones absl would otherwise show as tracebacks.
 
     Args:
       argv: the full command line, argv[0] first.
       status: exit status of a refusal.
+      flag_values: the flags to parse (absl's global FLAGS; a test passes its own).
 
     Returns:
       The positional arguments, argv[0] first (what absl passes to `main`).
     """
     try:
-        rest = flags.FLAGS(list(argv))
-        for name in flags.FLAGS:
-            flags.FLAGS[name].value  # noqa: B018 -- a config file is loaded lazily
+        rest = flag_values(list(argv))
+        for name in flag_values:
+            value = flag_values[name].value
+            if isinstance(flag_values[name].parser, ConfigFileFlagParser):
+                # ml_collections keeps a file that failed to load as a value whose every
+                # attribute raises its OSError: touch one to raise it now.
+                getattr(value, "_loaded_check", None)
     except flags.Error as e:
         report(f"{_flag_error_message(e)} (pass --help to see the flags)", status)
     except (AttributeError, LookupError) as e:
         report(_config_key_error(argv, e), status)
     except OSError as e:  # ml_collections: a --config file that cannot be read
-        report(_flag_error_message(flags.Error(str(e))), status)
+        report(_config_file_message(argv, e, flag_values), status)
     return rest
 
 
