@@ -33,24 +33,31 @@ kernel there fails instead of moving to the host.
 from __future__ import annotations
 
 import collections
+import functools
 import os
 import platform
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
-# The CPU allocator that keeps memory statistics; read when TensorFlow starts, which the
-# strategy names below import.
+# The CPU allocator that keeps memory statistics; read when TensorFlow starts (imported below).
 os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
+import keras  # noqa: E402
+import ml_collections  # noqa: E402
+import tensorflow as tf  # noqa: E402
 from absl import flags  # noqa: E402
 
-from tfrecords.errors import UserError, run_binary  # noqa: E402
-from training import strategy as strategy_lib  # noqa: E402
+# No public API returns the placed graphs as data (`record_placement`).
+from tensorflow.python.eager import context  # noqa: E402
 
-if TYPE_CHECKING:
-    import ml_collections
-    import tensorflow as tf
+from configs import spatial, temporal  # noqa: E402
+from input_pipeline import crops, datasets, resample  # noqa: E402
+from models import builder  # noqa: E402
+from tfrecords import streams  # noqa: E402
+from tfrecords.errors import UserError, run_binary  # noqa: E402
+from training import loop, schedules  # noqa: E402
+from training import strategy as strategy_lib  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("streams", ["temporal", "spatial"], "Streams whose step runs, in order.")
@@ -107,8 +114,6 @@ class Placement(NamedTuple):
 
 def accelerator() -> str:
     """The device type the step runs on: 'TPU', 'GPU' or 'CPU' (none of the others)."""
-    import tensorflow as tf
-
     for kind in ("TPU", "GPU"):
         if tf.config.list_logical_devices(kind):
             return kind
@@ -117,8 +122,6 @@ def accelerator() -> str:
 
 def describe_devices(kind: str) -> str:
     """One line: TensorFlow's version and build, and the devices of type `kind`."""
-    import tensorflow as tf
-
     build = tf.sysconfig.get_build_info()
     cuda = f", CUDA {build['cuda_version']}" if build.get("is_cuda_build") else ""
     names = []
@@ -132,8 +135,6 @@ def describe_devices(kind: str) -> str:
 
 def stream_config(stream: str) -> ml_collections.ConfigDict:
     """The real config of `stream` at `--image_size` and `--batch_size`, random weights."""
-    from configs import spatial, temporal
-
     configs = {"spatial": spatial, "temporal": temporal}
     if stream not in configs:
         raise UserError(f"--streams={','.join(FLAGS.streams)}: use spatial and/or temporal")
@@ -156,11 +157,6 @@ def synthetic_windows(
     sample's box (0, 0, h, w) and flip come from `crops.random_crop_params`, as
     `samples.decode_train` draws them.
     """
-    import tensorflow as tf
-
-    from input_pipeline import crops, datasets
-    from input_pipeline.resample import Windows
-
     spec = datasets.sample_spec(config)
     side = datasets.window_buffer_side(frame_hw, spec.crop_scales)
     shape = [batch_size, spec.num_frames, side, side, spec.frame_channels]
@@ -174,7 +170,7 @@ def synthetic_windows(
     boxes = tf.stack([[[0, 0, p.height, p.width]] for p in params])
     flips = tf.stack([p.flip[tf.newaxis] for p in params])
     labels = tf.range(batch_size, dtype=tf.int32) % FLAGS.num_classes
-    return Windows(frames, tf.cast(boxes, tf.int32), flips), labels
+    return resample.Windows(frames, tf.cast(boxes, tf.int32), flips), labels
 
 
 def bytes_per_sample(windows: tuple[tf.Tensor, ...]) -> int:
@@ -184,8 +180,6 @@ def bytes_per_sample(windows: tuple[tf.Tensor, ...]) -> int:
 
 def placement(run_metadata, kind: str) -> Placement:
     """Counts the ops of the placed graphs in `run_metadata` by device (see `Placement`)."""
-    import tensorflow as tf
-
     ops, compiled, fallback = collections.Counter(), collections.Counter(), collections.Counter()
     for function in run_metadata.function_graphs:
         for graph in function.partition_graphs:
@@ -205,7 +199,6 @@ def record_placement(call: Callable[[], object], kind: str) -> Placement:
     """Runs `call()` (the step's first call) recording the graphs TensorFlow placed."""
     # No public API returns the placed graphs as data; the eager context's run metadata
     # holds every function graph instantiated while it is on, partitioned by device.
-    from tensorflow.python.eager import context
 
     eager = context.context()
     eager.enable_run_metadata()
@@ -218,15 +211,11 @@ def record_placement(call: Callable[[], object], kind: str) -> Placement:
 
 def _devices(kind: str) -> list[str]:
     """Names of the logical devices of type `kind` ('GPU:0', ...)."""
-    import tensorflow as tf
-
     return [device.name.split("device:")[-1] for device in tf.config.list_logical_devices(kind)]
 
 
 def _reset_memory_stats(kind: str) -> None:
     """Restarts the peak memory of every `kind` device that keeps statistics."""
-    import tensorflow as tf
-
     for device in _devices(kind):
         try:
             tf.config.experimental.reset_memory_stats(device)
@@ -236,8 +225,6 @@ def _reset_memory_stats(kind: str) -> None:
 
 def _peak_memory(kind: str) -> str:
     """Peak memory of each `kind` device since the reset, or that it is not reported."""
-    import tensorflow as tf
-
     peaks = []
     for device in _devices(kind):
         try:
@@ -250,16 +237,6 @@ def _peak_memory(kind: str) -> str:
 
 def run_stream(stream: str, strategy: tf.distribute.Strategy, kind: str) -> str:
     """Builds and runs the step of `stream`, prints its figures; returns its summary."""
-    import functools
-
-    import keras
-    import tensorflow as tf
-
-    from input_pipeline import resample
-    from models import builder
-    from tfrecords import streams
-    from training import loop, schedules
-
     config = stream_config(stream)
     keras.config.set_dtype_policy(config.train.dtype_policy)
     with strategy.scope():
@@ -272,8 +249,8 @@ def run_stream(stream: str, strategy: tf.distribute.Strategy, kind: str) -> str:
         optimizer.build(model.trainable_variables)
     frame_hw = tuple(int(side) for side in FLAGS.frame_hw)
 
-    def dataset_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
-        batch = context.get_per_replica_batch_size(FLAGS.batch_size)
+    def dataset_fn(input_context: tf.distribute.InputContext) -> tf.data.Dataset:
+        batch = input_context.get_per_replica_batch_size(FLAGS.batch_size)
         return tf.data.Dataset.from_tensors(synthetic_windows(config, batch, frame_hw)).repeat()
 
     iterator = iter(strategy.distribute_datasets_from_function(dataset_fn))
@@ -315,7 +292,6 @@ def run_stream(stream: str, strategy: tf.distribute.Strategy, kind: str) -> str:
 def run(argv: list[str]) -> None:
     """Runs the step of every stream of `--streams` and prints its figures."""
     del argv
-    import tensorflow as tf
 
     if len(FLAGS.frame_hw) != 2:
         raise UserError(f"--frame_hw={','.join(FLAGS.frame_hw)}: give height,width")

@@ -57,6 +57,11 @@ def _tensorflow_tvl1(previous: np.ndarray, current: np.ndarray) -> np.ndarray:
     return np.asarray(tvl1.tvl1_flow(previous, current, TVL1_PRESET))
 
 
+def accelerators() -> list[tf.config.LogicalDevice]:
+    """The GPUs and TPUs TensorFlow sees: the TensorFlow TV-L1 runs on the first, if any."""
+    return tf.config.list_logical_devices("GPU") + tf.config.list_logical_devices("TPU")
+
+
 def check_algorithm(algorithm: str) -> None:
     """Raises UserError unless `algorithm` is one of FLOW_ALGORITHMS."""
     if algorithm not in FLOW_ALGORITHMS:
@@ -97,8 +102,4 @@ def pairs_per_call(algorithm: str) -> int:
       UserError: `algorithm` is not one of FLOW_ALGORITHMS.
     """
     check_algorithm(algorithm)
-    if algorithm == "tvl1" and (
-        tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU")
-    ):
-        return ACCELERATOR_PAIRS
-    return 1
+    return ACCELERATOR_PAIRS if algorithm == "tvl1" and accelerators() else 1
