@@ -29,9 +29,10 @@ header has none), the video is decoded again with the true count, as the samples
 from __future__ import annotations
 
 import dataclasses
+import functools
 import posixpath
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -161,17 +162,14 @@ def _log_estimate(path: str, algorithm: str, plan: _Plan, done: int, seconds: fl
     )
 
 
-def _add_pair(
-    pairs: video_frames.FlowPairs,
-    index: int | None,
-    previous: np.ndarray | None,
-    current: np.ndarray | None,
+def _timed(
+    flowed: Callable[[], dict[int, video_frames.FlowJpegs]],
     flow: dict[int, video_frames.FlowJpegs],
     bar: tqdm.tqdm,
 ) -> float:
-    """Queues pair `index` (None: flushes the last batch) into `flow`; returns the seconds."""
+    """Runs `flowed` (a `FlowPairs` add or flush) into `flow`, counted on `bar`; its seconds."""
     start = time.perf_counter()
-    done = pairs.flush() if index is None else pairs.add(index, previous, current)
+    done = flowed()
     flow.update(done)
     bar.update(len(done))
     return time.perf_counter() - start
@@ -219,7 +217,8 @@ def _decode(
                 gray = video_frames.to_gray(resized)
                 if index - 1 in plan.flow:
                     done = len(flow)
-                    seconds = _add_pair(pairs, index - 1, previous, gray, flow, bar)
+                    add = functools.partial(pairs.add, index - 1, previous, gray)
+                    seconds = _timed(add, flow, bar)
                     flow_seconds += seconds
                     if len(flow) > done:
                         batches += 1
@@ -228,7 +227,7 @@ def _decode(
                             _log_estimate(path, flow_algorithm, plan, len(flow), per_pair)
                 previous = gray
             if pairs is not None:
-                flow_seconds += _add_pair(pairs, None, None, None, flow, bar)
+                flow_seconds += _timed(pairs.flush, flow, bar)
     return _Pass(
         plan,
         count,
