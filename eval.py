@@ -29,21 +29,29 @@ import os
 # (bench/README.md). Must be set before TensorFlow starts.
 os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
+# Nothing imported here loads TensorFlow: the flags are parsed (a typo reported) before it
+# loads, in `main` (tfrecords/startup.py).
 from absl import flags, logging
-from ml_collections import config_flags
 
-from evaluation import evaluate, fusion, watch
-from evaluation.aggregation import DEFAULT_VIEW_AGGREGATION, VIEW_AGGREGATIONS
+from evaluation import (
+    DEFAULT_VIEW_AGGREGATION,
+    DEFAULT_WATCH_SUBSET,
+    DEFAULT_WATCH_TIMEOUT_S,
+    FUSION_METHODS,
+    VIEW_AGGREGATIONS,
+)
+from tfrecords import output_checks
 from tfrecords.errors import UserError, run_binary
-from training import strategy as strategy_lib
+from tfrecords.startup import define_config_flag
+from training import SINGLE_WORKER_STRATEGIES
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config (configs/*.py).")
+_CONFIG = define_config_flag(required=False, note=" Required unless --fuse.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training directory holding the checkpoints.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Data directory (manifest.json + shards).")
 _SUBSET = flags.DEFINE_string(
     "subset",
     "",
-    f"Subset to evaluate: '' = test ({watch.DEFAULT_SUBSET} with --watch); 'train' for "
+    f"Subset to evaluate: '' = test ({DEFAULT_WATCH_SUBSET} with --watch); 'train' for "
     "--fuse_train.",
 )
 _CHECKPOINT = flags.DEFINE_string("checkpoint", "", "Checkpoint path; '' = the latest.")
@@ -66,13 +74,13 @@ _VIEW_AGGREGATION = flags.DEFINE_enum(
 _STRATEGY = flags.DEFINE_enum(
     "strategy",
     "default",
-    strategy_lib.SINGLE_WORKER_STRATEGIES,
+    SINGLE_WORKER_STRATEGIES,
     "tf.distribute strategy the compiled scoring step runs on (the model is replicated; each "
     "batch is split over the replicas).",
 )
 _TPU = flags.DEFINE_string("tpu", "", "TPU name or grpc address for --strategy=tpu.")
 _FUSE = flags.DEFINE_list("fuse", [], "scores.npz files to fuse, one per stream.")
-_FUSION = flags.DEFINE_enum("fusion", "average", fusion.FUSION_METHODS, "Fusion method.")
+_FUSION = flags.DEFINE_enum("fusion", "average", FUSION_METHODS, "Fusion method.")
 _WEIGHTS = flags.DEFINE_list("fusion_weights", [], "Weights of --fusion=weighted, e.g. 1,1.5.")
 _FUSE_TRAIN = flags.DEFINE_list(
     "fuse_train", [], "Training-subset scores.npz per stream, for --fusion=learned."
@@ -87,7 +95,7 @@ _WATCH = flags.DEFINE_bool(
 )
 _WATCH_TIMEOUT = flags.DEFINE_float(
     "watch_timeout",
-    watch.DEFAULT_TIMEOUT_S,
+    DEFAULT_WATCH_TIMEOUT_S,
     "--watch: stop after this many seconds without a new checkpoint.",
 )
 _WATCH_EXPORT = flags.DEFINE_string(
@@ -103,6 +111,8 @@ def _weights() -> list[float]:
 
 
 def _strategy():
+    from training import strategy as strategy_lib
+
     strategy = strategy_lib.create_strategy(_STRATEGY.value, _TPU.value)
     strategy_lib.log_devices(_STRATEGY.value, strategy)
     return strategy
@@ -116,6 +126,11 @@ def _fuse() -> None:
         raise UserError("--strategy and --tpu are not used with --fuse (numpy only); drop them")
     if not _OUTPUT_DIR.value:
         raise UserError("--fuse needs --output_dir for the fused reports")
+    for path in (*_FUSE.value, *_FUSE_TRAIN.value):
+        output_checks.check_input_file(path, "--fuse" if path in _FUSE.value else "--fuse_train")
+    output_checks.check_output_dir(_OUTPUT_DIR.value, "--output_dir")
+    from evaluation import evaluate  # TensorFlow loads here, after the flags are checked
+
     result, table = evaluate.fuse_files(
         _FUSE.value, _OUTPUT_DIR.value, _FUSION.value, _weights(), _FUSE_TRAIN.value
     )
@@ -134,6 +149,14 @@ def _model_flags() -> None:
     for name, value in (("fusion_weights", _WEIGHTS.value), ("fuse_train", _FUSE_TRAIN.value)):
         if value:
             raise UserError(f"--{name} is only used with --fuse")
+    if not _WATCH.value:  # the watcher may start before train.py creates the workdir
+        output_checks.check_input_dir(_WORKDIR.value, "--workdir", fix="train.py")
+    output_checks.check_data_dir(_DATA_DIR.value)
+    # The reports go to --output_dir, or under the workdir (W/eval*/).
+    if _OUTPUT_DIR.value:
+        output_checks.check_output_dir(_OUTPUT_DIR.value, "--output_dir")
+    else:
+        output_checks.check_output_dir(_WORKDIR.value, "--workdir")
 
 
 def _watch() -> None:
@@ -144,11 +167,15 @@ def _watch() -> None:
     ):
         if value:
             raise UserError(f"--{name} is not used with --watch; drop it")
+    if _WATCH_EXPORT.value:
+        output_checks.check_output_dir(_WATCH_EXPORT.value, "--watch_export")
+    from evaluation import watch  # TensorFlow loads here, after the flags are checked
+
     result = watch.watch(
         _CONFIG.value,
         _WORKDIR.value,
         _DATA_DIR.value,
-        _SUBSET.value or watch.DEFAULT_SUBSET,
+        _SUBSET.value or DEFAULT_WATCH_SUBSET,
         _WATCH_TIMEOUT.value,
         _WATCH_EXPORT.value,
         _VIEW_AGGREGATION.value,
@@ -179,6 +206,8 @@ def main(argv: list[str]) -> None:
         return
     if _WATCH_EXPORT.value:
         raise UserError("--watch_export is only used with --watch")
+    from evaluation import evaluate  # TensorFlow loads here, after the flags are checked
+
     result = evaluate.evaluate_checkpoint(
         _CONFIG.value,
         _WORKDIR.value,

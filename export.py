@@ -12,13 +12,16 @@ frame size and the flow algorithm. Exit status 1 on bad input (one line, no trac
 
 import posixpath
 
+# Nothing imported here loads TensorFlow: the flags are parsed (a typo reported) before it
+# loads, in `main` (tfrecords/startup.py).
 from absl import flags, logging
-from ml_collections import config_flags
 
-from evaluation import export
+from evaluation import DEFAULT_EXPORT_DIR
+from tfrecords import output_checks
 from tfrecords.errors import run_binary
+from tfrecords.startup import define_config_flag
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "Experiment config (configs/*.py).")
+_CONFIG = define_config_flag()
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training directory holding the checkpoints.")
 _DATA_DIR = flags.DEFINE_string(
     "data_dir", None, "The data directory the stream was trained on (has manifest.json)."
@@ -27,18 +30,20 @@ _CHECKPOINT = flags.DEFINE_string("checkpoint", "", "Checkpoint path prefix; '' 
 _EXPORT_DIR = flags.DEFINE_string(
     "export_dir", "", "Parent of the SavedModel directory DIR/<stream>; '' = W/export."
 )
-flags.mark_flags_as_required(["config", "workdir", "data_dir"])
+flags.mark_flags_as_required(["workdir", "data_dir"])
 
 
 def main(argv: list[str]) -> None:
-    """Restores the checkpoint and writes the export."""
+    """Checks the paths, restores the checkpoint and writes the export."""
     del argv  # run_binary refuses positional arguments
+    export_dir = _EXPORT_DIR.value or posixpath.join(_WORKDIR.value, DEFAULT_EXPORT_DIR)
+    output_checks.check_input_dir(_WORKDIR.value, "--workdir", fix="train.py")
+    output_checks.check_data_dir(_DATA_DIR.value)
+    output_checks.check_output_dir(export_dir, "--export_dir")
+    from evaluation import export  # TensorFlow loads here, after the flags are checked
+
     path = export.export_checkpoint(
-        _CONFIG.value,
-        _WORKDIR.value,
-        _DATA_DIR.value,
-        _CHECKPOINT.value,
-        _EXPORT_DIR.value or posixpath.join(_WORKDIR.value, export.DEFAULT_EXPORT_DIR),
+        _CONFIG.value, _WORKDIR.value, _DATA_DIR.value, _CHECKPOINT.value, export_dir
     )
     logging.info("SavedModel written to %s", path)
 

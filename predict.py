@@ -20,13 +20,14 @@ import os
 # See eval.py: BFC reuses pages of the large view tensors. Must be set before TensorFlow starts.
 os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
+# Nothing imported here loads TensorFlow: the flags are parsed (a typo reported) before it
+# loads, in `main` (tfrecords/startup.py).
 from absl import flags, logging
 
-from evaluation import predict_files, predictor
-from optical_flow import compile_cache
-from optical_flow.algorithms import FLOW_ALGORITHMS
+from evaluation import DEFAULT_BATCH_VIEWS
+from optical_flow import FLOW_ALGORITHMS
+from tfrecords import output_checks
 from tfrecords.errors import UserError, run_binary
-from tfrecords.output_checks import check_output_file
 
 _VIDEO = flags.DEFINE_list("video", None, "Video files or glob patterns, comma-separated.")
 _SPATIAL = flags.DEFINE_string("spatial_model", "", "Spatial export (export.py: DIR/spatial).")
@@ -48,9 +49,13 @@ _NUM_CROPS = flags.DEFINE_integer(
     "num_crops", None, "Crop views per sample (1, 5 or 10); default: the exports'."
 )
 _FLOW = flags.DEFINE_enum(
-    "flow_algorithm", "", ["", *FLOW_ALGORITHMS], "Flow to compute; '' = the model's own."
+    "flow_algorithm",
+    None,
+    FLOW_ALGORITHMS,
+    "Flow to compute; default: the one the temporal model learnt from (its export.json). "
+    "Another one is scored too, with a warning on the sheet.",
 )
-_BATCH = flags.DEFINE_integer("batch_size", predictor.DEFAULT_BATCH_VIEWS, "Views per model call.")
+_BATCH = flags.DEFINE_integer("batch_size", DEFAULT_BATCH_VIEWS, "Views per model call.")
 _PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar over the flow pairs.")
 _XLA_CACHE = flags.DEFINE_string(
     "xla_cache_dir",
@@ -74,10 +79,19 @@ def _weights() -> tuple[float, float]:
 def main(argv: list[str]) -> None:
     """Loads the models once and classifies every video; user errors exit 1 with one line."""
     del argv  # run_binary refuses positional arguments
-    # Before the models load and any video is decoded: a bad output path costs no work.
+    # Before the models load and any video is decoded: a bad path costs no work.
+    for flag, path in (("--spatial_model", _SPATIAL.value), ("--temporal_model", _TEMPORAL.value)):
+        if path:
+            output_checks.check_input_dir(path, flag, fix="export.py")
     for flag, path in (("--output_json", _OUTPUT_JSON.value), ("--sheet", _SHEET.value)):
         if path:
-            check_output_file(path, flag)
+            output_checks.check_output_file(path, flag)
+    if _XLA_CACHE.value:
+        output_checks.check_output_dir(_XLA_CACHE.value, "--xla_cache_dir")
+    # TensorFlow loads here, after the flags and paths are checked.
+    from evaluation import predict_files, predictor
+    from optical_flow import compile_cache
+
     compile_cache.use_compile_cache(_XLA_CACHE.value)
     models = predictor.Predictor(
         spatial_model=_SPATIAL.value,
@@ -85,7 +99,7 @@ def main(argv: list[str]) -> None:
         fusion_weights=_weights(),
         num_samples=_NUM_SAMPLES.value,
         num_crops=_NUM_CROPS.value,
-        flow_algorithm=_FLOW.value,
+        flow_algorithm=_FLOW.value or "",
         batch_views=_BATCH.value,
         progress=_PROGRESS.value,
     )

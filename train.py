@@ -19,33 +19,36 @@ import sys
 # (bench/README.md). Must be set before TensorFlow starts.
 os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
+# Nothing imported here loads TensorFlow: the flags are parsed (a typo reported) before it
+# loads, in `main` (tfrecords/startup.py).
 from absl import flags, logging
-from ml_collections import config_flags
 
-from evaluation import watch
+from tfrecords import output_checks
 from tfrecords.errors import run_binary
-from training import experiment
-from training import strategy as strategy_lib
+from tfrecords.startup import define_config_flag
+from training import STRATEGIES
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Experiment config file, e.g. configs/spatial.py.", lock_config=True
-)
+_CONFIG = define_config_flag()
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Output directory (checkpoints, summaries); resumed if it has any."
 )
 _DATA_DIR = flags.DEFINE_string(
     "data_dir", None, "Output directory of `python -m preprocessing` (has manifest.json)."
 )
-_STRATEGY = flags.DEFINE_enum(
-    "strategy", "default", strategy_lib.STRATEGIES, "tf.distribute strategy."
-)
+_STRATEGY = flags.DEFINE_enum("strategy", "default", STRATEGIES, "tf.distribute strategy.")
 _TPU = flags.DEFINE_string("tpu", "", "TPU name or grpc address for --strategy=tpu.")
-flags.mark_flags_as_required(["config", "workdir", "data_dir"])
+flags.mark_flags_as_required(["workdir", "data_dir"])
 
 
 def main(argv: list[str]) -> None:
-    """Builds the strategy and trains."""
+    """Checks the config and paths, builds the strategy and trains."""
     del argv  # run_binary refuses positional arguments
+    output_checks.check_data_dir(_DATA_DIR.value)
+    output_checks.check_output_dir(_WORKDIR.value, "--workdir")
+    from evaluation import watch  # TensorFlow loads here, after the flags are checked
+    from training import experiment
+    from training import strategy as strategy_lib
+
     experiment.check_config(_CONFIG.value)  # a bad config value stops before any I/O
     strategy = strategy_lib.create_strategy(_STRATEGY.value, _TPU.value)
     strategy_lib.log_devices(_STRATEGY.value, strategy)

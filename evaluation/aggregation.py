@@ -14,11 +14,11 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
+from evaluation import DEFAULT_VIEW_AGGREGATION as DEFAULT_VIEW_AGGREGATION
+from evaluation import VIEW_AGGREGATIONS
 from input_pipeline import samples
 from tfrecords.errors import UserError
 
-VIEW_AGGREGATIONS = ("mean", "vote")
-DEFAULT_VIEW_AGGREGATION = "mean"
 # A row of probabilities sums to 1 up to float32 rounding over C classes.
 _PROBABILITY_SUM_TOLERANCE = 1e-3
 

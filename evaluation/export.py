@@ -59,6 +59,7 @@ import ml_collections
 import tensorflow as tf
 from absl import logging
 
+from evaluation import DEFAULT_EXPORT_DIR as DEFAULT_EXPORT_DIR
 from evaluation import export_metadata
 from input_pipeline import crops, datasets, resample
 from tfrecords import manifest as manifest_lib
@@ -77,8 +78,6 @@ FLIPS = "flips"
 MEAN_OUTPUT = "mean_probabilities"
 CLASS_NAMES_SIGNATURE = "class_names"
 CLASS_NAMES_FILE = "class_names.txt"
-# export.py writes W/export/<stream> unless told another parent directory.
-DEFAULT_EXPORT_DIR = "export"
 
 
 class _Serving(tf.Module):

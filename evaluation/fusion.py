@@ -18,10 +18,9 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn import linear_model
 
+from evaluation import FUSION_METHODS
 from evaluation.scores import FUSED_STEP, VideoScores
 from tfrecords.errors import UserError
-
-FUSION_METHODS = ("average", "weighted", "learned")
 
 
 class FusionError(UserError):

@@ -34,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
+from evaluation import DEFAULT_BATCH_VIEWS as DEFAULT_BATCH_VIEWS
 from evaluation import (
     contact_sheet,
     export,
@@ -51,8 +52,6 @@ from tfrecords.streams import SPATIAL, STREAMS, TEMPORAL
 
 FUSED = "fused"
 SECONDS = ("decode", "flow", "model")
-# Views per model call unless told otherwise: configs/base.py's eval batch.
-DEFAULT_BATCH_VIEWS = 50
 
 
 class PredictError(UserError):

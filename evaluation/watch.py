@@ -40,7 +40,7 @@ import ml_collections
 import tensorflow as tf
 from absl import logging
 
-from evaluation import evaluate, export, metrics
+from evaluation import DEFAULT_WATCH_SUBSET, DEFAULT_WATCH_TIMEOUT_S, evaluate, export, metrics
 from evaluation.aggregation import DEFAULT_VIEW_AGGREGATION
 from input_pipeline import datasets
 from tfrecords import manifest as manifest_lib
@@ -50,8 +50,8 @@ WATCH_METRICS = ("top1", "top5", "mean_class_accuracy", "loss")
 BEST_METRIC = "top1"
 STATE_FILE = "watch_state.json"
 BEST_FILE = "best.json"
-DEFAULT_TIMEOUT_S = 3600.0
-DEFAULT_SUBSET = "val"
+DEFAULT_TIMEOUT_S = DEFAULT_WATCH_TIMEOUT_S
+DEFAULT_SUBSET = DEFAULT_WATCH_SUBSET
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,10 +29,10 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
+from optical_flow import FLOW_ALGORITHMS as FLOW_ALGORITHMS
 from optical_flow import tvl1
 from tfrecords.errors import UserError
 
-FLOW_ALGORITHMS = ("tvl1", "tvl1_opencv", "dis", "farneback")
 DEFAULT_FLOW_ALGORITHM = "tvl1"
 # The TensorFlow TV-L1's preset behind `tvl1`: the archives' variant.
 TVL1_PRESET = "archive"

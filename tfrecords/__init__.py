@@ -1,1 +1,8 @@
-"""The record schema: the one contract the writer and the reader share."""
+"""The record schema: the one contract the writer and the reader share.
+
+The names the binaries check before TensorFlow loads are defined here (this file imports
+nothing; tfrecords/startup.py says why) and imported from here by the modules that own them.
+"""
+
+# The data directory's manifest (tfrecords/manifest.py): written last by the Beam job.
+MANIFEST_FILE = "manifest.json"

@@ -27,6 +27,8 @@ from collections.abc import Callable, Sequence
 from absl import app, flags
 from ml_collections.config_flags.config_flags import ConfigFileFlagParser
 
+from tfrecords import startup
+
 
 class UserError(ValueError):
     """A problem with the user's input; the message is one line naming it and the fix.
@@ -186,9 +188,15 @@ def run_binary(
 ) -> None:
     """`absl.app.run` of a binary whose every user error ends in one line and exit `status`.
 
+    Defines `--verbose`; other libraries' start-up messages are turned off unless it is given
+    (`tfrecords.startup.quiet`, before the flags are parsed: a binary that imports
+    TensorFlow in `main` gets a typo reported before TensorFlow loads, and a quiet start).
     Flags go through `parse_flags`, `main` through `binary_main` (see both).
     """
-    app.run(
-        binary_main(main, status=status, takes_arguments=takes_arguments),
-        flags_parser=functools.partial(parse_flags, status=status),
-    )
+    startup.define_verbose_flag()
+
+    def parse(argv: Sequence[str]) -> list[str]:
+        startup.quiet(argv)
+        return parse_flags(argv, status)
+
+    app.run(binary_main(main, status=status, takes_arguments=takes_arguments), flags_parser=parse)

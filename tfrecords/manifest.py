@@ -28,12 +28,12 @@ import re
 
 import tensorflow as tf
 
+from tfrecords import MANIFEST_FILE as MANIFEST_FILE
 from tfrecords.errors import UserError
 from tfrecords.schema import RGB_MODALITY, SCHEMA_VERSION
 
 # The data directory's files (shards: `shard_name`). The class list keeps UCF-101's name and
 # format (`1 ClassA` per line), so the same name serves an official split folder.
-MANIFEST_FILE = "manifest.json"
 FAILURES_FILE = "failures.jsonl"
 CLASS_INDEX_FILE = "classInd.txt"
 SHARD_NAME = re.compile(

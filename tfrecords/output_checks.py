@@ -1,13 +1,17 @@
-"""Checks that a binary can write where it was told to, made before any expensive work.
+"""A binary's paths checked before any expensive work: outputs it can write, inputs that exist.
 
 `check_output_file` and `check_output_dir` refuse, with one `UserError` line
 `<path>: <what is wrong>; <fix>`, an output the binary could only fail to write after
 decoding, computing flow, training or evaluating: a file path that is a folder, a folder path
 that is a file, a parent that cannot be created (a file stands where a folder is meant), a
-location that is not writable. They go through `tf.io.gfile`, so `gs://` paths are checked
-the same way, and leave nothing behind: missing folders are not created (the binary creates
-them when it writes), and writability is probed by creating and removing one empty file in
-the nearest folder that exists.
+location that is not writable. They leave nothing behind: missing folders are not created
+(the binary creates them when it writes), and writability is probed by creating and removing
+one empty file in the nearest folder that exists. `check_input_dir` and `check_input_file`
+refuse an input that is missing or of the wrong kind, naming the flag.
+
+A path with a scheme (`gs://...`) goes through `tf.io.gfile`, imported only then; a local path
+through `os`, so a binary checks its local paths before TensorFlow loads (a mistake costs
+well under a second, tfrecords/startup.py).
 
 Why here: every binary writes outputs and imports `tfrecords/` (errors.py says why that is
 the one shared layer); the checks need nothing else of ours.
@@ -15,11 +19,11 @@ the one shared layer); the checks need nothing else of ours.
 
 from __future__ import annotations
 
+import os
 import posixpath
 import uuid
 
-import tensorflow as tf
-
+from tfrecords import MANIFEST_FILE
 from tfrecords.errors import UserError
 
 # Prefix of the empty file that probes a folder's writability (removed at once).
@@ -34,11 +38,49 @@ def _root(path: str) -> str:
     return "/" if path.startswith("/") else ""
 
 
+def _is_url(path: str) -> bool:
+    return "://" in path
+
+
+def _exists(path: str) -> bool:
+    if _is_url(path):
+        import tensorflow as tf  # only for a path with a scheme: local checks load nothing
+
+        return tf.io.gfile.exists(path)
+    return os.path.exists(path)
+
+
+def _isdir(path: str) -> bool:
+    if _is_url(path):
+        import tensorflow as tf
+
+        return tf.io.gfile.isdir(path)
+    return os.path.isdir(path)
+
+
+def _probe_write(folder: str) -> None:
+    """Creates and removes one empty file in `folder`; raises OSError when it cannot."""
+    probe = posixpath.join(folder, f"{_PROBE_PREFIX}{uuid.uuid4().hex}")
+    if not _is_url(folder):
+        with open(probe, "w"):
+            pass
+        os.remove(probe)
+        return
+    import tensorflow as tf
+
+    try:
+        with tf.io.gfile.GFile(probe, "w") as f:
+            f.write("")
+        tf.io.gfile.remove(probe)
+    except tf.errors.OpError as e:
+        raise OSError(e.message) from e
+
+
 def _nearest_existing(folder: str) -> str:
     """`folder` or its closest ancestor that exists (`.` for a relative path with none)."""
     root = _root(folder)
     current = folder.rstrip("/") or root
-    while current and current != root and not tf.io.gfile.exists(current):
+    while current and current != root and not _exists(current):
         current = posixpath.dirname(current)
     return current or "."
 
@@ -46,18 +88,15 @@ def _nearest_existing(folder: str) -> str:
 def _check_folder(path: str, folder: str, what: str) -> None:
     """Refuses `path` when `folder` (where it goes) cannot be created or written to."""
     existing = _nearest_existing(folder)
-    if not tf.io.gfile.isdir(existing):
+    if not _isdir(existing):
         raise UserError(
             f"{path}: {existing} is a file, not a folder; give {what} a path under a folder "
             f"(or move the file {existing} away)"
         )
-    probe = posixpath.join(existing, f"{_PROBE_PREFIX}{uuid.uuid4().hex}")
     try:
-        with tf.io.gfile.GFile(probe, "w") as f:
-            f.write("")
-        tf.io.gfile.remove(probe)
-    except (tf.errors.OpError, OSError) as e:
-        reason = getattr(e, "message", None) or e.strerror or type(e).__name__
+        _probe_write(existing)
+    except OSError as e:
+        reason = e.strerror or (e.args[0] if e.args else type(e).__name__)
         raise UserError(
             f"{path}: cannot write in {existing} ({' '.join(str(reason).split())}); give {what} "
             "a location you can write to"
@@ -75,7 +114,7 @@ def check_output_file(path: str, what: str) -> None:
       UserError: `path` is a folder, its folder cannot be created (a file stands on the way),
         or the location is not writable.
     """
-    if tf.io.gfile.isdir(path):
+    if _isdir(path):
         raise UserError(f"{path}: is a folder; give {what} a file name, e.g. {path}/out")
     _check_folder(path, posixpath.dirname(path), what)
 
@@ -90,6 +129,48 @@ def check_output_dir(path: str, what: str) -> None:
     Raises:
       UserError: `path` or one of its ancestors is a file, or the location is not writable.
     """
-    if tf.io.gfile.exists(path) and not tf.io.gfile.isdir(path):
+    if _exists(path) and not _isdir(path):
         raise UserError(f"{path}: is a file, not a folder; give {what} a folder")
     _check_folder(path, path, what)
+
+
+def check_input_dir(path: str, what: str, needs: str = "", fix: str = "") -> None:
+    """Checks that the folder `path` exists (and holds the file `needs`, when given).
+
+    Args:
+      path: the input folder, local or `gs://...`.
+      what: how the user gave it, e.g. `--data_dir`.
+      needs: a file name the folder must hold, e.g. `manifest.json`; '' = none.
+      fix: what makes the folder, for the message, e.g. `python -m preprocessing`.
+
+    Raises:
+      UserError: `path` is missing, is a file, or lacks `needs`.
+    """
+    made_by = f" ({fix} writes it)" if fix else ""
+    if not _exists(path):
+        raise UserError(f"{path}: no such folder; give {what} an existing folder{made_by}")
+    if not _isdir(path):
+        raise UserError(f"{path}: is a file, not a folder; give {what} a folder{made_by}")
+    if needs and not _exists(posixpath.join(path, needs)):
+        raise UserError(f"{path}: has no {needs}; give {what} a folder that has one{made_by}")
+
+
+def check_input_file(path: str, what: str) -> None:
+    """Checks that the file `path` exists and is not a folder.
+
+    Raises:
+      UserError: `path` is missing or is a folder.
+    """
+    if not _exists(path):
+        raise UserError(f"{path}: no such file; give {what} an existing file")
+    if _isdir(path):
+        raise UserError(f"{path}: is a folder; give {what} a file")
+
+
+def check_data_dir(path: str, what: str = "--data_dir") -> None:
+    """Checks that `path` is a data directory: a folder with the Beam job's manifest.
+
+    Raises:
+      UserError: `path` is missing, is a file, or has no manifest.json (see check_input_dir).
+    """
+    check_input_dir(path, what, needs=MANIFEST_FILE, fix="python -m preprocessing")

@@ -21,10 +21,9 @@ import tensorflow as tf
 from absl import logging
 
 from tfrecords.errors import UserError
+from training import SINGLE_WORKER_STRATEGIES as SINGLE_WORKER_STRATEGIES
+from training import STRATEGIES
 
-STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
-# One worker's strategies: evaluation gathers every replica's scores on this host.
-SINGLE_WORKER_STRATEGIES = ("default", "mirrored", "tpu")
 # The device type each accelerator strategy is for; the others are fine on the CPU.
 ACCELERATORS = {"mirrored": "GPU", "multi_worker": "GPU", "tpu": "TPU"}
 _INSTALL = {

@@ -1,0 +1,124 @@
+"""A binary's start: other libraries' start-up messages off unless `--verbose`.
+
+TensorFlow prints ~6 lines when it loads (oneDNN's banner, the CPU-instructions notice,
+absl's `InitializeLog` notice), Beam a warning about an optional dependency (`apitools`), and
+TensorFlow, Keras and absl Python warnings about their own internals; the one line a binary
+has to say to its user came after them. `quiet` turns them off before those libraries load,
+unless the command line asks for them back with `--verbose`; errors (TensorFlow's C++ ERROR
+level, Python logging's ERROR) always show.
+
+Environment variables work only when set before TensorFlow is imported: a binary calls
+`quiet` (through `tfrecords.errors.run_binary`, which calls it before parsing the flags)
+before importing anything that imports TensorFlow, which is why train.py, eval.py,
+export.py and predict.py import their libraries inside `main`. `quiet` reads `sys.argv`
+itself so that a binary whose imports load TensorFlow at module level
+(`python -m preprocessing`) can call it first.
+
+Why here: every binary imports `tfrecords/` (errors.py says why that is the one shared layer);
+this needs only the standard library and absl.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import sys
+import warnings
+from collections.abc import Sequence
+
+from absl import flags
+from ml_collections import config_flags
+
+VERBOSE_FLAG = "verbose"
+VERBOSE_HELP = (
+    "Show TensorFlow's, oneDNN's and Beam's start-up messages and the libraries' Python "
+    "warnings (off by default: stderr starts with this binary's own lines; errors always show)."
+)
+# The Python packages whose warnings `quiet` hides (their own internals, not the user's input).
+_WARNING_MODULES = r"(tensorflow|keras|tf_keras|absl|apache_beam|google|ml_collections)(\.|$)"
+
+
+CONFIG_HELP = (
+    "Experiment config file, e.g. configs/spatial.py (configs/*.py: its docstring gives the "
+    "command and the run time). Override any of its values with --config.<key>=<value>, e.g. "
+    "--config.train.batch_size=32 --config.data.image_size=112; the keys are the config "
+    "file's (a key it lacks is an error naming the closest one)."
+)
+
+
+def _show_in_help(name: str) -> None:
+    """Lists the flag `name` with the binary's own flags in `--help` (not under this module)."""
+    flags.FLAGS.register_key_flag_for_module(sys.argv[0], flags.FLAGS[name])
+
+
+def define_config_flag(required: bool = True, note: str = "") -> flags.FlagHolder:
+    """Defines `--config` (ml_collections, locked), its overrides explained in the help.
+
+    The file is loaded when the flags are parsed: configs import ml_collections and each
+    other only, so parsing still loads no TensorFlow.
+
+    Args:
+      required: mark the flag required (absl); eval.py's `--fuse` mode needs no config.
+      note: appended to the help, e.g. when the flag is needed; default: `Required.`
+
+    Returns:
+      The flag's holder; `.value` is the ConfigDict.
+    """
+    note = note or (" Required." if required else "")
+    holder = config_flags.DEFINE_config_file("config", None, CONFIG_HELP + note, lock_config=True)
+    flags.FLAGS["config"].default_as_str = None  # not `(default: 'None')` in the help
+    if required:
+        flags.mark_flag_as_required("config")
+    _show_in_help("config")
+    return holder
+
+
+def define_verbose_flag(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+    """Defines `--verbose` (see VERBOSE_HELP) unless `flag_values` already has it."""
+    if VERBOSE_FLAG not in flag_values:
+        flags.DEFINE_bool(VERBOSE_FLAG, False, VERBOSE_HELP, flag_values=flag_values)
+        if flag_values is flags.FLAGS:
+            _show_in_help(VERBOSE_FLAG)
+
+
+def verbose_requested(argv: Sequence[str]) -> bool:
+    """Whether `argv` asks for `--verbose` (the last of `--verbose` / `--noverbose` wins)."""
+    verbose = False
+    for arg in argv[1:]:
+        if arg == "--":
+            break
+        if arg in (f"--{VERBOSE_FLAG}", f"--{VERBOSE_FLAG}=true", f"--{VERBOSE_FLAG}=1"):
+            verbose = True
+        elif arg in (f"--no{VERBOSE_FLAG}", f"--{VERBOSE_FLAG}=false", f"--{VERBOSE_FLAG}=0"):
+            verbose = False
+    return verbose
+
+
+class _DropImportWarnings(logging.Filter):
+    """Drops Beam's warnings logged on the root logger (an optional dependency missing)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or "apache_beam" not in record.pathname
+
+
+def quiet(argv: Sequence[str] | None = None) -> None:
+    """Turns other libraries' start-up messages off unless `argv` has `--verbose`.
+
+    Must run before TensorFlow is imported (its C++ log level and oneDNN's banner are read
+    from the environment when it loads). Variables the user set are kept.
+
+    Args:
+      argv: the command line; default `sys.argv`.
+    """
+    if verbose_requested(sys.argv if argv is None else argv):
+        return
+    # 1 = no INFO lines (the banners); WARNING and ERROR lines still show.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    # oneDNN prints its banner when this variable is unset; on x86-64 its default is on, so
+    # setting it on changes nothing else (elsewhere the default differs: left unset).
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    warnings.filterwarnings("ignore", module=_WARNING_MODULES)
+    if not any(isinstance(f, _DropImportWarnings) for f in logging.getLogger().filters):
+        logging.getLogger().addFilter(_DropImportWarnings())
