@@ -40,12 +40,11 @@ from evaluation import (
     FUSION_METHODS,
     VIEW_AGGREGATIONS,
 )
-from tfrecords import output_checks
+from tfrecords import output_checks, startup
 from tfrecords.errors import UserError, run_binary
-from tfrecords.startup import define_config_flag
 from training import SINGLE_WORKER_STRATEGIES
 
-_CONFIG = define_config_flag(required=False, note=" Required unless --fuse.")
+_CONFIG = startup.define_config_flag(required=False, note=" Required unless --fuse.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training directory holding the checkpoints.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Data directory (manifest.json + shards).")
 _SUBSET = flags.DEFINE_string(
@@ -129,7 +128,8 @@ def _fuse() -> None:
     for path in (*_FUSE.value, *_FUSE_TRAIN.value):
         output_checks.check_input_file(path, "--fuse" if path in _FUSE.value else "--fuse_train")
     output_checks.check_output_dir(_OUTPUT_DIR.value, "--output_dir")
-    from evaluation import evaluate  # TensorFlow loads here, after the flags are checked
+    startup.import_tensorflow()  # after the flags and paths are checked
+    from evaluation import evaluate
 
     result, table = evaluate.fuse_files(
         _FUSE.value, _OUTPUT_DIR.value, _FUSION.value, _weights(), _FUSE_TRAIN.value
@@ -169,7 +169,8 @@ def _watch() -> None:
             raise UserError(f"--{name} is not used with --watch; drop it")
     if _WATCH_EXPORT.value:
         output_checks.check_output_dir(_WATCH_EXPORT.value, "--watch_export")
-    from evaluation import watch  # TensorFlow loads here, after the flags are checked
+    startup.import_tensorflow()  # after the flags and paths are checked
+    from evaluation import watch
 
     result = watch.watch(
         _CONFIG.value,
@@ -206,7 +207,8 @@ def main(argv: list[str]) -> None:
         return
     if _WATCH_EXPORT.value:
         raise UserError("--watch_export is only used with --watch")
-    from evaluation import evaluate  # TensorFlow loads here, after the flags are checked
+    startup.import_tensorflow()  # after the flags and paths are checked
+    from evaluation import evaluate
 
     result = evaluate.evaluate_checkpoint(
         _CONFIG.value,

@@ -17,11 +17,10 @@ import posixpath
 from absl import flags, logging
 
 from evaluation import DEFAULT_EXPORT_DIR
-from tfrecords import output_checks
+from tfrecords import output_checks, startup
 from tfrecords.errors import run_binary
-from tfrecords.startup import define_config_flag
 
-_CONFIG = define_config_flag()
+_CONFIG = startup.define_config_flag()
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training directory holding the checkpoints.")
 _DATA_DIR = flags.DEFINE_string(
     "data_dir", None, "The data directory the stream was trained on (has manifest.json)."
@@ -40,7 +39,8 @@ def main(argv: list[str]) -> None:
     output_checks.check_input_dir(_WORKDIR.value, "--workdir", fix="train.py")
     output_checks.check_data_dir(_DATA_DIR.value)
     output_checks.check_output_dir(export_dir, "--export_dir")
-    from evaluation import export  # TensorFlow loads here, after the flags are checked
+    startup.import_tensorflow()  # after the flags and paths are checked
+    from evaluation import export
 
     path = export.export_checkpoint(
         _CONFIG.value, _WORKDIR.value, _DATA_DIR.value, _CHECKPOINT.value, export_dir

@@ -26,7 +26,7 @@ from absl import flags, logging
 
 from evaluation import DEFAULT_BATCH_VIEWS
 from optical_flow import FLOW_ALGORITHMS
-from tfrecords import output_checks
+from tfrecords import output_checks, startup
 from tfrecords.errors import UserError, run_binary
 
 _VIDEO = flags.DEFINE_list("video", None, "Video files or glob patterns, comma-separated.")
@@ -88,7 +88,7 @@ def main(argv: list[str]) -> None:
             output_checks.check_output_file(path, flag)
     if _XLA_CACHE.value:
         output_checks.check_output_dir(_XLA_CACHE.value, "--xla_cache_dir")
-    # TensorFlow loads here, after the flags and paths are checked.
+    startup.import_tensorflow()  # after the flags and paths are checked
     from evaluation import predict_files, predictor
     from optical_flow import compile_cache
 

@@ -23,12 +23,11 @@ os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 # loads, in `main` (tfrecords/startup.py).
 from absl import flags, logging
 
-from tfrecords import output_checks
+from tfrecords import output_checks, startup
 from tfrecords.errors import run_binary
-from tfrecords.startup import define_config_flag
 from training import STRATEGIES
 
-_CONFIG = define_config_flag()
+_CONFIG = startup.define_config_flag()
 _WORKDIR = flags.DEFINE_string(
     "workdir", None, "Output directory (checkpoints, summaries); resumed if it has any."
 )
@@ -45,7 +44,8 @@ def main(argv: list[str]) -> None:
     del argv  # run_binary refuses positional arguments
     output_checks.check_data_dir(_DATA_DIR.value)
     output_checks.check_output_dir(_WORKDIR.value, "--workdir")
-    from evaluation import watch  # TensorFlow loads here, after the flags are checked
+    startup.import_tensorflow()  # after the flags and paths are checked
+    from evaluation import watch
     from training import experiment
     from training import strategy as strategy_lib
 

@@ -23,6 +23,7 @@ from evaluation import fusion, metrics, reports, view_scoring
 from evaluation.aggregation import DEFAULT_VIEW_AGGREGATION, AggregationError, aggregate_views
 from evaluation.scores import SCORES_FILE, VideoScores, load_scores, save_scores
 from input_pipeline import datasets
+from models import builder
 from tfrecords import manifest as manifest_lib
 from training import checkpoints
 
@@ -347,6 +348,7 @@ def evaluate_checkpoint(
       ManifestError, AggregationError: see `evaluate_model`.
     """
     datasets.sample_spec(config)  # the config first: a bad value stops before any I/O
+    builder.check_image_size(config)
     manifest = manifest_lib.read_manifest(data_dir)
     path = checkpoint or checkpoints.latest_checkpoint(workdir)
     strategy = strategy or tf.distribute.get_strategy()

@@ -62,6 +62,7 @@ from absl import logging
 from evaluation import DEFAULT_EXPORT_DIR as DEFAULT_EXPORT_DIR
 from evaluation import export_metadata
 from input_pipeline import crops, datasets, resample
+from models import builder
 from tfrecords import manifest as manifest_lib
 from tfrecords import streams
 from training import checkpoints
@@ -271,6 +272,7 @@ def export_checkpoint(
       ManifestError: no usable manifest in `data_dir`.
     """
     datasets.sample_spec(config)  # the config first: a bad value stops before any I/O
+    builder.check_image_size(config)
     manifest = manifest_lib.read_manifest(data_dir, check_shards=False)
     path = checkpoint or checkpoints.latest_checkpoint(workdir)
     model = checkpoints.restore_model(config, workdir, manifest.num_classes, path)

@@ -43,6 +43,7 @@ from absl import logging
 from evaluation import DEFAULT_WATCH_SUBSET, DEFAULT_WATCH_TIMEOUT_S, evaluate, export, metrics
 from evaluation.aggregation import DEFAULT_VIEW_AGGREGATION
 from input_pipeline import datasets
+from models import builder
 from tfrecords import manifest as manifest_lib
 from training import checkpoints, schedules, summaries
 
@@ -315,6 +316,7 @@ def watch(
       ConfigError: a config value (duration, data) that cannot be used.
     """
     datasets.sample_spec(config)  # the config first: a bad value stops before any I/O
+    builder.check_image_size(config)
     manifest = manifest_lib.read_manifest(data_dir)
     if subset not in manifest.written:
         raise manifest_lib.ManifestError(

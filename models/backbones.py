@@ -35,6 +35,8 @@ APPLICATIONS: dict[str, tuple[Callable[..., keras.Model], str]] = {
     "resnet50": (keras.applications.ResNet50, "caffe"),
     "mobilenet_v2": (keras.applications.MobileNetV2, "tf"),
 }
+# The smallest input side each application accepts (keras.applications' `min_size`).
+APPLICATION_MIN_SIZES = {"inception_v3": 75, "resnet50": 32, "mobilenet_v2": 32}
 IMAGENET = "imagenet"
 BACKBONE_NAME = "backbone"
 

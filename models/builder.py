@@ -49,6 +49,33 @@ def input_mode(name: str) -> str:
     return SCRATCH_INPUT_MODE
 
 
+def min_image_size(model: ml_collections.ConfigDict) -> int:
+    """The smallest `config.data.image_size` model `model.name` can take.
+
+    An application's is Keras' own minimum; cnn_m_2048's is `scratch.CNN_M_MIN_SIZE`; the
+    tiny CNN's is 2^blocks, below which its last blocks see a 1x1 input.
+    """
+    if model.name in backbones.APPLICATION_MIN_SIZES:
+        return backbones.APPLICATION_MIN_SIZES[model.name]
+    if model.name == "cnn_m_2048":
+        return scratch.CNN_M_MIN_SIZE
+    return 2 ** len(model.tiny_widths)
+
+
+def check_image_size(config: ml_collections.ConfigDict) -> None:
+    """Refuses an input size the model cannot take, before any work.
+
+    Raises:
+      ConfigError: `config.data.image_size` below `min_image_size`, naming the key.
+    """
+    size, smallest = config.data.image_size, min_image_size(config.model)
+    if isinstance(size, int) and size < smallest:
+        raise ConfigError(
+            f"config.data.image_size={size}: model {config.model.name!r} needs at least "
+            f"{smallest} pixels; use --config.data.image_size={smallest} or more"
+        )
+
+
 def _backbone(config: ml_collections.ConfigDict, channels: int) -> keras.Model:
     model = config.model
     size = config.data.image_size
@@ -89,6 +116,7 @@ def build_model(config: ml_collections.ConfigDict, num_classes: int) -> keras.Mo
         raise ValueError(f"num_classes={num_classes}: need at least 2 classes")
     if not 0.0 <= config.model.dropout < 1.0:
         raise ConfigError(f"config.model.dropout={config.model.dropout}: must be in [0, 1)")
+    check_image_size(config)
     stream = streams.get(config.stream)
     channels = stream.channels(config.data.num_flow_frames)
     mode = input_mode(config.model.name)

@@ -46,11 +46,19 @@ before the job starts).
 
 from __future__ import annotations
 
+import sys
+
+from tfrecords import startup
+
+# This binary's flags name constants of modules that load TensorFlow and Beam, so both load
+# before the flags are parsed: quietly, unless --verbose (tfrecords/startup.py).
+startup.quiet()
+startup.import_tensorflow()
+
 import collections
 import difflib
 import posixpath
 import shlex
-import sys
 from collections.abc import Sequence
 
 from absl import app, flags, logging
@@ -61,9 +69,9 @@ from optical_flow.algorithms import FLOW_ALGORITHMS
 from preprocessing import datasets, folder, hmdb51, job_config, pipeline, ucf101, validation
 from preprocessing import layout as layout_lib
 from preprocessing.clip_sources import SOURCES
-from tfrecords.errors import UserError, binary_main
+from tfrecords.errors import UserError, binary_main, report
 from tfrecords.manifest import FAILURES_FILE, MANIFEST_FILE
-from tfrecords.output_checks import check_output_dir
+from tfrecords.output_checks import check_input_dir, check_input_file, check_output_dir
 from tfrecords.schema import MODALITIES
 
 _DATASET = flags.DEFINE_enum(
@@ -192,8 +200,7 @@ def _parse_flags(argv: list[str]) -> list[str]:
     try:
         return flags.FLAGS(argv, known_only=True)
     except flags.Error as e:
-        print(f"error: {e}\nPass --help to see the flags.", file=sys.stderr)
-        sys.exit(2)
+        report(f"{e} (pass --help to see the flags)", 2)
 
 
 def _check_beam_args(beam_args: list[str]) -> None:
@@ -207,12 +214,11 @@ def _check_beam_args(beam_args: list[str]) -> None:
     name = unknown[0].split("=", 1)[0]
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"; did you mean {close[0]}?" if close else ""
-    print(
-        f"error: unknown flag {unknown[0]!r} (neither this binary nor Beam defines it){hint}\n"
-        "Pass --help to see the flags.",
-        file=sys.stderr,
+    report(
+        f"unknown flag {unknown[0]!r} (neither this binary nor Beam defines it){hint} (pass "
+        "--help to see the flags)",
+        2,
     )
-    sys.exit(2)
 
 
 def _subsets() -> tuple[str, ...]:
@@ -222,6 +228,15 @@ def _subsets() -> tuple[str, ...]:
     if asked and validation.VAL_SUBSET not in subsets:
         subsets += (validation.VAL_SUBSET,)
     return subsets
+
+
+def _check_inputs() -> None:
+    """Refuses a --root, --splits_dir or --split_csv that is missing, naming the flag."""
+    for flag, value in (("--root", _ROOT.value), ("--splits_dir", _SPLITS_DIR.value)):
+        if value:
+            check_input_dir(value, flag)
+    if _SPLIT_CSV.value:
+        check_input_file(_SPLIT_CSV.value, "--split_csv")
 
 
 def _config() -> job_config.JobConfig:
@@ -269,6 +284,7 @@ def main(argv: Sequence[str]) -> None:
     if not any(arg == "--runner" or arg.startswith("--runner=") for arg in beam_args):
         beam_args.append("--runner=DirectRunner")
     _check_beam_args(beam_args)
+    _check_inputs()
     config = _config()
     # Before Beam starts: an output folder that cannot be written costs one line, status 2.
     check_output_dir(config.output_dir, "--output_dir")
@@ -309,6 +325,7 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
+    startup.define_verbose_flag()
     flags.mark_flag_as_required("output_dir")
     # Arguments absl does not parse go to Beam (`_check_beam_args` refuses unknown ones).
     app.run(binary_main(main, status=2, takes_arguments=True), flags_parser=_parse_flags)

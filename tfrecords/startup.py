@@ -3,16 +3,17 @@
 TensorFlow prints ~6 lines when it loads (oneDNN's banner, the CPU-instructions notice,
 absl's `InitializeLog` notice), Beam a warning about an optional dependency (`apitools`), and
 TensorFlow, Keras and absl Python warnings about their own internals; the one line a binary
-has to say to its user came after them. `quiet` turns them off before those libraries load,
-unless the command line asks for them back with `--verbose`; errors (TensorFlow's C++ ERROR
-level, Python logging's ERROR) always show.
+has to say to its user came after them. Unless the command line has `--verbose`, `quiet`
+turns off the Python warnings, Beam's import warning and TensorFlow's C++ INFO lines, and
+`import_tensorflow` imports TensorFlow without the banners its libraries print before any
+log setting applies; errors always show.
 
-Environment variables work only when set before TensorFlow is imported: a binary calls
-`quiet` (through `tfrecords.errors.run_binary`, which calls it before parsing the flags)
-before importing anything that imports TensorFlow, which is why train.py, eval.py,
-export.py and predict.py import their libraries inside `main`. `quiet` reads `sys.argv`
-itself so that a binary whose imports load TensorFlow at module level
-(`python -m preprocessing`) can call it first.
+`tfrecords.errors.run_binary` calls `quiet` before it parses the flags. train.py, eval.py,
+export.py and predict.py import nothing that loads TensorFlow at module level: their flags
+are parsed (a typo reported in ~0.1 s) and their paths checked before `main` calls
+`import_tensorflow` and imports their libraries. `python -m preprocessing`, whose flags need
+TensorFlow-importing modules, calls both first. `define_config_flag` is the `--config` of every
+binary that takes one.
 
 Why here: every binary imports `tfrecords/` (errors.py says why that is the one shared layer);
 this needs only the standard library and absl.
@@ -22,8 +23,9 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
+import re
 import sys
+import tempfile
 import warnings
 from collections.abc import Sequence
 
@@ -34,6 +36,12 @@ VERBOSE_FLAG = "verbose"
 VERBOSE_HELP = (
     "Show TensorFlow's, oneDNN's and Beam's start-up messages and the libraries' Python "
     "warnings (off by default: stderr starts with this binary's own lines; errors always show)."
+)
+# TensorFlow's start-up lines: C++ INFO lines (`I0000 00:00:...`: oneDNN's banner, the
+# CPU-instructions notice and its continuation) and absl's notice before logging is set up.
+_BANNER = re.compile(
+    r"(I\d{4} \S+\s+\d+ \S+\] |WARNING: All log messages before absl::InitializeLog"
+    r"|To enable the following instructions: )"
 )
 # The Python packages whose warnings `quiet` hides (their own internals, not the user's input).
 _WARNING_MODULES = r"(tensorflow|keras|tf_keras|absl|apache_beam|google|ml_collections)(\.|$)"
@@ -105,20 +113,45 @@ class _DropImportWarnings(logging.Filter):
 def quiet(argv: Sequence[str] | None = None) -> None:
     """Turns other libraries' start-up messages off unless `argv` has `--verbose`.
 
-    Must run before TensorFlow is imported (its C++ log level and oneDNN's banner are read
-    from the environment when it loads). Variables the user set are kept.
+    Must run before TensorFlow is imported (its C++ log level is read from the environment
+    when it loads). Variables the user set are kept.
 
     Args:
       argv: the command line; default `sys.argv`.
     """
     if verbose_requested(sys.argv if argv is None else argv):
         return
-    # 1 = no INFO lines (the banners); WARNING and ERROR lines still show.
+    # 1 = no C++ INFO lines (the CPU-instructions notice); WARNING and ERROR lines still show.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-    # oneDNN prints its banner when this variable is unset; on x86-64 its default is on, so
-    # setting it on changes nothing else (elsewhere the default differs: left unset).
-    if platform.machine().lower() in ("x86_64", "amd64"):
-        os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     warnings.filterwarnings("ignore", module=_WARNING_MODULES)
     if not any(isinstance(f, _DropImportWarnings) for f in logging.getLogger().filters):
         logging.getLogger().addFilter(_DropImportWarnings())
+
+
+def import_tensorflow(argv: Sequence[str] | None = None) -> None:
+    """Imports TensorFlow, without its banners on stderr unless `argv` has `--verbose`.
+
+    TensorFlow's shared libraries log oneDNN's banner before absl's C++ logging is set up,
+    whatever `TF_CPP_MIN_LOG_LEVEL` says (and `TF_ENABLE_ONEDNN_OPTS`, which only turns
+    the operations off). So the import runs with file descriptor 2 sent to a temporary file;
+    what it printed is then written to stderr less the lines `_BANNER` matches: an import
+    error, or any other line, still shows. Call it before the first import of anything that
+    imports TensorFlow; later calls cost nothing.
+    """
+    if "tensorflow" in sys.modules or verbose_requested(sys.argv if argv is None else argv):
+        import tensorflow  # noqa: F401
+
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            lines = captured.read().decode(errors="replace").splitlines(keepends=True)
+            sys.stderr.write("".join(line for line in lines if not _BANNER.match(line)))
+            sys.stderr.flush()

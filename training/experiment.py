@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from input_pipeline import datasets, resample, samples
+from models import builder
 from tfrecords import manifest as manifest_lib
 from training import loop
 
@@ -43,6 +44,7 @@ def check_config(config: ml_collections.ConfigDict) -> samples.SampleSpec:
       tfrecords.errors.ConfigError: a config value the pipeline or the loop cannot use.
     """
     spec = datasets.sample_spec(config)
+    builder.check_image_size(config)
     loop.check_train_config(config.train, num_replicas=1)  # `loop.train` checks the replicas
     return spec
 
