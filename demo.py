@@ -28,12 +28,19 @@ is passed as `--config.KEY=VALUE` to train.py and eval.py of both streams.
 
 from __future__ import annotations
 
+import sys
+
+from tfrecords import startup
+
+# TensorFlow loads with the imports below: quietly, unless --verbose (tfrecords/startup.py).
+startup.quiet()
+startup.import_tensorflow()
+
 import dataclasses
 import hashlib
 import json
 import posixpath
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 

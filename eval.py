@@ -170,8 +170,9 @@ def _watch() -> None:
     if _WATCH_EXPORT.value:
         output_checks.check_output_dir(_WATCH_EXPORT.value, "--watch_export")
     startup.import_tensorflow()  # after the flags and paths are checked
-    from evaluation import watch
+    from evaluation import evaluate, watch
 
+    evaluate.check_config(_CONFIG.value)  # before the strategy: a bad value is the one line
     result = watch.watch(
         _CONFIG.value,
         _WORKDIR.value,
@@ -210,6 +211,7 @@ def main(argv: list[str]) -> None:
     startup.import_tensorflow()  # after the flags and paths are checked
     from evaluation import evaluate
 
+    evaluate.check_config(_CONFIG.value)  # before the strategy: a bad value is the one line
     result = evaluate.evaluate_checkpoint(
         _CONFIG.value,
         _WORKDIR.value,

@@ -312,6 +312,16 @@ def default_output_dir(workdir: str, subset: str) -> str:
     return posixpath.join(workdir, "eval" if subset == "test" else f"eval_{subset}")
 
 
+def check_config(config: ml_collections.ConfigDict) -> None:
+    """Checks every config value evaluation uses (eval.py calls it before any other work).
+
+    Raises:
+      ConfigError: naming the first config key whose value cannot be used.
+    """
+    datasets.sample_spec(config)
+    builder.check_image_size(config)
+
+
 def evaluate_checkpoint(
     config: ml_collections.ConfigDict,
     workdir: str,
@@ -347,8 +357,7 @@ def evaluate_checkpoint(
       CheckpointError: no checkpoint, or one that does not fit the config's model.
       ManifestError, AggregationError: see `evaluate_model`.
     """
-    datasets.sample_spec(config)  # the config first: a bad value stops before any I/O
-    builder.check_image_size(config)
+    check_config(config)  # the config first: a bad value stops before any I/O
     manifest = manifest_lib.read_manifest(data_dir)
     path = checkpoint or checkpoints.latest_checkpoint(workdir)
     strategy = strategy or tf.distribute.get_strategy()

@@ -80,13 +80,47 @@ def sheet_path(sheet: str, video: str, several: bool) -> str:
     return f"{posixpath.splitext(sheet)[0]}_{stem}.png"
 
 
+def sheet_notes(prediction: Prediction) -> tuple[list[str], str]:
+    """The sheet's lines under the title (protocol, flow) and its warning ('' = none).
+
+    The protocol is K samples x V crops per stream (one line when the streams agree); the
+    warning says when the flow computed is not the one the temporal model learnt from.
+    """
+    protocols = {f"{k} samples x {v} crops" for k, v in prediction.protocol.values()}
+    if len(protocols) == 1:
+        protocol = f"protocol: {protocols.pop()}"
+    else:
+        protocol = "protocol: " + ", ".join(
+            f"{name} {k} samples x {v} crops" for name, (k, v) in prediction.protocol.items()
+        )
+    notes = [protocol] if prediction.protocol else []
+    flow, trained = prediction.flow_algorithm, prediction.trained_flow_algorithm
+    if flow:
+        notes.append(f"flow: {flow}")
+    warning = ""
+    if flow and trained and flow != trained:
+        warning = (
+            f"warning: flow computed with {flow}, the temporal model learnt from {trained} "
+            "flow: its scores differ from eval.py's"
+        )
+    return notes, warning
+
+
 def write_sheet(prediction: Prediction, path: str, top_k: int) -> str:
     """Writes the prediction's contact sheet (evaluation/contact_sheet.py) to `path`."""
     names = [n for n in (*STREAMS, FUSED) if n in prediction.scores]
     rankings = [(n.capitalize(), prediction.ranking(n, top_k)) for n in names]
-    flow = f", {prediction.flow_algorithm} flow" if prediction.flow_algorithm else ""
-    title = f"{posixpath.basename(prediction.video)}: {prediction.frames} frames{flow}"
-    return contact_sheet.write_sheet(path, title, prediction.previews, rankings)
+    title = f"{posixpath.basename(prediction.video)}: {prediction.frames} frames"
+    notes, warning = sheet_notes(prediction)
+    return contact_sheet.write_sheet(
+        path,
+        title,
+        prediction.previews,
+        rankings,
+        len(prediction.class_names),
+        notes,
+        warning,
+    )
 
 
 def predict_files(

@@ -86,6 +86,9 @@ class Prediction:
       flow_pairs: frame pairs whose flow was computed (of N - 1).
       num_views: stream -> K x V views averaged.
       previews: sampled frames and flow for a contact sheet (empty unless asked for).
+      protocol: stream -> (K samples, V crops per sample) of its views.
+      trained_flow_algorithm: the flow the temporal model learnt from (its export), or None
+        without a temporal model.
     """
 
     video: str
@@ -97,6 +100,8 @@ class Prediction:
     flow_pairs: int
     num_views: Mapping[str, int]
     previews: tuple[contact_sheet.Preview, ...] = ()
+    protocol: Mapping[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
+    trained_flow_algorithm: str | None = None
 
     def ranking(self, name: str, top_k: int | None = None) -> list[tuple[str, float]]:
         """[(class name, probability)] of 'spatial', 'temporal' or 'fused', most probable first.
@@ -249,8 +254,9 @@ class Predictor:
         self._inputs = [video_sampling.StreamInput(s.spec) for s in self._streams]
         temporal = next((s for s in self._streams if s.spec.stream.flow), None)
         self.flow_algorithm = None
+        self.trained_flow_algorithm = None
         if temporal is not None:
-            trained = temporal.metadata.flow_algorithm
+            trained = self.trained_flow_algorithm = temporal.metadata.flow_algorithm
             self.flow_algorithm = flow_algorithm or trained
             if self.flow_algorithm not in FLOW_ALGORITHMS:
                 origin = "" if flow_algorithm else f" (the one {temporal.directory} was trained on)"
@@ -339,4 +345,8 @@ class Predictor:
                 s.name: s.spec.eval_num_samples * s.spec.eval_num_crops for s in self._streams
             },
             previews=sampled.previews,
+            protocol={
+                s.name: (s.spec.eval_num_samples, s.spec.eval_num_crops) for s in self._streams
+            },
+            trained_flow_algorithm=self.trained_flow_algorithm,
         )

@@ -57,6 +57,7 @@ startup.import_tensorflow()
 
 import collections
 import difflib
+import logging as python_logging
 import posixpath
 import shlex
 from collections.abc import Sequence
@@ -206,7 +207,14 @@ def _parse_flags(argv: list[str]) -> list[str]:
 def _check_beam_args(beam_args: list[str]) -> None:
     """Exits with status 2 naming any argument neither this binary nor Beam defines."""
     parsers = []  # Beam's own parser of every registered PipelineOptions subclass
-    PipelineOptions(beam_args).get_all_options(add_extra_args_fn=parsers.append)
+    # Beam warns of each argument it cannot parse; this function reports the first itself.
+    beam_logger = python_logging.getLogger(PipelineOptions.__module__)
+    level = beam_logger.level
+    beam_logger.setLevel(python_logging.ERROR)
+    try:
+        PipelineOptions(beam_args).get_all_options(add_extra_args_fn=parsers.append)
+    finally:
+        beam_logger.setLevel(level)
     _, unknown = parsers[0].parse_known_args(beam_args)
     if not unknown:
         return

@@ -41,6 +41,26 @@ def test_format_table_top_k_per_stream_ties_in_label_order():
     assert predict_files.format_table(PREDICTION, top_k=2) == TABLE
 
 
+def test_sheet_notes_give_the_protocol_the_flow_and_a_warning_when_it_differs():
+    same = dataclasses.replace(
+        PREDICTION,
+        protocol={"spatial": (25, 10), "temporal": (25, 10)},
+        trained_flow_algorithm="dis",
+    )
+    assert predict_files.sheet_notes(same) == (
+        ["protocol: 25 samples x 10 crops", "flow: dis"],
+        "",
+    )
+    other = dataclasses.replace(
+        same, protocol={"spatial": (25, 10), "temporal": (5, 1)}, trained_flow_algorithm="tvl1"
+    )
+    assert predict_files.sheet_notes(other) == (
+        ["protocol: spatial 25 samples x 10 crops, temporal 5 samples x 1 crops", "flow: dis"],
+        "warning: flow computed with dis, the temporal model learnt from tvl1 flow: its scores "
+        "differ from eval.py's",
+    )
+
+
 def test_sheet_path_names_one_sheet_per_video_when_there_are_several():
     assert predict_files.sheet_path("out/s.png", "dir/clip.avi", several=False) == "out/s.png"
     assert predict_files.sheet_path("out/s.png", "dir/clip.avi", several=True) == "out/s_clip.png"
