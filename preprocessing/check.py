@@ -16,9 +16,16 @@ message naming file and line).
 
 from __future__ import annotations
 
+import sys
+
+from tfrecords import startup
+
+if __name__ == "__main__":  # the binary (tests import the module): TensorFlow loads quietly
+    startup.quiet()
+    startup.import_tensorflow()
+
 import collections
 import json
-import sys
 from collections.abc import Sequence
 
 from absl import flags

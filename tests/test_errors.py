@@ -25,6 +25,7 @@ NOISE = re.compile(
     r"([IWEF]\d{4} |WARNING: All log messages|To enable the following instr|WARNING:root:apitools)"
 )
 QUIET = ("train.py", "eval.py", "export.py", "predict.py", "demo.py", "preprocessing")
+QUIET += ("preprocessing.check",)
 STRAY = (
     "error: unexpected argument(s) 'stray': this binary takes only --flags (pass --help to see "
     "them)"
