@@ -121,7 +121,9 @@ def test_cli_failed_clip_exits_1_but_writes_the_rest(damaged_root, tmp_path):
 
 
 def test_cli_bad_input_is_a_message_with_status_2(tmp_path):
-    result = _cli("--root=/nonexistent", f"--output_dir={tmp_path}")
+    """A root without the split files (a missing root: test_errors' CLI table)."""
+    (tmp_path / "root").mkdir()
+    result = _cli(f"--root={tmp_path / 'root'}", f"--output_dir={tmp_path / 'out'}")
     assert result.returncode == 2
     assert (
         f"{ucf101.CLASS_INDEX_FILE}: file not found" in result.stderr
