@@ -10,7 +10,7 @@ one alone works. Each video is decoded with OpenCV, resized as the training data
 optical flow computed with the temporal model's algorithm only for the frame pairs the
 sampled stacks read, and scored on the evaluation's views (`evaluation/predictor.py`). A
 table per video goes to stdout (`evaluation/predict_files.py`); a video that cannot be read
-is logged as one line and the run exits 1 after the others. `--output_json` and `--sheet`
+is one `error:` line on stderr and the run exits 1 after the others. `--output_json` and `--sheet`
 are checked (writable, not a folder) before the models load; the JSON is written only when
 at least one video was classified, never `[]` over an existing file.
 """
@@ -22,12 +22,12 @@ os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
 
 # Nothing imported here loads TensorFlow: the flags are parsed (a typo reported) before it
 # loads, in `main` (tfrecords/startup.py).
-from absl import flags, logging
+from absl import flags
 
 from evaluation import DEFAULT_BATCH_VIEWS
 from optical_flow import FLOW_ALGORITHMS
 from tfrecords import output_checks, startup
-from tfrecords.errors import UserError, run_binary
+from tfrecords.errors import UserError, print_error, run_binary
 
 _VIDEO = flags.DEFINE_list("video", None, "Video files or glob patterns, comma-separated.")
 _SPATIAL = flags.DEFINE_string("spatial_model", "", "Spatial export (export.py: DIR/spatial).")
@@ -109,7 +109,7 @@ def main(argv: list[str]) -> None:
     )
     if failed:
         if len(videos) > 1:
-            logging.error("%d of %d videos failed (see above)", failed, len(videos))
+            print_error(f"{failed} of {len(videos)} videos failed (see above)")
         raise SystemExit(1)
 
 

@@ -3,7 +3,8 @@
 `expand_videos` turns `--video` (paths and glob patterns) into files; `predict_files`
 classifies each with a loaded `evaluation.predictor.Predictor`, echoes its Markdown table
 (`format_table`), writes the JSON list (`Prediction.to_json`) and each video's contact sheet
-(`write_sheet`, evaluation/contact_sheet.py). A video that cannot be read is one logged line.
+(`write_sheet`, evaluation/contact_sheet.py). A video that cannot be read is one `error:` line
+on stderr (`tfrecords.errors.print_error`), the others go on.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from absl import logging
 from evaluation import contact_sheet
 from evaluation.predictor import FUSED, PredictError, Prediction, Predictor
 from optical_flow.video_frames import VideoError
+from tfrecords.errors import print_error
 from tfrecords.streams import STREAMS, TEMPORAL
 
 # Positions a contact sheet shows.
@@ -133,7 +135,7 @@ def predict_files(
 ) -> int:
     """Classifies each video: echoes its table, writes the JSON list and contact sheets.
 
-    A video that fails is logged as one line (its error) and skipped; the JSON holds the
+    A video that fails is one `error:` line on stderr and skipped; the JSON holds the
     others, and is not written when every video failed (an existing file is kept).
 
     Args:
@@ -158,7 +160,7 @@ def predict_files(
         try:
             prediction = predictor.predict(video, SHEET_PREVIEWS if sheet else 0)
         except VideoError as e:
-            logging.error("%s", e)
+            print_error(str(e))  # one `error:` line, like the run's own errors
             failed += 1
             continue
         echo(format_table(prediction, top_k) + "\n")
@@ -167,7 +169,7 @@ def predict_files(
             logging.info("contact sheet: %s", path)
         results.append(prediction.to_json())
     if output_json and not results:
-        logging.error("no video was classified: %s not written", output_json)
+        print_error(f"no video was classified: {output_json} not written")
     elif output_json:
         with tf.io.gfile.GFile(output_json, "w") as f:
             f.write(json.dumps(results, indent=2))

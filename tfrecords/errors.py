@@ -45,13 +45,18 @@ class ConfigError(UserError):
     """
 
 
+def print_error(message: str) -> None:
+    """Prints `error: <message>` as one line on stderr (a run that goes on, or `report`)."""
+    print(f"error: {' '.join(message.split())}", file=sys.stderr, flush=True)
+
+
 def report(message: str, status: int) -> None:
     """Prints `error: <message>` as one line on stderr and exits with `status`.
 
     Raises:
       SystemExit: always, with `status`.
     """
-    print(f"error: {' '.join(message.split())}", file=sys.stderr, flush=True)
+    print_error(message)
     raise SystemExit(status)
 
 
