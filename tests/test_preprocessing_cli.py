@@ -132,16 +132,17 @@ def test_cli_bad_input_is_a_message_with_status_2(tmp_path):
 
 
 def test_cli_output_dir_that_is_a_file_is_one_line_with_status_2(tmp_path):
-    """Checked before the job starts: the missing --root is not even read."""
+    """Checked before the job starts: the root's (missing) split files are not even read."""
     (tmp_path / "out").write_text("a file")
-    result = _cli("--root=/nonexistent", f"--output_dir={tmp_path / 'out'}")
+    (tmp_path / "root").mkdir()
+    result = _cli(f"--root={tmp_path / 'root'}", f"--output_dir={tmp_path / 'out'}")
     assert result.returncode == 2
     own = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert own == [
         f"error: {tmp_path / 'out'}: is a file, not a folder; give --output_dir a folder"
     ]
     assert "Traceback" not in result.stderr and (tmp_path / "out").read_text() == "a file"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["out", "root"]
 
 
 def test_cli_train_chunks_and_bad_rgb_chunks(damaged_root, tmp_path):
