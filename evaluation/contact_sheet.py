@@ -156,7 +156,8 @@ def sheet_figure(
         axis.set_xticks([])
         axis.set_yticks([])
         axis.set_xlabel(
-            f"hue: direction; saturation: speed\n(white still, full colour {full_speed:.1f}+ px)",
+            "hue: direction; saturation: speed\n"
+            f"(white still, full colour {full_speed:.1f}+ px/frame)",
             fontsize=8,
         )
     return fig
