@@ -4,9 +4,9 @@ TensorFlow prints ~6 lines when it loads (oneDNN's banner, the CPU-instructions 
 absl's `InitializeLog` notice), Beam a warning about an optional dependency (`apitools`), and
 TensorFlow, Keras and absl Python warnings about their own internals; the one line a binary
 has to say to its user came after them. Unless the command line has `--verbose`, `quiet`
-turns off the Python warnings, Beam's import warning and TensorFlow's C++ INFO lines, and
-`import_tensorflow` imports TensorFlow without the banners its libraries print before any
-log setting applies; errors always show.
+turns off the Python warnings, Beam's import warning and INFO lines and TensorFlow's C++
+INFO lines, and `import_tensorflow` imports TensorFlow without the banners its libraries
+print before any log setting applies; warnings and errors always show.
 
 `tfrecords.errors.run_binary` calls `quiet` before it parses the flags. train.py, eval.py,
 export.py and predict.py import nothing that loads TensorFlow at module level: their flags
@@ -124,6 +124,9 @@ def quiet(argv: Sequence[str] | None = None) -> None:
     # 1 = no C++ INFO lines (the CPU-instructions notice); WARNING and ERROR lines still show.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     warnings.filterwarnings("ignore", module=_WARNING_MODULES)
+    # Beam's INFO lines are its internals (type-hint conversions, which runner it tries);
+    # its warnings and errors still show.
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
     if not any(isinstance(f, _DropImportWarnings) for f in logging.getLogger().filters):
         logging.getLogger().addFilter(_DropImportWarnings())
 
