@@ -1,5 +1,6 @@
 """tfrecords/startup.py: `--verbose`, a quiet TensorFlow import, the shared `--config` help."""
 
+import logging
 import pathlib
 import subprocess
 import sys
@@ -25,6 +26,20 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 )
 def test_verbose_requested(argv, verbose):
     assert startup.verbose_requested(argv) is verbose
+
+
+@pytest.mark.parametrize(
+    "path, level, kept",
+    [
+        ("/venv/site-packages/tensorflow/python/saved_model/x.py", logging.INFO, False),
+        ("/venv/site-packages/keras/src/x.py", logging.INFO, False),
+        ("/venv/site-packages/tensorflow/python/x.py", logging.WARNING, True),
+        ("/repo/training/loop.py", logging.INFO, True),  # the project's own line
+    ],
+)
+def test_library_info_lines_are_dropped(path, level, kept):
+    record = logging.LogRecord("absl", level, path, 1, "message", None, None)
+    assert startup._DropLibraryLines(logging.WARNING).filter(record) is kept
 
 
 def _import_tensorflow(*argv: str) -> subprocess.CompletedProcess:

@@ -4,9 +4,9 @@ TensorFlow prints ~6 lines when it loads (oneDNN's banner, the CPU-instructions 
 absl's `InitializeLog` notice), Beam a warning about an optional dependency (`apitools`), and
 TensorFlow, Keras and absl Python warnings about their own internals; the one line a binary
 has to say to its user came after them. Unless the command line has `--verbose`, `quiet`
-turns off the Python warnings, Beam's import warning and INFO lines and TensorFlow's C++
-INFO lines, and `import_tensorflow` imports TensorFlow without the banners its libraries
-print before any log setting applies; warnings and errors always show.
+turns off the Python warnings, Beam's import warning, the INFO log lines of TensorFlow (C++
+and Python), Keras and Beam, and `import_tensorflow` imports TensorFlow without the banners
+its libraries print before any log setting applies; warnings and errors always show.
 
 `tfrecords.errors.run_binary` calls `quiet` before it parses the flags. train.py, eval.py,
 export.py and predict.py import nothing that loads TensorFlow at module level: their flags
@@ -43,6 +43,8 @@ _BANNER = re.compile(
     r"(I\d{4} \S+\s+\d+ \S+\] |WARNING: All log messages before absl::InitializeLog"
     r"|To enable the following instructions: )"
 )
+# The packages whose INFO log lines `quiet` hides (their internals, not the user's input).
+_LIBRARY_PACKAGES = ("tensorflow", "keras", "tf_keras", "apache_beam")
 # The Python packages whose warnings `quiet` hides (their own internals, not the user's input).
 _WARNING_MODULES = r"(tensorflow|keras|tf_keras|absl|apache_beam|google|ml_collections)(\.|$)"
 
@@ -103,11 +105,27 @@ def verbose_requested(argv: Sequence[str]) -> bool:
     return verbose
 
 
-class _DropImportWarnings(logging.Filter):
-    """Drops Beam's warnings logged on the root logger (an optional dependency missing)."""
+class _DropLibraryLines(logging.Filter):
+    """Drops log records below `level` that the libraries' own files emit.
+
+    On the root logger (Beam's optional-dependency warning at import) and on absl's (which
+    TensorFlow's SavedModel code logs its INFO lines to, beside this project's own lines).
+    """
+
+    def __init__(self, level: int):
+        super().__init__()
+        self.level = level
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= logging.ERROR or "apache_beam" not in record.pathname
+        path = record.pathname.replace("\\", "/")
+        return record.levelno >= self.level or not any(
+            f"/{package}/" in path for package in _LIBRARY_PACKAGES
+        )
+
+
+def _add_filter(logger: logging.Logger, level: int) -> None:
+    if not any(isinstance(f, _DropLibraryLines) for f in logger.filters):
+        logger.addFilter(_DropLibraryLines(level))
 
 
 def quiet(argv: Sequence[str] | None = None) -> None:
@@ -124,11 +142,12 @@ def quiet(argv: Sequence[str] | None = None) -> None:
     # 1 = no C++ INFO lines (the CPU-instructions notice); WARNING and ERROR lines still show.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
     warnings.filterwarnings("ignore", module=_WARNING_MODULES)
-    # Beam's INFO lines are its internals (type-hint conversions, which runner it tries);
-    # its warnings and errors still show.
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)
-    if not any(isinstance(f, _DropImportWarnings) for f in logging.getLogger().filters):
-        logging.getLogger().addFilter(_DropImportWarnings())
+    # Beam's and TensorFlow's Python INFO lines are their internals (type-hint conversions,
+    # which runner Beam tries, SavedModel signature names); warnings and errors still show.
+    for name in ("apache_beam", "tensorflow"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    _add_filter(logging.getLogger(), logging.ERROR)
+    _add_filter(logging.getLogger("absl"), logging.WARNING)
 
 
 def import_tensorflow(argv: Sequence[str] | None = None) -> None:
