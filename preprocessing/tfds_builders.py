@@ -54,8 +54,8 @@ from preprocessing.outputs import Failure
 from preprocessing.progress import count
 from tfrecords import tfds_schema
 from tfrecords.errors import UserError
-from tfrecords.manifest import TFDS_FORMAT, Manifest
-from tfrecords.schema import LABEL, MODALITIES, RGB_MODALITY, SCHEMA_VERSION
+from tfrecords.manifest import FAILURES_FILE, TFDS_FORMAT, Manifest
+from tfrecords.schema import CHUNK, LABEL, MODALITIES, RGB_MODALITY, SCHEMA_VERSION
 
 VERSION = "1.0.0"
 _FAILURES = "failures"
@@ -86,7 +86,7 @@ class _ClipExamples(beam.DoFn):
         hw = [int(n) for n in video.frame_hw(self._modality)]
         yield beam.pvalue.TaggedOutput(_WRITTEN, (clip.class_name, hw))
         for example in examples:
-            key = sharding.record_key(clip.video_id, example["chunk"])
+            key = sharding.record_key(clip.video_id, example[CHUNK])
             yield sharding.stable_hash(key), example
 
 
@@ -165,6 +165,9 @@ class _TwoStreamBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
 
     def __init__(self, *, job_config: JobConfig | None = None, **kwargs):
         self._job_config = job_config
+        # Set by `_split_generators`, read back by `_account` once the Beam job has run.
+        self._job_used: JobConfig | None = None
+        self._plan: pipeline.JobPlan | None = None
         super().__init__(**kwargs)
 
     def _info(self) -> tfds.core.DatasetInfo:
@@ -218,7 +221,8 @@ class _TwoStreamBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
             for subset, clips in plan.subsets.items()
         }
 
-    def _generate_examples(self):  # the generators are `build_examples`' PTransforms
+    def _generate_examples(self):
+        """Unused: `_split_generators` returns `build_examples`' PTransforms directly."""
         raise NotImplementedError
 
     def _accounting_path(self, subset: str) -> str:
@@ -259,7 +263,7 @@ class _TwoStreamBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
                 "%s: %d clips failed, see %s",
                 self.data_dir,
                 len(failures),
-                posixpath.join(self.data_dir, "failures.jsonl"),
+                posixpath.join(self.data_dir, FAILURES_FILE),
             )
         manifest = Manifest(
             schema_version=SCHEMA_VERSION,

@@ -2,6 +2,7 @@
 on a generated archive-layout tree, read back without this project's code, and read by the
 input pipeline, train.py and eval.py as the SequenceExample shards are."""
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -20,6 +21,7 @@ from evaluation import scores
 from input_pipeline import datasets
 from preprocessing import layout as layout_lib
 from preprocessing import ucf101
+from synthetic import formats, generate
 from tfrecords import manifest as manifest_lib
 from tfrecords import schema, tfds_schema
 
@@ -28,6 +30,11 @@ pytestmark = pytest.mark.slow
 BUILDER = "two_stream_ucf101"
 VERSION = "1.0.0"
 TRAIN_STEPS = 6
+# A small HMDB-51-format tree: 4 classes, per class and split 2 train and 1 test clips.
+HMDB_SPEC = generate.SyntheticSpec(
+    num_appearances=2, num_motions=2, groups=3, clips_per_group=1, num_frames=(6, 8)
+)
+HMDB_TRAIN, HMDB_TEST = 2, 1
 
 # Reads a built config with TFDS alone and prints what the test checks, as JSON; it fails if
 # anything of this project was imported.
@@ -93,6 +100,9 @@ def built(synthetic_root, tmp_path_factory):
     )
     frame = damaged / layout_lib.FRAMES_DIR / test_ids[0] / layout_lib.frame_name(1)
     frame.write_bytes(damage_jpeg_scan(frame.read_bytes()))
+    hmdb = work / "hmdb"
+    hmdb_spec = dataclasses.replace(HMDB_SPEC, layout=("frames", "flow"))
+    formats.generate_hmdb(str(hmdb), hmdb_spec, HMDB_TRAIN, HMDB_TEST)
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     tfds_cli = str(pathlib.Path(sys.executable).parent / "tfds")
     seq = work / "seq"
@@ -143,6 +153,18 @@ def built(synthetic_root, tmp_path_factory):
                     "--format=tfds",
                     f"--root={root}",
                     f"--output_dir={refuse}",
+                ]
+            ),  # fmt: skip
+            "hmdb": _popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "preprocessing",
+                    "--format=tfds",
+                    "--dataset=hmdb51",
+                    f"--root={hmdb}",
+                    f"--output_dir={work / 'hmdb_out'}",
+                    "--subsets=test",
                 ]
             ),  # fmt: skip
             "damaged": _popen(
@@ -298,6 +320,18 @@ def test_train_and_eval_on_tfds_reach_the_same_video_scores(built, tmp_path):
     assert seq.video_ids.tolist() == tfds_scores.video_ids.tolist()
     assert seq.labels.tolist() == tfds_scores.labels.tolist()
     np.testing.assert_allclose(seq.scores, tfds_scores.scores, rtol=1e-5, atol=1e-6)
+
+
+def test_the_hmdb51_builder_reads_its_dataset_through_the_same_job(built):
+    work, _, runs, _, _ = built
+    manifest = manifest_lib.read_manifest(
+        str(work / "hmdb_out" / "two_stream_hmdb51" / "split1_rgb" / VERSION)
+    )
+    assert manifest.dataset == "hmdb51"
+    assert manifest.class_names == ["beach_fall", "beach_rise", "forest_fall", "forest_rise"]
+    assert manifest.listed == manifest.written == {"test": 4 * HMDB_TEST}
+    assert manifest.rgb_chunks == {"test": 1}
+    assert "test: 4 written, 0 failed of 4 listed" in runs["hmdb"].stdout
 
 
 def test_failures_are_accounted_in_a_tfds_build(built):
