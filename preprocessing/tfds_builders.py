@@ -14,7 +14,10 @@ the job's defaults: the frame archives when ROOT has them, else the videos with 
 
 Configs: one per split and modality (`split1_rgb`, `split1_flow`, ..., `split3_flow`); an RGB
 config reads and writes RGB only, a flow config flow only (each still reads the other's file
-list: a clip is checked by the N / N-1 rule before it is written). Features and metadata:
+list: a clip is checked by the N / N-1 rule before it is written). From raw videos each
+config computes the flow again, unless `--flow_cache_dir` keeps it for the second (the
+project's command; `tfds build` reads a cache folder as a frames root, with the split files
+copied into it). Features and metadata:
 `tfrecords.tfds_schema`. Examples are keyed by a stable hash of (video, chunk) with TFDS's
 shuffling off, so they are written in the order of the SequenceExample shards
 (`preprocessing.sharding.record_order`), which mixes classes.
@@ -27,6 +30,12 @@ ours, while keeping video-uniform sampling (every video has K examples). They al
 two formats record for record the same, so the same seed gives the same training windows.
 The price: a `tfds.load` user sees a train example as 1/K of a video; the test split holds
 whole videos.
+
+Memory: TFDS's Beam writer groups the serialized examples by shard (a GroupByKey of the
+records themselves, which the SequenceExample job avoids by staging files), so a
+DirectRunner build holds the config's whole output in memory: ~9 GB for UCF-101's RGB.
+Build full-size datasets on Dataflow (`--beam_pipeline_options=runner=DataflowRunner,...`),
+or locally as SequenceExample shards.
 
 Failures: a clip that cannot be read is not an example; it goes to the config folder's
 `failures.jsonl` (as in a SequenceExample directory), and metadata.json records listed /
