@@ -325,7 +325,7 @@ def build(job_config: JobConfig, beam_args: list[str]) -> dict[str, str]:
     """Builds both modality configs of the job's split under `job_config.output_dir`.
 
     Each config is regenerated (TFDS's REUSE_CACHE_IF_EXISTS), as the SequenceExample job
-    rewrites its shards.
+    rewrites its shards; `num_shards` and `shard_size_mb` size TFDS's shards per split.
 
     Returns:
       Modality -> the built config's folder (a `--data_dir` of train.py / eval.py).
@@ -339,9 +339,13 @@ def build(job_config: JobConfig, beam_args: list[str]) -> dict[str, str]:
             f"dataset {job_config.dataset!r}: TFDS builders exist for {tuple(BUILDERS)}; "
             "write it as SequenceExample shards (--format=sequence_example)"
         )
+    max_shard_size = round(job_config.shard_size_mb * 1e6)
     download_config = tfds.download.DownloadConfig(
         beam_options=PipelineOptions(beam_args),
         download_mode=tfds.download.GenerateMode.REUSE_CACHE_IF_EXISTS,
+        num_shards=job_config.num_shards,
+        max_shard_size=max_shard_size,
+        min_shard_size=min(tfds.download.DownloadConfig.min_shard_size, max_shard_size),
     )
     folders = {}
     for modality in MODALITIES:
