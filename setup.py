@@ -38,6 +38,12 @@ PINS = [
     "matplotlib==3.11.2",
     "scikit-learn==1.9.1",
     "tqdm==4.70.1",
+    # TFDS builders and reader (preprocessing/tfds_builders.py, tfrecords/tfds_schema.py).
+    "tensorflow-datasets==4.9.10",
+    # Undeclared by tensorflow-datasets 4.9.10: its `tfds` command imports mlcroissant at
+    # start-up, and a builder's code path needs importlib_resources.
+    "mlcroissant==1.1.1",
+    "importlib-resources==7.1.0",
 ]
 
 

@@ -45,7 +45,7 @@ import tensorflow as tf
 from input_pipeline import crops, samples, service
 from input_pipeline.resample import Windows
 from tfrecords import manifest as manifest_lib
-from tfrecords import streams
+from tfrecords import schema, streams, tfds_schema
 from tfrecords.errors import ConfigError, UserError
 
 DCT_METHODS = ("INTEGER_FAST", "INTEGER_ACCURATE")
@@ -102,6 +102,17 @@ def sample_spec(config: ml_collections.ConfigDict) -> samples.SampleSpec:
         eval_num_samples=_positive("config.data.eval_num_samples", data.eval_num_samples),
         eval_num_crops=data.eval_num_crops,
     )
+
+
+def record_parser(manifest: manifest_lib.Manifest, modality: str) -> samples.Parser:
+    """The parser of the manifest's records of `modality`: SequenceExample or TFDS Example.
+
+    Both return `schema.parse_record`'s dict, so everything after the parse step (sampling,
+    seeds, windows) is the same for both formats.
+    """
+    if manifest.record_format == manifest_lib.TFDS_FORMAT:
+        return tfds_schema.example_parser(modality, manifest.class_names)
+    return schema.parse_record
 
 
 def _options(deterministic: bool) -> tf.data.Options:
@@ -179,7 +190,8 @@ def train_dataset(
 
     Args:
       config: experiment config (stream, seed, data).
-      data_dir: directory with manifest.json and the shards (local or gs://).
+      data_dir: directory with manifest.json and the shards (local or gs://), or a built
+        TFDS config folder of the stream's modality (`tfrecords.tfds_schema`).
       global_batch_size: batch size over all replicas.
       input_context: from `tf.distribute`; shards files by input pipeline and sizes the
         per-replica batch. None reads every shard into batches of `global_batch_size`.
@@ -213,7 +225,10 @@ def train_dataset(
     )
     seeds = tf.data.Dataset.random(seed=seed).batch(2)
     gathered = tf.data.Dataset.zip(records, seeds).map(
-        functools.partial(samples.gather_train, spec=spec), num_parallel_calls=tf.data.AUTOTUNE
+        functools.partial(
+            samples.gather_train, spec=spec, parse=record_parser(manifest, spec.modality)
+        ),
+        num_parallel_calls=tf.data.AUTOTUNE,
     )
     gathered = gathered.unbatch().shuffle(data.shuffle_buffer, seed=seed)
     windows = gathered.map(
@@ -243,20 +258,23 @@ def eval_views(
     spec: samples.SampleSpec,
     batch_samples: int,
     frame_hw: tuple[int, int],
+    parse: samples.Parser = schema.parse_record,
 ) -> tf.data.Dataset:
     """The K x V evaluation views of each record of `records`, in `batch_samples` batches.
 
     Args:
-      records: serialized records of `spec.modality`.
+      records: serialized records of `spec.modality`, read by `parse` (`record_parser`).
       spec: the stream's SampleSpec.
       batch_samples: samples per batch (the last may hold fewer).
       frame_hw: (H, W) the frames are zero-padded to (the largest frame of the records).
+      parse: the records' parser.
 
     Returns:
       The batches `eval_dataset` documents, in record order.
     """
     per_sample = records.map(
-        functools.partial(samples.gather_eval, spec=spec), num_parallel_calls=tf.data.AUTOTUNE
+        functools.partial(samples.gather_eval, spec=spec, parse=parse),
+        num_parallel_calls=tf.data.AUTOTUNE,
     ).unbatch()
     views = per_sample.map(
         functools.partial(samples.decode_eval, spec=spec), num_parallel_calls=tf.data.AUTOTUNE
@@ -280,7 +298,7 @@ def eval_dataset(config: ml_collections.ConfigDict, data_dir: str, subset: str) 
 
     Args:
       config: experiment config (stream, data, eval.batch_size).
-      data_dir: directory with manifest.json and the shards.
+      data_dir: directory with manifest.json and the shards, or a TFDS config folder.
       subset: manifest subset, e.g. 'test'.
 
     Returns:
@@ -301,5 +319,6 @@ def eval_dataset(config: ml_collections.ConfigDict, data_dir: str, subset: str) 
         paths, num_parallel_reads=min(config.data.num_parallel_reads, len(paths))
     )
     frame_hw = tuple(manifest.max_frame_hw[spec.modality])
-    batches = eval_views(records, spec, batch_samples, frame_hw)
+    parse = record_parser(manifest, spec.modality)
+    batches = eval_views(records, spec, batch_samples, frame_hw, parse)
     return batches.prefetch(tf.data.AUTOTUNE).with_options(_options(True))

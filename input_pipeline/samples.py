@@ -24,6 +24,7 @@ so the T x c channels of a sample are already in the model's channel order.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import NamedTuple
 
 import tensorflow as tf
@@ -38,6 +39,9 @@ WINDOWS = "windows"
 LABEL = "label"
 VIDEO_ID = "video_id"
 VIEW = "view"
+
+# serialized record, modality -> `schema.parse_record`'s dict (the format's only difference).
+Parser = Callable[[tf.Tensor, str], dict]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +137,9 @@ class EvalSample(NamedTuple):
     sample: tf.Tensor
 
 
-def gather_train(serialized: tf.Tensor, seed: tf.Tensor, spec: SampleSpec) -> TrainSample:
+def gather_train(
+    serialized: tf.Tensor, seed: tf.Tensor, spec: SampleSpec, parse: Parser = schema.parse_record
+) -> TrainSample:
     """Parses a record, draws M starts and gathers the encoded frames of M samples.
 
     Starts are uniform over the record's frames: a whole video (flow, or RGB with K = 1), or
@@ -144,12 +150,14 @@ def gather_train(serialized: tf.Tensor, seed: tf.Tensor, spec: SampleSpec) -> Tr
       serialized: string scalar, one record of `spec.modality`.
       seed: int64 [2], the record's random seed (starts, crops and flips derive from it).
       spec: the stream's SampleSpec.
+      parse: the records' parser: `schema.parse_record` (SequenceExample shards) or
+        `tfrecords.tfds_schema.example_parser` (TFDS examples); both give the same dict.
 
     Returns:
       TrainSample with leading dimension M = samples_per_video on every field, `length`
       encoded strings per sample and frame list.
     """
-    parsed = schema.parse_record(serialized, spec.modality)
+    parsed = parse(serialized, spec.modality)
     start_seed, crop_seed = tf.unstack(tf.random.split(seed, 2))
     count = tf.shape(parsed[spec.frame_keys[0]], out_type=tf.int32)[0]
     m = spec.samples_per_video
@@ -159,7 +167,9 @@ def gather_train(serialized: tf.Tensor, seed: tf.Tensor, spec: SampleSpec) -> Tr
     return TrainSample(frames, tf.fill([m], parsed[schema.LABEL]), tf.random.split(crop_seed, m))
 
 
-def gather_eval(serialized: tf.Tensor, spec: SampleSpec) -> EvalSample:
+def gather_eval(
+    serialized: tf.Tensor, spec: SampleSpec, parse: Parser = schema.parse_record
+) -> EvalSample:
     """Parses a record and gathers the encoded frames of the video's eval samples it holds.
 
     The K = eval_num_samples samples of a video are uniformly spaced over the whole video
@@ -170,11 +180,12 @@ def gather_eval(serialized: tf.Tensor, spec: SampleSpec) -> EvalSample:
     Args:
       serialized: string scalar, one record of `spec.modality`.
       spec: the stream's SampleSpec.
+      parse: the records' parser, as for `gather_train`.
 
     Returns:
       EvalSample with leading dimension k <= K (K for whole-video records).
     """
-    parsed = schema.parse_record(serialized, spec.modality)
+    parsed = parse(serialized, spec.modality)
     num_chunks, chunk = parsed[schema.NUM_CHUNKS], parsed[schema.CHUNK]
     check = tf.debugging.assert_equal(
         tf.logical_or(num_chunks == 1, spec.length == 1),

@@ -38,6 +38,13 @@ video is `--rgb_chunks` RGB records (strided chunks: chunk j holds frames j, j+K
 test video is one whole-video RGB record; every video is one flow record. Re-running over a
 directory of schema version 1 replaces its shards.
 
+`--format=tfds` writes the same clips as TensorFlow Datasets instead (ucf101, hmdb51; see
+preprocessing/tfds_builders.py): both modality configs of `--split`, read by the same code,
+under OUT/two_stream_<dataset>/split<k>_<modality>/<version>/, each a `--data_dir` of
+train.py / eval.py and a `tfds.builder_from_directory` folder::
+
+    .venv/bin/python -m preprocessing --format=tfds --root=ROOT --output_dir=OUT
+
 Exit status: 0 on success; 1 when more clips failed than --max_failures allows (the good
 clips, failures.jsonl and the manifest are still written); 2 on bad input (a message, no
 traceback), an --output_dir or --flow_cache_dir that cannot be written included (checked
@@ -62,18 +69,31 @@ import posixpath
 import shlex
 from collections.abc import Sequence
 
+import tensorflow as tf
 from absl import app, flags, logging
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from optical_flow import compile_cache
 from optical_flow.algorithms import FLOW_ALGORITHMS
-from preprocessing import datasets, folder, hmdb51, job_config, pipeline, ucf101, validation
+from preprocessing import (
+    datasets,
+    folder,
+    hmdb51,
+    job_config,
+    pipeline,
+    tfds_builders,
+    ucf101,
+    validation,
+)
 from preprocessing import layout as layout_lib
 from preprocessing.clip_sources import SOURCES
 from tfrecords.errors import UserError, binary_main, report
-from tfrecords.manifest import FAILURES_FILE, MANIFEST_FILE
+from tfrecords.manifest import FAILURES_FILE, MANIFEST_FILE, read_manifest
 from tfrecords.output_checks import check_input_dir, check_input_file, check_output_dir
 from tfrecords.schema import MODALITIES
+from tfrecords.tfds_schema import is_tfds_dir
+
+FORMATS = ("sequence_example", "tfds")
 
 _DATASET = flags.DEFINE_enum(
     "dataset",
@@ -170,6 +190,13 @@ _XLA_CACHE_DIR = flags.DEFINE_string(
     "--source=videos --flow_algorithm=tvl1 on this machine (DirectRunner): keep XLA's "
     "compiled TV-L1 programs here, so a re-run skips compiling (optical_flow/"
     "compile_cache.py); '' = off.",
+)
+_FORMAT = flags.DEFINE_enum(
+    "format",
+    FORMATS[0],
+    list(FORMATS),
+    "sequence_example: this project's sharded SequenceExamples and manifest.json; tfds: a "
+    "TensorFlow Datasets dataset (one folder per modality, preprocessing/tfds_builders.py).",
 )
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, f"Where shards and {MANIFEST_FILE} go.")
 _NUM_SHARDS = flags.DEFINE_integer(
@@ -286,6 +313,43 @@ def _config() -> job_config.JobConfig:
     )
 
 
+def _check_format(output_dir: str) -> None:
+    """UserError when --output_dir already holds the other format's data."""
+    has_manifest = tf.io.gfile.exists(posixpath.join(output_dir, MANIFEST_FILE))
+    if _FORMAT.value == "tfds" and has_manifest:
+        raise UserError(
+            f"--output_dir={output_dir}: holds SequenceExample shards ({MANIFEST_FILE}); give "
+            "--format=tfds another directory"
+        )
+    if _FORMAT.value != "tfds" and is_tfds_dir(output_dir):
+        raise UserError(
+            f"--output_dir={output_dir}: is a TFDS dataset folder; write SequenceExample "
+            "shards to another directory"
+        )
+
+
+def _build_tfds(config: job_config.JobConfig, beam_args: list[str]) -> None:
+    """--format=tfds: builds both modality configs, prints their folders and accounting."""
+    folders = tfds_builders.build(config, beam_args)
+    failed = 0  # the same clips fail in both configs: the largest count is the job's
+    for modality, folder_path in folders.items():
+        manifest = read_manifest(folder_path)
+        failed = max(failed, sum(manifest.failed.values()))
+        counts = ", ".join(
+            f"{s}: {manifest.written[s]} written, {manifest.failed[s]} failed of "
+            f"{manifest.listed[s]} listed"
+            for s in config.subsets
+        )
+        print(f"{modality}: {folder_path} ({counts})")
+    if failed > _MAX_FAILURES.value:
+        failures = posixpath.join(folders[MODALITIES[0]], FAILURES_FILE)
+        print(
+            f"error: {failed} clips failed (see {failures}); --max_failures={_MAX_FAILURES.value}",
+            file=sys.stderr,
+        )
+        sys.exit(1)
+
+
 def main(argv: Sequence[str]) -> None:
     """Runs the job, prints a summary; exit status as in the module docstring."""
     beam_args = list(argv[1:])
@@ -298,8 +362,12 @@ def main(argv: Sequence[str]) -> None:
     check_output_dir(config.output_dir, "--output_dir")
     if config.flow_cache_dir:
         check_output_dir(config.flow_cache_dir, "--flow_cache_dir")
+    _check_format(config.output_dir)
     compile_cache.use_compile_cache(_XLA_CACHE_DIR.value)
     logging.info("Beam options: %s", beam_args)
+    if _FORMAT.value == "tfds":
+        _build_tfds(config, beam_args)
+        return
     result = pipeline.run(config, PipelineOptions(beam_args))
     manifest = result.manifest
     for subset in config.subsets:
@@ -324,9 +392,9 @@ def main(argv: Sequence[str]) -> None:
         )
     failed = sum(manifest.failed.values())
     if failed > _MAX_FAILURES.value:
-        report = posixpath.join(config.output_dir, FAILURES_FILE)
+        failures = posixpath.join(config.output_dir, FAILURES_FILE)
         print(
-            f"error: {failed} clips failed (see {report}); --max_failures={_MAX_FAILURES.value}",
+            f"error: {failed} clips failed (see {failures}); --max_failures={_MAX_FAILURES.value}",
             file=sys.stderr,
         )
         sys.exit(1)

@@ -83,13 +83,15 @@ class _Staged:
         return sharding.record_key(self.video_id, self.chunk)
 
 
-class _StageClip(beam.DoFn):
-    """Clip -> all its staged records (main output, K RGB + 1 flow) or a Failure (tagged).
+class ClipReader:
+    """Reads a listed clip's Video from the job's source, through the flow cache if any.
 
-    The videos source counts `clips_computed`, `flow_pairs_computed` and `flow_compute_ms`
-    (wall time in this worker's thread: pairs/s per core when each worker has one core and
-    OpenCV no threads of its own; TV-L1 uses some), and with a flow cache
-    `clips_from_cache`; each computed clip logs this worker's throughput and an ETA.
+    The one reading step of both outputs: this job's staged records and the TFDS builders'
+    examples (`preprocessing.tfds_builders`). Picklable; used inside Beam DoFns. The videos
+    source counts `clips_computed`, `flow_pairs_computed` and `flow_compute_ms` (wall time
+    in this worker's thread: pairs/s per core when each worker has one core and OpenCV no
+    threads of its own; TV-L1 uses some), and with a flow cache `clips_from_cache`; each
+    computed clip logs this worker's throughput and an ETA.
     """
 
     def __init__(self, index: SourceIndex, config: JobConfig, num_clips: int):
@@ -98,12 +100,14 @@ class _StageClip(beam.DoFn):
         self._flow_algorithm = config.flow_algorithm
         self._verify_jpeg_decode = config.verify_jpeg_decode
         self._cache = config.flow_cache
-        self._output_dir = config.output_dir
-        self._rgb_chunks = {subset: config.rgb_chunks_for(subset) for subset in config.subsets}
-        self._progress = WorkerProgress(num_clips)
+        self.progress = WorkerProgress(num_clips)
 
-    def _read(self, clip: Clip) -> Video:
-        """The clip's Video: from the flow cache if it has it, else read (and cached)."""
+    def read(self, clip: Clip) -> Video:
+        """The clip's Video: from the flow cache if it has it, else read (and cached).
+
+        Raises:
+          ClipError: see `preprocessing.clip_sources.read_clip`.
+        """
         if self._cache is not None:
             try:
                 video = self._cache.read(clip, self._verify_jpeg_decode)
@@ -121,39 +125,63 @@ class _StageClip(beam.DoFn):
             clip, self._index, self._source, self._flow_algorithm, self._verify_jpeg_decode
         )
         if self._source == "videos":
-            self._progress.flow_computed(clip.video_id, len(video.flow_x), time.monotonic() - start)
+            self.progress.flow_computed(clip.video_id, len(video.flow_x), time.monotonic() - start)
         if self._cache is not None:
             self._cache.write(video)
         return video
 
+
+def clip_failure(clip: Clip, error: Exception) -> Failure:
+    """The failures.jsonl line of a clip whose reading or encoding raised `error`.
+
+    A ClipError keeps its stage; any other exception is a bug or an I/O fault, logged with
+    its traceback and reported at STAGE_INTERNAL (one odd clip must not end a long job).
+    Counts `clips_failed`.
+    """
+    if isinstance(error, ClipError):
+        stage, message = error.stage, str(error)
+    else:
+        logging.error("%s: unexpected error", clip.video_id, exc_info=error)
+        stage, message = STAGE_INTERNAL, f"{type(error).__name__}: {error}"
+    count("clips_failed")
+    logging.warning("%s (%s) failed at stage %s: %s", clip.video_id, clip.subset, stage, message)
+    return Failure(clip.subset, clip.video_id, stage, message)
+
+
+def count_written(video: Video) -> None:
+    """Counts a clip whose records were all written: `clips_written` and its frames."""
+    count("clips_written")
+    count("rgb_frames", len(video.rgb))
+    count("flow_frames", len(video.flow_x))
+
+
+class _StageClip(beam.DoFn):
+    """Clip -> all its staged records (main output, K RGB + 1 flow) or a Failure (tagged)."""
+
+    def __init__(self, index: SourceIndex, config: JobConfig, num_clips: int):
+        self._reader = ClipReader(index, config, num_clips)
+        self._output_dir = config.output_dir
+        self._rgb_chunks = {subset: config.rgb_chunks_for(subset) for subset in config.subsets}
+
     def process(self, clip: Clip):
         count("clips_read")
         try:
-            video = self._read(clip)
+            video = self._reader.read(clip)
             records = encode_records(video, self._rgb_chunks[clip.subset])
-        except ClipError as e:
-            stage, error = e.stage, str(e)
-        except Exception as e:  # reported per clip: one odd clip must not end a long job
-            logging.exception("%s: unexpected error", clip.video_id)
-            stage, error = STAGE_INTERNAL, f"{type(e).__name__}: {e}"
-        else:
-            # Every file is written before any is emitted: a clip gets all its records or
-            # none (a write error fails the bundle, and its files are never sharded).
-            frame_hw = {m: tuple(int(n) for n in video.frame_hw(m)) for m in MODALITIES}
-            staged = [
-                self._stage(clip, modality, chunk, record, frame_hw[modality])
-                for modality in MODALITIES
-                for chunk, record in enumerate(records[modality])
-            ]
-            count("clips_written")
-            count("rgb_frames", len(video.rgb))
-            count("flow_frames", len(video.flow_x))
-            self._progress.clip_staged(clip.video_id)
-            yield from staged
+        except Exception as e:  # reported per clip (`clip_failure`)
+            yield beam.pvalue.TaggedOutput(_FAILURES, clip_failure(clip, e))
             return
-        count("clips_failed")
-        logging.warning("%s (%s) failed at stage %s: %s", clip.video_id, clip.subset, stage, error)
-        yield beam.pvalue.TaggedOutput(_FAILURES, Failure(clip.subset, clip.video_id, stage, error))
+        # Every file is written before any is emitted: a clip gets all its records or none
+        # (a write error fails the bundle, and its files are never sharded).
+        frame_hw = {m: tuple(int(n) for n in video.frame_hw(m)) for m in MODALITIES}
+        staged = [
+            self._stage(clip, modality, chunk, record, frame_hw[modality])
+            for modality in MODALITIES
+            for chunk, record in enumerate(records[modality])
+        ]
+        count_written(video)
+        self._reader.progress.clip_staged(clip.video_id)
+        yield from staged
 
     def _stage(
         self, clip: Clip, modality: str, chunk: int, record: bytes, hw: tuple[int, int]
@@ -287,6 +315,54 @@ def _check_layout(index: SourceIndex, config: JobConfig) -> None:
             )
 
 
+@dataclasses.dataclass(frozen=True)
+class JobPlan:
+    """What a job reads, known before it starts (`plan`).
+
+    Attributes:
+      class_names: class names in label order.
+      subsets: subset -> its listed clips, sorted by id.
+      index: where each clip's sources are.
+    """
+
+    class_names: list[str]
+    subsets: dict[str, list[Clip]]
+    index: SourceIndex
+
+    @property
+    def listed(self) -> dict[str, int]:
+        """Subset -> clips listed."""
+        return {subset: len(clips) for subset, clips in self.subsets.items()}
+
+    @property
+    def clips(self) -> list[Clip]:
+        """Every listed clip of every subset, sorted by id."""
+        every = (clip for clips in self.subsets.values() for clip in clips)
+        return sorted(every, key=lambda clip: clip.video_id)
+
+
+def plan(config: JobConfig) -> JobPlan:
+    """Checks `config`, reads the class list and the split, and checks the source folders.
+
+    The one listing of a dataset's clips, for this job and the TFDS builders alike.
+
+    Raises:
+      UserError: a bad config value (names the field and value).
+      DatasetError: unreadable split files or a missing source folder.
+    """
+    config.check()
+    dataset = config.open_dataset()
+    dataset.check_split(config.split)
+    class_names = dataset.class_names()
+    split = validation.hold_out(
+        dataset.read_splits(config.split), config.val_groups, config.val_fraction, dataset.name
+    )
+    subsets = {s: sorted(split[s], key=lambda c: c.video_id) for s in config.subsets}
+    index = SourceIndex(config.layout)
+    _check_layout(index, config)
+    return JobPlan(class_names, subsets, index)
+
+
 def run(config: JobConfig, options: PipelineOptions) -> JobResult:
     """Lists the clips, runs the job to completion and returns its manifest and counters.
 
@@ -295,17 +371,8 @@ def run(config: JobConfig, options: PipelineOptions) -> JobResult:
       DatasetError: unreadable split files or a missing source folder.
       RuntimeError: the pipeline did not finish.
     """
-    config.check()
-    dataset = config.open_dataset()
-    dataset.check_split(config.split)
-    class_names = dataset.class_names()
-    subsets = validation.hold_out(
-        dataset.read_splits(config.split), config.val_groups, config.val_fraction, dataset.name
-    )
-    clips = sorted((c for s in config.subsets for c in subsets[s]), key=lambda c: c.video_id)
-    listed = {s: len(subsets[s]) for s in config.subsets}
-    index = SourceIndex(config.layout)
-    _check_layout(index, config)
+    job = plan(config)
+    clips, listed = job.clips, job.listed
     outputs.prepare(config.output_dir, config.subsets)
     cache = config.flow_cache
     if cache is not None:
@@ -319,7 +386,7 @@ def run(config: JobConfig, options: PipelineOptions) -> JobResult:
         {subset: config.rgb_chunks_for(subset) for subset in config.subsets},
     )
     pipeline = beam.Pipeline(options=options)
-    build_pipeline(pipeline, config, clips, index, class_names, listed)
+    build_pipeline(pipeline, config, clips, job.index, job.class_names, listed)
     result = pipeline.run()
     state = result.wait_until_finish()
     if state != beam.runners.runner.PipelineState.DONE:

@@ -46,6 +46,10 @@ FRAME_RESIZE_NOT_RECORDED = (
     "JPEGs as given; the videos source resized every frame to 340x256, bilinear, whatever its "
     "aspect ratio)"
 )
+# How the records are serialized (`Manifest.record_format`): this project's SequenceExamples
+# (tfrecords/schema.py), or TFDS's Examples (tfrecords/tfds_schema.py), one modality per folder.
+SEQUENCE_EXAMPLE_FORMAT = "sequence_example"
+TFDS_FORMAT = "tfds"
 # Shard names of schema version 1 (both modalities in one record), which a re-run removes.
 V1_SHARD_NAME = re.compile(r"^[a-z]+-\d{5}-of-\d{5}\.tfrecord$")
 
@@ -104,6 +108,8 @@ class Manifest:
         (`optical_flow.video_frames.FRAME_RESIZE`: short side 256, aspect ratio kept,
         bicubic) or the frames source's (`preprocessing.clip_sources.FRAMES_AS_GIVEN`);
         manifests written before the field existed read as FRAME_RESIZE_NOT_RECORDED.
+      record_format: SEQUENCE_EXAMPLE_FORMAT (manifest.json) or TFDS_FORMAT (a TFDS config
+        folder read by `tfrecords.tfds_schema.read_manifest`; never written to a file).
     """
 
     schema_version: int
@@ -121,6 +127,7 @@ class Manifest:
     dataset: str = "ucf101"
     split_rule: str = "official split files"
     frame_resize: str = FRAME_RESIZE_NOT_RECORDED
+    record_format: str = SEQUENCE_EXAMPLE_FORMAT
 
     @property
     def num_classes(self) -> int:
@@ -138,6 +145,13 @@ class Manifest:
             for s in self.shards
             if s.subset == subset and s.modality == modality
         ]
+        if not paths and self.record_format == TFDS_FORMAT:
+            modalities = sorted({s.modality for s in self.shards})
+            raise ManifestError(
+                f"{data_dir}: this TFDS folder holds {'/'.join(modalities)} examples of "
+                f"{sorted(self.written)}; a stream reading {modality} of '{subset}' needs the "
+                f"{modality} config's folder (<builder>/split{self.split}_{modality}/<version>)"
+            )
         if not paths:
             raise ManifestError(
                 f"{posixpath.join(data_dir, MANIFEST_FILE)}: no '{subset}' {modality} shards "
@@ -151,8 +165,10 @@ class Manifest:
         return self.rgb_chunks[subset] if modality == RGB_MODALITY else 1
 
     def to_json(self) -> str:
-        """Serializes to indented JSON."""
-        return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
+        """Serializes to indented JSON (without `record_format`: manifest.json is one format)."""
+        fields = dataclasses.asdict(self)
+        del fields["record_format"]
+        return json.dumps(fields, indent=2, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> Manifest:
@@ -173,17 +189,28 @@ def write_manifest(data_dir: str, manifest: Manifest) -> str:
 
 
 def read_manifest(data_dir: str, check_shards: bool = True) -> Manifest:
-    """Reads and checks `data_dir/manifest.json`.
+    """Reads and checks `data_dir/manifest.json`, or a TFDS folder's description.
 
     Args:
-      data_dir: output directory of the Beam job.
+      data_dir: output directory of the Beam job, or a built TFDS config's folder
+        (`tfrecords.tfds_schema.read_manifest`).
       check_shards: also check that every listed shard exists with the recorded size.
 
     Raises:
       ManifestError: no manifest, unreadable JSON, another schema version, or a shard that
         is missing or whose size differs from the manifest's (a partial or replaced file).
     """
+    # Imported here: tfds_schema builds on this module (its Manifest and errors).
+    from tfrecords import tfds_schema
+
     path = posixpath.join(data_dir, MANIFEST_FILE)
+    if tfds_schema.is_tfds_dir(data_dir):
+        if tf.io.gfile.exists(path):
+            raise ManifestError(
+                f"{data_dir}: holds both {MANIFEST_FILE} (SequenceExample shards) and "
+                f"{tfds_schema.DATASET_INFO_FILE} (a TFDS dataset); write each to its own folder"
+            )
+        return tfds_schema.read_manifest(data_dir, check_shards)
     if not tf.io.gfile.exists(path):
         raise ManifestError(
             f"{path}: not found. Write the data directory first with `python -m preprocessing "
