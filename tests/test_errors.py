@@ -161,8 +161,8 @@ CASES = {
     "train.py --data_dir without a manifest": (
         ["train.py", *CONFIG, "--data_dir={w}"],
         1,
-        "error: {w}: has no manifest.json; give --data_dir a folder that has one (python -m "
-        "preprocessing writes it)",
+        "error: {w}: has no manifest.json or dataset_info.json; give --data_dir a folder that has "
+        "one (python -m preprocessing writes it)",
     ),
     "eval.py bad config value": (
         ["eval.py", *CONFIG, "--workdir={w}", "--config.data.eval_num_crops=2"],

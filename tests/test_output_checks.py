@@ -11,6 +11,7 @@ import tensorflow as tf
 from tfrecords import output_checks
 from tfrecords.errors import UserError
 from tfrecords.output_checks import (
+    check_data_dir,
     check_input_dir,
     check_input_file,
     check_output_dir,
@@ -125,6 +126,9 @@ def test_input_checks(tmp_path):
     (tmp_path / "f").write_text("x")
     (tmp_path / "d").mkdir()
     check_input_dir(str(tmp_path / "d"), "--workdir")
+    (tmp_path / "tfds").mkdir()
+    (tmp_path / "tfds" / "dataset_info.json").write_text("{}")
+    check_data_dir(str(tmp_path / "tfds"))  # a TFDS data directory
     check_input_file(str(tmp_path / "f"), "--checkpoint")
     cases = [
         (
@@ -137,7 +141,7 @@ def test_input_checks(tmp_path):
             f"{tmp_path}/f: is a file, not a folder; give --data_dir a folder",
         ),
         (
-            lambda: check_input_dir(str(tmp_path / "d"), "--data_dir", needs="manifest.json"),
+            lambda: check_input_dir(str(tmp_path / "d"), "--data_dir", needs=("manifest.json",)),
             f"{tmp_path}/d: has no manifest.json; give --data_dir a folder that has one",
         ),
         (

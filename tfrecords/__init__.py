@@ -6,3 +6,5 @@ nothing; tfrecords/startup.py says why) and imported from here by the modules th
 
 # The data directory's manifest (tfrecords/manifest.py): written last by the Beam job.
 MANIFEST_FILE = "manifest.json"
+# What TFDS writes in a built config's folder (tfrecords/tfds_schema.py): a TFDS data directory.
+DATASET_INFO_FILE = "dataset_info.json"

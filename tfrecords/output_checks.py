@@ -23,7 +23,7 @@ import os
 import posixpath
 import uuid
 
-from tfrecords import MANIFEST_FILE
+from tfrecords import DATASET_INFO_FILE, MANIFEST_FILE
 from tfrecords.errors import UserError
 
 # Prefix of the empty file that probes a folder's writability (removed at once).
@@ -134,13 +134,13 @@ def check_output_dir(path: str, what: str) -> None:
     _check_folder(path, path, what)
 
 
-def check_input_dir(path: str, what: str, needs: str = "", fix: str = "") -> None:
-    """Checks that the folder `path` exists (and holds the file `needs`, when given).
+def check_input_dir(path: str, what: str, needs: tuple[str, ...] = (), fix: str = "") -> None:
+    """Checks that the folder `path` exists (and holds one of the files `needs`, if given).
 
     Args:
       path: the input folder, local or `gs://...`.
       what: how the user gave it, e.g. `--data_dir`.
-      needs: a file name the folder must hold, e.g. `manifest.json`; '' = none.
+      needs: file names the folder must hold one of, e.g. `("manifest.json",)`; () = none.
       fix: what makes the folder, for the message, e.g. `python -m preprocessing`.
 
     Raises:
@@ -151,8 +151,10 @@ def check_input_dir(path: str, what: str, needs: str = "", fix: str = "") -> Non
         raise UserError(f"{path}: no such folder; give {what} an existing folder{made_by}")
     if not _isdir(path):
         raise UserError(f"{path}: is a file, not a folder; give {what} a folder{made_by}")
-    if needs and not _exists(posixpath.join(path, needs)):
-        raise UserError(f"{path}: has no {needs}; give {what} a folder that has one{made_by}")
+    if needs and not any(_exists(posixpath.join(path, name)) for name in needs):
+        raise UserError(
+            f"{path}: has no {' or '.join(needs)}; give {what} a folder that has one{made_by}"
+        )
 
 
 def check_input_file(path: str, what: str) -> None:
@@ -168,9 +170,11 @@ def check_input_file(path: str, what: str) -> None:
 
 
 def check_data_dir(path: str, what: str = "--data_dir") -> None:
-    """Checks that `path` is a data directory: a folder with the Beam job's manifest.
+    """Checks that `path` is a data directory: the Beam job's manifest, or a TFDS dataset's info.
 
     Raises:
-      UserError: `path` is missing, is a file, or has no manifest.json (see check_input_dir).
+      UserError: `path` is missing, is a file, or has neither file (see check_input_dir).
     """
-    check_input_dir(path, what, needs=MANIFEST_FILE, fix="python -m preprocessing")
+    check_input_dir(
+        path, what, needs=(MANIFEST_FILE, DATASET_INFO_FILE), fix="python -m preprocessing"
+    )

@@ -44,11 +44,10 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from tfrecords import DATASET_INFO_FILE as DATASET_INFO_FILE
 from tfrecords import manifest as manifest_lib
 from tfrecords import schema
 
-# What TFDS writes in a built config's folder; `is_tfds_dir` looks for the first.
-DATASET_INFO_FILE = "dataset_info.json"
 GROUP = "group"
 CLIP = "clip"
 # metadata.json keys: the Manifest fields TFDS's own info does not carry.
