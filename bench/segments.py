@@ -13,10 +13,10 @@ class scores (TSN's consensus), so it shows the motion more often.
 Trains the tiny CNN (`configs/demo_temporal.py` settings at 32 px, L = 5, batch 16) with
 `training.experiment.train_on_data_dir` for each setting and seed, and evaluates every
 run with the unchanged protocol (`--eval_samples` uniformly spaced stacks x the centre
-crop, scores averaged per video) on held-out videos:
-  - K = 1 for `--steps` steps (the same examples as K = 3),
-  - K = 1 for 3 x `--steps` steps (the same backbone passes, i.e. snippets, as K = 3),
-  - K = 3 for `--steps` steps.
+crop, scores averaged per video) on held-out videos; for each S of `--steps`:
+  - K = 1 for S steps (the same examples as K = 3),
+  - K = 1 for 3 x S steps (the same backbone passes, i.e. snippets, as K = 3),
+  - K = 3 for S steps.
 First prints, from the sampler itself (`input_pipeline.sampling`), the fraction of training
 examples with no motion frame in any of their snippets at K = 1 and K = 3.
 """
@@ -36,7 +36,9 @@ flags.DEFINE_integer("frames", 60, "Flow frames per video.")
 flags.DEFINE_float("motion_fraction", 0.2, "Fraction of a video's length that shows motion.")
 flags.DEFINE_integer("train_per_class", 24, "Training videos per class.")
 flags.DEFINE_integer("test_per_class", 12, "Test videos per class.")
-flags.DEFINE_integer("steps", 200, "Training steps of the K = 3 run (batch 16).")
+flags.DEFINE_list("steps", ["25", "50", "100"], "Training steps of the K = 3 runs (batch 16).")
+flags.DEFINE_float("speed", 6.0, "Motion of the moving patch, pixels per frame.")
+flags.DEFINE_float("noise", 0.5, "Standard deviation of the flow noise, pixels per frame.")
 flags.DEFINE_integer("seeds", 2, "Runs per setting (config.seed 0, 1, ...).")
 flags.DEFINE_integer("eval_samples", 25, "Uniformly spaced test stacks per video.")
 
@@ -45,8 +47,8 @@ SIZE = 32
 FLOW_FRAMES = 5  # L
 BATCH = 16
 SEGMENTS = 3
-# (flow_x, flow_y) of the moving patch of each class, in pixels per frame.
-MOTION = {"up": (0.0, -6.0), "down": (0.0, 6.0), "left": (-6.0, 0.0), "right": (6.0, 0.0)}
+# (flow_x, flow_y) direction of the moving patch of each class.
+MOTION = {"up": (0.0, -1.0), "down": (0.0, 1.0), "left": (-1.0, 0.0), "right": (1.0, 0.0)}
 
 
 def _write_data(data_dir: str, rng: np.random.Generator) -> None:
@@ -58,7 +60,7 @@ def _write_data(data_dir: str, rng: np.random.Generator) -> None:
 
     # A pool of noise frames and of motion frames per class keeps JPEG encoding short.
     def noise() -> np.ndarray:
-        return rng.normal(0.0, 0.5, (SIZE, SIZE)).astype(np.float32)
+        return rng.normal(0.0, FLAGS.noise, (SIZE, SIZE)).astype(np.float32)
 
     still = [(plane(noise()), plane(noise())) for _ in range(32)]
     moving = {}
@@ -67,8 +69,8 @@ def _write_data(data_dir: str, rng: np.random.Generator) -> None:
         for _ in range(8):
             x, y = noise(), noise()
             top, left = rng.integers(4, 12, 2)
-            x[top : top + 16, left : left + 16] += dx
-            y[top : top + 16, left : left + 16] += dy
+            x[top : top + 16, left : left + 16] += dx * FLAGS.speed
+            y[top : top + 16, left : left + 16] += dy * FLAGS.speed
             frames.append((plane(x), plane(y)))
         moving[name] = frames
     window = max(1, round(FLAGS.motion_fraction * FLAGS.frames))
@@ -156,9 +158,14 @@ def _run(data_dir: str, root: str, num_segments: int, steps: int, seed: int) -> 
 def main(argv: list[str]) -> None:
     """Prints the motionless fractions, then each setting's test top-1 per seed."""
     del argv
-    settings = [(1, FLAGS.steps), (1, SEGMENTS * FLAGS.steps), (SEGMENTS, FLAGS.steps)]
+    settings = [
+        setting
+        for steps in map(int, FLAGS.steps)
+        for setting in ((1, steps), (1, SEGMENTS * steps), (SEGMENTS, steps))
+    ]
     print(
-        f"data: {len(CLASSES)} classes, {FLAGS.frames} flow frames a video, motion in "
+        f"data: {len(CLASSES)} classes, {FLAGS.frames} flow frames a video, motion "
+        f"({FLAGS.speed:g} px/frame, noise sd {FLAGS.noise:g}) in "
         f"{FLAGS.motion_fraction:.0%} of them; {FLAGS.train_per_class} train / "
         f"{FLAGS.test_per_class} test videos a class; L = {FLOW_FRAMES}, batch {BATCH}; "
         f"test: {FLAGS.eval_samples} stacks x centre crop"

@@ -97,7 +97,7 @@ def fold_segments(windows: Windows, num_segments: int) -> Windows:
     frames, boxes, flips = windows
     _, steps, height, width, channels = frames.shape
     if num_segments < 1 or steps % num_segments:
-        raise ValueError(f"num_segments={num_segments}: does not divide the {steps} frames")
+        raise ValueError(f"num_segments={num_segments}: need a divisor of the {steps} frames")
     if num_segments == 1:
         return windows
     frames = tf.reshape(frames, [-1, steps // num_segments, height, width, channels])
