@@ -20,7 +20,9 @@ cross-modality initialisation (TSN's BN-Inception is not a Keras application): L
 frames (TSN's stack), K = 3 segments, partial batch norm (the first one adapts to flow),
 dropout 0.7, lr 5e-3 at batch 256, x0.1 after 12,000 and 18,000 of 20,000 iterations, run at
 batch 32 (lr 6.25e-4, x0.1 after steps 96,000 and 144,000 of 160,000: TSN's examples).
-Aims at TSN's flow row with segments, 87.9% on split 1 (87.2% without).
+Aims at TSN's flow row with segments, 87.9% on split 1 (87.2% without). Run as above with
+`--config=configs/temporal.py:tsn`; expected time not measured here (CPU only): 160,000
+steps of 96 stacks of 10 flow JPEGs each (~1,000 decodes a step), input-bound first.
 
 Learning rates are given at the reference batch (`train.reference_batch_size`, 256 in both)
 and scaled linearly to the batch run: the variants train at 5e-3 x 64 / 256 = 1.25e-3, and
