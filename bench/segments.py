@@ -1,6 +1,6 @@
 r"""Do TSN segments matter? Flow clips whose motion fills only part of their length.
 
-    python -m bench.segments                 # ~10 minutes on 2 shared cores
+    python -m bench.segments                 # ~3 minutes on 2 shared cores (--seeds=4: ~5)
 
 Generated data: 4 classes (a patch moving up, down, left, right: mirroring is off, it
 would swap left and right), `--frames` flow frames per video at 32 x 32, of which only a
