@@ -7,7 +7,8 @@ and the same JPEGs as per-file frames to a temp dir, restricts the process to `-
 CPUs, then measures in interleaved rounds (`bench.stages` has the decode limits and the
 device half):
   - the train pipeline of each stream (`configs/base.py` settings, batch `--batch_size`):
-    what the host does, up to the uint8 batches the accelerator receives,
+    what the host does, up to the uint8 batches the accelerator receives; and the same with
+    TSN segments (`config.data.num_segments` = 3: an example is 3 snippets, ~3x a sample),
   - the decode limit: the same JPEG bytes decoded and nothing else, in a tf.data map on the
     pipeline's threads, as the pipeline decodes them (crop windows: `samples.decode_train`,
     window and flip drawn once per sample) and, beside it, as whole frames,
@@ -61,6 +62,8 @@ flags.DEFINE_bool(
 )
 
 LIMITS = ("full frames", "crop windows")  # what a decode limit decodes of each frame
+SEGMENTS = 3  # K of the segments figure (TSN's)
+SEGMENTS_PIPELINE = f"pipeline, {SEGMENTS} segments"
 DEVICE_TRAIN = "device half, train batch (XLA)"
 DEVICE_EVAL = "device half, eval batch (XLA)"
 
@@ -82,6 +85,11 @@ def _report(best: dict[str, Rate], cpus: list[int]) -> None:
             f"{stream} pipeline / seed-style generator: wall {vs_generator[stream]:.1f}x, "
             f"CPU {generator.cpu_ms / pipe.cpu_ms:.1f}x"
         )
+    costs = []
+    for stream in ("spatial", "temporal"):
+        ratio = best[f"{stream} {SEGMENTS_PIPELINE}"].cpu_ms / best[f"{stream} pipeline"].cpu_ms
+        costs.append(f"{stream} {ratio:.2f}x")
+    print(f"K = {SEGMENTS} segments, CPU ms per example / per K = 1 sample: {', '.join(costs)}")
     service = best["temporal pipeline via tf.data service"]
     overhead = service.cpu_ms / best["temporal pipeline"].cpu_ms
     wall = service.per_second / best["temporal pipeline"].per_second
@@ -115,9 +123,10 @@ def _figures(
     options.threading.private_threadpool_size = workers
     spec = datasets.sample_spec(config)
 
-    def pipeline(address: str) -> Callable[[], Iterator]:
+    def pipeline(address: str, num_segments: int = 1) -> Callable[[], Iterator]:
         reader = config.copy_and_resolve_references()
         reader.data.service_address = address
+        reader.data.num_segments = num_segments
         dataset = datasets.train_dataset(reader, data.data_dir, FLAGS.batch_size)
         return lambda: iter(dataset.with_options(options))
 
@@ -126,7 +135,7 @@ def _figures(
         "full frames": stages.decode_full_frames,
         "crop windows": stages.decode_crop_windows,
     }
-    figures = {"pipeline": pipeline("")}
+    figures = {"pipeline": pipeline(""), SEGMENTS_PIPELINE: pipeline("", SEGMENTS)}
     for limit in LIMITS:
         figures[f"decode limit ({limit})"] = stages.decode_limit(
             pool, spec, decoders[limit], FLAGS.batch_size, options

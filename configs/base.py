@@ -33,6 +33,11 @@ def get_config() -> ml_collections.ConfigDict:
     # reading a record once per sample would bound throughput; one pass over the shards
     # yields M samples per record (K x M per video for RGB).
     data.train_samples_per_video = 8
+    # K snippets per training example, one drawn in each of K equal segments of the video,
+    # one crop and flip for all; the model averages their class scores before the softmax
+    # (TSN's segmental consensus). 1: one snippet from the whole video (Simonyan, the seed).
+    # Evaluation does not change with K (eval_num_samples x eval_num_crops views).
+    data.num_segments = 1
     data.deterministic = False  # tf.data determinism (True makes runs repeatable)
     data.num_parallel_reads = 4  # shards read at once (interleave cycle length)
     # Eval views: K samples uniformly spaced over the video x crops (10 = 4 corners +
@@ -103,6 +108,10 @@ def get_config() -> ml_collections.ConfigDict:
     train.head_only_epochs = 0.0
     train.head_learning_rate = 1e-2
     train.finetune_after_layer = ""
+    # TSN's partial batch norm: every batch-norm layer but the first (in the backbone's
+    # layer order) runs in inference mode, its statistics and its scale/offset frozen; the
+    # first adapts to the new input (flow, or a new image domain). For ImageNet backbones.
+    train.partial_bn = False
     train.log_every_steps = 100
     train.checkpoint_every_steps = 1000
     train.max_checkpoints_to_keep = 3

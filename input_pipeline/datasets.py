@@ -9,14 +9,15 @@ Train (repeats forever)::
 
     shard paths (this input pipeline's share) -> shuffle -> repeat
     -> interleave TFRecordDataset (parallel)            records, zipped with per-sample seeds
-    -> map gather_train (parse, M random starts, gather) only the sampled encoded frames
-    -> unbatch (M samples per record) -> shuffle (config.data.shuffle_buffer samples)
+    -> map gather_train (parse, M x K random starts: K = config.data.num_segments snippets
+       per example, one per segment, gather)   only the sampled encoded frames
+    -> unbatch (M examples per record) -> shuffle (config.data.shuffle_buffer examples)
     -> map decode_train (draw window + flip, decode only the window of each frame)
     -> [tf.data service: everything above runs on its workers, windows cross unpadded]
-    -> padded_batch to [b, T, side, side, c] (side: `train_window_side`; per-replica batch,
-       drop remainder) -> prefetch
-    => (Windows(frames uint8 [b, T, side, side, c], boxes int32 [b, 1, 4], flips bool [b, 1]),
-        labels int32 [b])
+    -> padded_batch to [b, K x T, side, side, c] (side: `train_window_side`; per-replica
+       batch, drop remainder) -> prefetch
+    => (Windows(frames uint8 [b, K x T, side, side, c], boxes int32 [b, 1, 4], flips bool
+        [b, 1]), labels int32 [b]); `resample.fold_segments` makes it b x K snippets
 
 Eval (one pass, deterministic order, every video exactly K x V views)::
 
@@ -101,6 +102,7 @@ def sample_spec(config: ml_collections.ConfigDict) -> samples.SampleSpec:
         eval_crop_scale=_fraction("config.data.eval_crop_scale", data.eval_crop_scale),
         eval_num_samples=_positive("config.data.eval_num_samples", data.eval_num_samples),
         eval_num_crops=data.eval_num_crops,
+        num_segments=_positive("config.data.num_segments", data.num_segments),
     )
 
 
@@ -182,11 +184,12 @@ def train_dataset(
     global_batch_size: int,
     input_context: tf.distribute.InputContext | None = None,
 ) -> tf.data.Dataset:
-    """Random training samples of `config.stream`, batched uint8 windows, repeating forever.
+    """Random training examples of `config.stream`, batched uint8 windows, repeating forever.
 
-    Each record read yields `config.data.train_samples_per_video` samples (independent
-    starts, crops and flips); one pass over the shards is that many samples per record
-    (RGB: `manifest.rgb_chunks['train']` records per video, flow: one).
+    Each record read yields `config.data.train_samples_per_video` examples (independent
+    starts, crops and flips) of K = `config.data.num_segments` snippets each (one crop and
+    flip for all K); one pass over the shards is that many examples per record (RGB:
+    `manifest.rgb_chunks['train']` records per video, flow: one).
 
     Args:
       config: experiment config (stream, seed, data).
@@ -197,10 +200,11 @@ def train_dataset(
         per-replica batch. None reads every shard into batches of `global_batch_size`.
 
     Returns:
-      Dataset of (Windows(frames uint8 [b, T, side, side, c], boxes int32 [b, 1, 4] =
-      (0, 0, h, w) of each window, flips bool [b, 1]), labels int32 [b]); T x c = 3 (RGB)
-      or 2L (flow planes x_0, y_0, x_1, ...). `resample.model_input` turns it into the
-      model's float32 [b, S, S, T x c].
+      Dataset of (Windows(frames uint8 [b, K x T, side, side, c], boxes int32 [b, 1, 4] =
+      (0, 0, h, w) of each window, flips bool [b, 1]), labels int32 [b]); the K snippets
+      one after the other, T x c = 3 (RGB) or 2L (flow planes x_0, y_0, x_1, ...).
+      `resample.fold_segments` then `resample.model_input` turn it into the model's
+      float32 [b x K, S, S, T x c].
 
     Raises:
       ValueError: a config value, the batch size, or too few shards for the input pipelines.
@@ -237,7 +241,7 @@ def train_dataset(
     # Through the tf.data service, windows travel unpadded (a third of a padded buffer is
     # zeros) and the trainer pads them into batches: bench/README.md has the figures.
     windows = service.distribute(windows.with_options(_options(data.deterministic)), data)
-    shapes = (Windows([spec.num_frames, side, side, spec.frame_channels], [1, 4], [1]), [])
+    shapes = (Windows([spec.train_frames, side, side, spec.frame_channels], [1, 4], [1]), [])
     batches = windows.padded_batch(batch_size, shapes, drop_remainder=True)
     return batches.prefetch(tf.data.AUTOTUNE)
 

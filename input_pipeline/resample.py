@@ -74,6 +74,40 @@ def mirror_flow_x(images: tf.Tensor, flips: tf.Tensor) -> tf.Tensor:
     return tf.where(negate, _QUANTIZED_TOP - images, images)
 
 
+def fold_segments(windows: Windows, num_segments: int) -> Windows:
+    """Splits each training example's K snippets into K samples of one view (TSN segments).
+
+    The host ships an example's K snippets as one stack of K x T frames with one view (one
+    crop and flip for all K); folding them into the batch axis, before `model_input`, lets
+    the backbone see K ordinary samples. A reshape (no copy) and a repeat of the small
+    boxes and flips.
+
+    Args:
+      windows: frames uint8 [B, K x T, H, W, c] (snippet-major), boxes int32 [B, V, 4],
+        flips bool [B, V].
+      num_segments: K, a Python int dividing the frames' second dimension.
+
+    Returns:
+      Windows with frames [B x K, T, H, W, c], boxes [B x K, V, 4], flips [B x K, V]; row
+      b * K + k is snippet k of example b.
+
+    Raises:
+      ValueError: K does not divide the frames' second dimension.
+    """
+    frames, boxes, flips = windows
+    _, steps, height, width, channels = frames.shape
+    if num_segments < 1 or steps % num_segments:
+        raise ValueError(f"num_segments={num_segments}: need a divisor of the {steps} frames")
+    if num_segments == 1:
+        return windows
+    frames = tf.reshape(frames, [-1, steps // num_segments, height, width, channels])
+    return Windows(
+        frames,
+        tf.repeat(boxes, num_segments, axis=0),
+        tf.repeat(flips, num_segments, axis=0),
+    )
+
+
 def _taps(
     offset: tf.Tensor, length: tf.Tensor, size: int, limit: int
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:

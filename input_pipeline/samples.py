@@ -2,10 +2,10 @@
 
 The per-record steps of the input pipeline, in the order the datasets apply them:
 
-  train: `gather_train` (parse, M random starts, gather M x L encoded strings per frame
-         list) -> [unbatch, shuffle] -> `decode_train` (draw the crop window and flip,
-         decode only the window of each frame, stack)
-         -> (Windows with frames uint8 [T, h, w, c] and one view, label int32)
+  train: `gather_train` (parse, M examples of K random starts (one per segment), gather
+         M x K x L encoded strings per frame list) -> [unbatch, shuffle] -> `decode_train`
+         (draw the crop window and flip, decode only the window of each frame, stack)
+         -> (Windows with frames uint8 [K x T, h, w, c] and one view, label int32)
   eval:  `gather_eval` (parse, the video's K uniform samples that lie in this record, gather
          their strings) -> [unbatch] -> `decode_eval` (decode each frame once, stack, the V
          crop views as boxes and flips)
@@ -61,6 +61,8 @@ class SampleSpec:
       eval_crop_scale: evaluation crop side as a fraction of the short side.
       eval_num_samples: K, samples uniformly spaced over a video at evaluation.
       eval_num_crops: crop views per sample at evaluation (1, 5 or 10).
+      num_segments: K, snippets per training example, one from each of K equal segments of
+        the video (TSN); 1 is one snippet drawn from the whole video.
     """
 
     stream: streams.Stream
@@ -74,6 +76,7 @@ class SampleSpec:
     eval_crop_scale: float
     eval_num_samples: int
     eval_num_crops: int
+    num_segments: int = 1
 
     @property
     def modality(self) -> str:
@@ -105,13 +108,23 @@ class SampleSpec:
         """C = T x c, channels of a model input: 2L for flow, 3 for RGB."""
         return self.stream.channels(self.num_flow_frames)
 
+    @property
+    def train_length(self) -> int:
+        """Time steps gathered per training example: K snippets of `length`, snippet-major."""
+        return self.num_segments * self.length
+
+    @property
+    def train_frames(self) -> int:
+        """K x T, decoded frames per training example (`resample.fold_segments` splits them)."""
+        return self.num_segments * self.num_frames
+
 
 class TrainSample(NamedTuple):
-    """Training samples before decoding (leading [M] until unbatched).
+    """Training examples before decoding (leading [M] until unbatched).
 
     Attributes:
-      frames: one string [M, length] (or [length]) of encoded JPEGs per
-        `SampleSpec.frame_keys`.
+      frames: one string [M, K x length] (or [K x length]) of encoded JPEGs per
+        `SampleSpec.frame_keys`, the K snippets one after the other.
       label: int32 [M] (or scalar).
       seed: int64 [M, 2] (or [2]), seed of each sample's crop and flip.
     """
@@ -140,11 +153,15 @@ class EvalSample(NamedTuple):
 def gather_train(
     serialized: tf.Tensor, seed: tf.Tensor, spec: SampleSpec, parse: Parser = schema.parse_record
 ) -> TrainSample:
-    """Parses a record, draws M starts and gathers the encoded frames of M samples.
+    """Parses a record, draws M examples' starts and gathers their encoded frames.
 
-    Starts are uniform over the record's frames: a whole video (flow, or RGB with K = 1), or
-    one strided chunk of it (RGB, K > 1: frames j, j + K, ..., which span the whole video, so
-    every run of K consecutive frames is equally likely; see `schema.chunk_frame_indices`).
+    Starts are uniform over the record's frames: a whole video (flow, or RGB in one chunk), or
+    one strided chunk of it (RGB in K' chunks: frames j, j + K', ..., which span the whole
+    video, so every run of K' consecutive frames is equally likely; see
+    `schema.chunk_frame_indices`). With `spec.num_segments` = K > 1 an example takes one
+    start inside each of K equal segments of those frames (`sampling.segment_starts`; a
+    chunk's segments are the video's, to within K' frames); K = 1 draws one start over all
+    of them (`sampling.random_starts`).
 
     Args:
       serialized: string scalar, one record of `spec.modality`.
@@ -154,15 +171,19 @@ def gather_train(
         `tfrecords.tfds_schema.example_parser` (TFDS examples); both give the same dict.
 
     Returns:
-      TrainSample with leading dimension M = samples_per_video on every field, `length`
-      encoded strings per sample and frame list.
+      TrainSample with leading dimension M = samples_per_video on every field, K x `length`
+      encoded strings per example and frame list.
     """
     parsed = parse(serialized, spec.modality)
     start_seed, crop_seed = tf.unstack(tf.random.split(seed, 2))
     count = tf.shape(parsed[spec.frame_keys[0]], out_type=tf.int32)[0]
     m = spec.samples_per_video
-    starts = sampling.random_starts(count, spec.length, m, start_seed)
-    indices = sampling.frame_indices(starts, spec.length, count)
+    if spec.num_segments == 1:
+        starts = sampling.random_starts(count, spec.length, m, start_seed)[:, tf.newaxis]
+    else:
+        starts = sampling.segment_starts(count, spec.length, spec.num_segments, m, start_seed)
+    indices = sampling.frame_indices(starts, spec.length, count)  # [M, K, length]
+    indices = tf.reshape(indices, [m, spec.train_length])
     frames = tuple(tf.gather(parsed[key], indices) for key in spec.frame_keys)
     return TrainSample(frames, tf.fill([m], parsed[schema.LABEL]), tf.random.split(crop_seed, m))
 
@@ -214,19 +235,19 @@ def _stack(decoded: list[list[tf.Tensor]]) -> tf.Tensor:
 
 
 def decode_train(sample: TrainSample, spec: SampleSpec) -> tuple[Windows, tf.Tensor]:
-    """Random crop window and flip of one sample, decoding only the window of each frame.
+    """Random crop window and flip of one example, decoding only the window of each frame.
 
     The window is drawn once from the first frame's size and used for every frame, so all
-    channels of a stack are cut from the same place; the flip is drawn here and applied on
-    the device with the resize (`resample.model_input`).
+    channels of a stack, and all K snippets of an example (TSN), are cut from the same place;
+    the flip is drawn here and applied on the device with the resize (`resample.model_input`).
 
     Args:
       sample: one unbatched TrainSample from `gather_train`.
       spec: the stream's SampleSpec.
 
     Returns:
-      (Windows with frames uint8 [T, h, w, c] (the window), boxes int32 [1, 4] = (0, 0, h, w),
-      flips bool [1]; label int32 scalar).
+      (Windows with frames uint8 [K x T, h, w, c] (the window, snippet-major), boxes int32
+      [1, 4] = (0, 0, h, w), flips bool [1]; label int32 scalar).
     """
     frame_hw = tf.io.extract_jpeg_shape(sample.frames[0][0])[:2]
     params = crops.random_crop_params(
@@ -237,7 +258,7 @@ def decode_train(sample: TrainSample, spec: SampleSpec) -> tuple[Windows, tf.Ten
             crops.decode_crop(frames[t], params, spec.frame_channels, spec.dct_method)
             for frames in sample.frames
         ]
-        for t in range(spec.length)
+        for t in range(spec.train_length)
     ]
     box = tf.stack([0, 0, params.height, params.width])[tf.newaxis]
     return Windows(_stack(decoded), box, params.flip[tf.newaxis]), sample.label

@@ -2,7 +2,8 @@
 
 Indices are chosen before anything is decoded (the reader then gathers only those encoded
 strings). A sample is `length` consecutive frames from a start; videos shorter than `length`
-loop (index modulo the frame count), as the seed and DMVR do.
+loop (index modulo the frame count), as the seed and DMVR do. A TSN training example is K
+snippets, one start drawn in each of K equal segments of the video (`segment_starts`).
 """
 
 from __future__ import annotations
@@ -50,6 +51,37 @@ def random_starts(
     return tf.random.stateless_uniform(
         [num_samples], seed, minval=0, maxval=max_start(num_frames, length) + 1, dtype=tf.int32
     )
+
+
+def segment_starts(
+    num_frames: tf.Tensor, length: int, num_segments: int, num_samples: int, seed: tf.Tensor
+) -> tf.Tensor:
+    """One start drawn uniformly inside each of K equal segments of the video (TSN training).
+
+    The P = max_start + 1 possible starts are cut into K segments, segment k holding starts
+    floor(kP / K) .. floor((k + 1)P / K) - 1 (the segments partition the P starts); segment
+    k's start is drawn uniformly among its own. A video with fewer starts than segments
+    (P < K) gives the empty segments their first start, floor(kP / K), so its snippets
+    still run in time order (and short videos loop in `frame_indices`).
+
+    Args:
+      num_frames: int32 scalar, frames in the video (> 0).
+      length: frames per snippet.
+      num_segments: K >= 1.
+      num_samples: M, independent examples of K starts each.
+      seed: int32/int64 [2], stateless random seed.
+
+    Returns:
+      int32 [M, K], non-decreasing along K.
+    """
+    positions = max_start(num_frames, length) + 1
+    k = tf.range(num_segments + 1, dtype=tf.int32)
+    bounds = k * positions // num_segments  # [K + 1]
+    lower, width = bounds[:-1], tf.maximum(bounds[1:] - bounds[:-1], 1)
+    uniform = tf.random.stateless_uniform([num_samples, num_segments], seed)
+    # Float floor of u * width: exact for any frame count a video has (< 2^24 starts).
+    offsets = tf.cast(tf.floor(uniform * tf.cast(width, tf.float32)), tf.int32)
+    return lower + tf.minimum(offsets, width - 1)
 
 
 def uniform_starts(num_frames: tf.Tensor, length: int, num_samples: int) -> tf.Tensor:

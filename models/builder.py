@@ -7,10 +7,13 @@
     -> RgbNormalization (backbone's input mode) | FlowNormalization (flow streams:
        dequantize, mean, `normalization.flow_scale` of the backbone's input mode)
     -> backbone (nested model named 'backbone')
-    -> global average pooling (feature maps only) -> dropout -> dense softmax (float32)
+    -> global average pooling (feature maps only) -> dropout -> dense 'logits' (float32)
+    -> softmax 'probabilities'
   probabilities [B, num_classes]
 
 Inference is `model(images, training=False)` (dropout off, batch norm on moving averages).
+Training with TSN segments needs the class scores before the softmax (`logits_model`);
+partial batch norm (`freeze_batch_norm_but_first`) chooses which batch-norm layers adapt.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ SCRATCH_MODELS = ("cnn_m_2048", "tiny")
 MODEL_NAMES = (*backbones.APPLICATIONS, *SCRATCH_MODELS)
 # Input mode of the models trained from scratch: RGB (and flow) in [-1, 1].
 SCRATCH_INPUT_MODE = "tf"
+LOGITS = "logits"
 
 
 def input_channels(config: ml_collections.ConfigDict) -> int:
@@ -132,10 +136,18 @@ def build_model(config: ml_collections.ConfigDict, num_classes: int) -> keras.Mo
     if len(x.shape) == 4:
         x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
     x = keras.layers.Dropout(config.model.dropout, name="dropout")(x)
-    outputs = keras.layers.Dense(
-        num_classes, activation="softmax", dtype="float32", name="probabilities"
-    )(x)
+    logits = keras.layers.Dense(num_classes, dtype="float32", name=LOGITS)(x)
+    outputs = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(logits)
     return keras.Model(inputs, outputs, name=f"{config.stream}_{config.model.name}")
+
+
+def logits_model(model: keras.Model) -> keras.Model:
+    """The class scores before the softmax of a model from `build_model`, sharing its layers.
+
+    Returns:
+      A model [B, S, S, C] -> float32 [B, num_classes] logits.
+    """
+    return keras.Model(model.input, model.get_layer(LOGITS).output, name=f"{model.name}_logits")
 
 
 def get_backbone(model: keras.Model) -> keras.Model:
@@ -172,3 +184,22 @@ def set_backbone_trainable(model: keras.Model, trainable: bool, after_layer: str
     # Each layer explicitly: a container's flag does not reset layers frozen one by one.
     for index, layer in enumerate(backbone.layers):
         layer.trainable = trainable and index >= first
+
+
+def freeze_batch_norm_but_first(model: keras.Model) -> None:
+    """TSN's partial batch norm: every backbone batch-norm layer but the first is frozen.
+
+    A frozen layer (Keras 3 `trainable=False`) normalizes with its moving statistics even in
+    training and neither updates them nor trains its scale and offset, as TSN's PyTorch
+    port does (`m.eval()` and `requires_grad = False` on weight and bias). The first layer
+    in the backbone's layer order keeps the trainability `set_backbone_trainable` gave it:
+    trained, it re-estimates its statistics on the new input (flow, a new image domain).
+    Call after `set_backbone_trainable`; train functions built afterwards see the change.
+    """
+    layers = [
+        layer
+        for layer in get_backbone(model).layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    for layer in layers[1:]:
+        layer.trainable = False

@@ -42,8 +42,13 @@ def test_bench_prints_the_summary_line(tmp_path):
     pattern += r"service_overhead=\d+\.\dx device_ms_per_sample=\d+\.\d\d"
     assert re.fullmatch(pattern, summary), summary
     table = stdout.splitlines()
+    assert any(line.startswith("K = 3 segments, CPU ms per example") for line in table)
     for stream in ("spatial", "temporal"):
-        for figure in ("decode limit (full frames)", "decode limit (crop windows)"):
+        for figure in (
+            "pipeline, 3 segments",
+            "decode limit (full frames)",
+            "decode limit (crop windows)",
+        ):
             assert any(line.startswith(f"{stream} {figure} ") for line in table), figure
         for half in ("train", "eval"):
             assert any(

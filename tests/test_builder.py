@@ -103,7 +103,7 @@ def test_builder_passes_weights_path_to_the_backbone(tmp_path):
 
 def test_set_backbone_trainable_phases():
     model = build_model(_config("spatial", "tiny", 32), 4)
-    head = {"probabilities/kernel", "probabilities/bias"}
+    head = {"logits/kernel", "logits/bias"}
     builder.set_backbone_trainable(model, False)
     assert {v.path for v in model.trainable_variables} == head
     builder.set_backbone_trainable(model, True, "block1_relu")
@@ -149,3 +149,16 @@ def test_bad_configs_name_the_key(change, match):
 def test_cnn_m_minimum_size_builds():
     model = scratch.cnn_m_2048(scratch.CNN_M_MIN_SIZE, 3, 0.5)
     assert model.output_shape == (None, 2048)
+
+
+def test_partial_bn_leaves_the_application_backbones_first_batch_norm_training():
+    model = build_model(_config("temporal", "mobilenet_v2", 32), 4)
+    builder.set_backbone_trainable(model, True)
+    builder.freeze_batch_norm_but_first(model)
+    layers = builder.get_backbone(model).layers
+    norms = [layer for layer in layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert len(norms) > 40
+    # The one that adapts normalizes the first convolution (the cross-modality one).
+    assert [layer.name for layer in norms if layer.trainable] == ["bn_Conv1"]
+    assert layers[layers.index(norms[0]) - 1].name == "Conv1"
+    assert all(layer.trainable for layer in layers if layer not in norms)

@@ -6,7 +6,7 @@ import pytest
 from absl import flags
 from ml_collections import config_flags
 
-from configs import temporal
+from configs import spatial, temporal
 from input_pipeline import datasets
 from models import builder
 from training import loop, schedules
@@ -14,7 +14,9 @@ from training import loop, schedules
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = [
     "spatial.py",
+    "spatial.py:tsn",
     "temporal.py",
+    "temporal.py:tsn",
     "temporal.py:inception_v3",
     "temporal.py:resnet50",
     "temporal.py:mobilenet_v2",
@@ -64,6 +66,8 @@ def test_paper_settings():
     "name, learning_rate",
     [
         ("spatial.py", 1e-3),
+        ("spatial.py:tsn", 1.25e-4),
+        ("temporal.py:tsn", 6.25e-4),
         ("temporal.py", 1e-2),
         ("temporal.py:inception_v3", 1.25e-3),
         ("temporal.py:resnet50", 1.25e-3),
@@ -106,3 +110,29 @@ def test_every_value_is_overridable_from_the_command_line():
 def test_unknown_temporal_variant():
     with pytest.raises(ValueError, match="temporal.py:vgg16"):
         temporal.get_config("vgg16")
+
+
+@pytest.mark.parametrize(
+    "name, dropout, flow_frames, boundaries, steps",
+    [
+        # TSN at batch 256: RGB x0.1 after 2,000 and 4,000 of 4,500 iterations, flow after
+        # 12,000 and 18,000 of 20,000; here at batch 32, 8 times the steps (same examples).
+        ("spatial.py:tsn", 0.8, 10, (16000, 32000), 36000),
+        ("temporal.py:tsn", 0.7, 5, (96000, 144000), 160000),
+    ],
+)
+def test_tsn_recipe(name, dropout, flow_frames, boundaries, steps):
+    config = _load(name)
+    assert (config.data.num_segments, config.train.partial_bn) == (3, True)
+    assert (config.model.name, config.model.weights) == ("inception_v3", "imagenet")
+    assert config.model.dropout == dropout and config.data.num_flow_frames == flow_frames
+    assert tuple(config.train.lr_boundaries) == boundaries and config.train.num_steps == steps
+    assert config.train.head_only_steps == 0 and config.train.finetune_after_layer == ""
+    assert (config.data.eval_num_samples, config.data.eval_num_crops) == (25, 10)
+    for other in ("spatial.py", "temporal.py", "temporal.py:resnet50"):
+        assert (_load(other).data.num_segments, _load(other).train.partial_bn) == (1, False)
+
+
+def test_unknown_spatial_variant():
+    with pytest.raises(ValueError, match="spatial.py:tns"):
+        spatial.get_config("tns")

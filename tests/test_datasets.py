@@ -142,6 +142,19 @@ def test_temporal_train_samples_are_l_consecutive_flow_frames(data_dir):
     assert flips == {True, False}
 
 
+def test_segment_examples_hold_three_rgb_snippets_in_time_order(data_dir):
+    # Train videos of 20..50 frames in 3 strided chunks: K = 3 snippets per example, one
+    # window (the same padded buffer), snippet k from the k-th third of its chunk.
+    config = _config("spatial", num_segments=3)
+    dataset = datasets.train_dataset(config, data_dir, 8)
+    assert dataset.element_spec[0].frames == tf.TensorSpec([8, 3, 48, 48, 3], tf.uint8)
+    for windows, _ in dataset.take(3):
+        images = _images(resample.fold_segments(windows, 3), config)
+        for example in images.reshape(8, 3, *images.shape[1:]):
+            indices = [_rgb_index(image[12, 12]) for image in example]
+            assert indices[0] < indices[1] < indices[2], indices
+
+
 def test_three_frame_video_loops_in_a_flow_stack(tmp_path):
     testdata.write_data_dir(str(tmp_path), {"train": [_video(0, 3, 0)]}, num_classes=1)
     config = _config("temporal", random_flip=False)
@@ -374,6 +387,7 @@ def test_deterministic_runs_repeat_exactly(data_dir):
         ("data.service_processing_mode", "epoch", "config.data.service_processing_mode"),
         ("data.service_compression", "zstd", "config.data.service_compression='zstd'"),
         ("data.train_samples_per_video", 0, "config.data.train_samples_per_video=0"),
+        ("data.num_segments", 0, "config.data.num_segments=0"),
     ],
 )
 def test_bad_config_values_are_named(data_dir, key, value, message):

@@ -1,9 +1,11 @@
+import functools
 import json
 import os
 import subprocess
 import sys
 import textwrap
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -239,3 +241,70 @@ def test_mirrored_on_two_cpu_devices_matches_single_device(tmp_path):
     # traced replica function), none outside; and the step runs.
     outside, inside = losses["gathers"]
     assert outside == 0 and inside >= 2 and np.isfinite(losses["windows_loss"])
+
+
+def _one_step(model, batch, preprocess, num_segments: int = 1) -> float:
+    """One compiled train step (SGD 0.1) on `batch`; returns its loss."""
+    optimizer = keras.optimizers.SGD(0.1)
+    optimizer.build(model.trainable_variables)
+    step = tf.Variable(0, dtype=tf.int64)
+    strategy = tf.distribute.get_strategy()
+    train_fn = loop.make_train_fn(model, optimizer, strategy, step, 8, preprocess, num_segments)
+    iterator = iter(tf.data.Dataset.from_tensors(batch).repeat())
+    return float(train_fn(iterator, tf.constant(1))[0][0])
+
+
+@pytest.mark.parametrize("partial_bn", [True, False])
+def test_partial_bn_moves_only_the_first_batch_norm_layers_statistics(partial_bn):
+    config = _config(1)
+    config.model.tiny_widths = (8, 16, 16)
+    model = builder.build_model(config, 2)
+    builder.set_backbone_trainable(model, True)
+    if partial_bn:
+        builder.freeze_batch_norm_but_first(model)
+    layers = [
+        layer
+        for layer in builder.get_backbone(model).layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    assert len(layers) == 3
+
+    def state():
+        return [(layer.moving_mean.numpy(), layer.gamma.numpy()) for layer in layers]
+
+    before = state()
+    images, labels = _examples(8)
+    _one_step(model, (images, labels), tf.identity)
+    moved = [not np.allclose(a[0], b[0]) for a, b in zip(before, state(), strict=True)]
+    trained = [not np.allclose(a[1], b[1]) for a, b in zip(before, state(), strict=True)]
+    assert moved == [True, not partial_bn, not partial_bn]
+    assert trained == [True, not partial_bn, not partial_bn]  # TSN freezes gamma, beta too
+
+
+def test_segments_train_on_the_consensus_of_each_examples_snippets():
+    # 8 examples of K = 2 RGB snippets shipped as windows [8, 2, 20, 20, 3]: the step's loss
+    # is the cross-entropy of softmax(mean of the two snippets' logits), snippets in order.
+    from input_pipeline import resample, samples
+    from tfrecords import streams
+    from training import experiment
+
+    model = builder.build_model(_config(1), 2)
+    rng = np.random.default_rng(3)
+    frames = rng.integers(0, 256, (8, 2, 20, 20, 3), dtype=np.uint8)
+    frames[:4, 1] = 255 - frames[:4, 1]  # the snippets of an example differ
+    labels = np.array([0, 1] * 4, np.int32)
+    windows = resample.Windows(
+        tf.constant(frames), tf.constant([[[2, 1, 16, 17]]] * 8), tf.zeros([8, 1], bool)
+    )
+    spec = samples.SampleSpec(
+        streams.SPATIAL, 10, SIZE, 1, (1.0,), 0, False, "INTEGER_FAST", 1.0, 1, 1, num_segments=2
+    )
+    images = experiment.model_input(windows, spec)
+    assert images.shape == (16, SIZE, SIZE, 3)
+    logits = builder.logits_model(model)(images, training=True).numpy().reshape(8, 2, 2)
+    mean = logits.mean(axis=1)
+    log_softmax = mean - np.log(np.exp(mean).sum(-1, keepdims=True))
+    expected = -log_softmax[np.arange(8), labels].mean()
+    preprocess = functools.partial(experiment.model_input, spec=spec)
+    loss = _one_step(model, (windows, tf.constant(labels)), preprocess, num_segments=2)
+    np.testing.assert_allclose(loss, expected, rtol=1e-5)

@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 from conftest import ANY_VIEW_ATOL, TEXTURED_VIEW_ATOL, reference_view
 
-from input_pipeline.resample import Windows, mirror_flow_x, model_input
+from input_pipeline.resample import Windows, fold_segments, mirror_flow_x, model_input
 from tfrecords import testdata
 
 PAD = 255
@@ -239,3 +239,24 @@ def test_a_one_pixel_box_error_is_far_outside_the_real_size_tolerance(real_size,
     )
     per_view = np.abs(real_size["eager"] - wrong).max(axis=(1, 2, 3))
     assert per_view.min() > 1000 * real_size["atol"]
+
+
+def test_fold_segments_makes_each_snippet_a_sample_of_its_examples_view():
+    # 2 examples of K = 3 snippets of T = 2 frames: frame (b, k, t) is painted 100b + 10k + t.
+    values = np.arange(2)[:, None, None] * 100 + np.arange(3)[None, :, None] * 10 + np.arange(2)
+    frames = np.broadcast_to(values.reshape(2, 6, 1, 1, 1), (2, 6, 4, 5, 1)).astype(np.uint8)
+    boxes = np.array([[[0, 0, 4, 5]], [[1, 2, 3, 3]]], np.int32)
+    flips = np.array([[False], [True]])
+    folded = fold_segments(Windows(tf.constant(frames), tf.constant(boxes), flips), 3)
+    assert folded.frames.shape == (6, 2, 4, 5, 1)
+    for b in range(2):
+        for k in range(3):
+            row = b * 3 + k
+            assert folded.frames.numpy()[row, :, 0, 0, 0].tolist() == [
+                100 * b + 10 * k,
+                100 * b + 10 * k + 1,
+            ]
+            assert folded.boxes.numpy()[row].tolist() == boxes[b].tolist()
+            assert folded.flips.numpy()[row].tolist() == flips[b].tolist()
+    with pytest.raises(ValueError, match="num_segments=4"):
+        fold_segments(Windows(tf.constant(frames), tf.constant(boxes), flips), 4)

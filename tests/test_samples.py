@@ -12,6 +12,9 @@ from conftest import (
     train_crop_shapes,
     tsn_crop_position,
 )
+from conftest import (
+    eager_and_in_tf_data as both,
+)
 
 from input_pipeline import resample, samples
 from tfrecords import schema, streams, testdata
@@ -113,7 +116,7 @@ def _decode_train(sample, spec):
     for a, b in zip(tf.nest.flatten(eager), tf.nest.flatten(mapped), strict=True):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     windows = eager[0]
-    assert windows.frames.dtype == tf.uint8 and windows.frames.shape[0] == spec.num_frames
+    assert windows.frames.dtype == tf.uint8 and windows.frames.shape[0] == spec.train_frames
     assert windows.boxes.numpy().tolist() == [[0, 0, *windows.frames.shape[1:3]]]
     return _model_input(windows, spec)[0]
 
@@ -277,3 +280,49 @@ def test_strided_chunks_sample_their_own_frames_and_eval_takes_each_sample_once(
             assert k not in found
             found[k] = frame
     assert found == expected  # every sample once, the same frame as from the whole video
+
+
+def test_one_segment_is_todays_sampler_for_the_same_seed():
+    # Starts and per-sample seeds recorded from the sampler before segments existed (main at
+    # 6a0aeeb, this record and seed).
+    gathered = samples.gather_train(_record(40), tf.constant([7, 11], tf.int64), SPEC)
+    assert _decode_values(gathered.frames[0]).reshape(4, 10)[:, 0].tolist() == [16, 17, 5, 23]
+    assert gathered.seed.numpy()[:, 0].tolist() == [
+        -7084551898435024886,
+        1034115822639266964,
+        -3656613820346320952,
+        -5196056211747833417,
+    ]
+
+
+def test_segments_take_one_stack_from_each_third_with_one_crop_and_flip():
+    # 31 RGB frames -> 30 flow frames, L = 10: P = 21 starts, segments [0, 7), [7, 14), [14, 21).
+    spec = dataclasses.replace(SPEC, num_segments=3, samples_per_video=64)
+    record = _record(31)
+    gathered = samples.gather_train(record, tf.constant([4, 2], tf.int64), spec)
+    x, y = gathered.frames
+    assert x.shape == (64, 30) and y.shape == (64, 30)
+    values = _decode_values(x).reshape(64, 3, 10)
+    np.testing.assert_array_equal(_decode_values(y).reshape(64, 3, 10), 200 - values)
+    starts = values[:, :, 0]
+    for k in range(3):
+        assert set(starts[:, k].tolist()) == set(range(7 * k, 7 * k + 7))  # all, only these
+    np.testing.assert_array_equal(values, starts[..., None] + np.arange(10))
+    # decode_train: one window (one size, one box) and one flip for the 3 x 20 planes.
+    example = samples.TrainSample(*(tf.nest.map_structure(lambda t: t[0], gathered)))
+    windows, _ = samples.decode_train(example, spec)
+    assert windows.frames.shape[0] == 60 and windows.flips.shape == (1,)
+    planes = windows.frames.numpy()[:, 0, 0, 0].astype(int)
+    expected = np.stack([values[0], 200 - values[0]], -1).reshape(60)  # x_0, y_0, x_1, ...
+    np.testing.assert_allclose(planes, expected, atol=2)  # JPEG of a flat grey
+
+
+def test_segments_of_a_strided_chunk_span_the_whole_video():
+    # Chunk 1 of 2 of 50 RGB frames holds frames 1, 3, ..., 49 (25 positions): segments of
+    # positions [0, 8), [8, 16), [16, 25), i.e. video frames 1..15, 17..31, 33..49.
+    spec = dataclasses.replace(RGB_SPEC, num_segments=3, samples_per_video=64)
+    record = schema.encode_rgb_chunks(_video(50), 2)[1]
+    gathered = both(lambda r: samples.gather_train(r, tf.constant([0, 9], tf.int64), spec), record)
+    frames = _decode_values(gathered.frames[0]).reshape(64, 3) // 5  # RGB frame i painted 5i
+    for k, (first, last) in enumerate([(1, 15), (17, 31), (33, 49)]):
+        assert set(frames[:, k].tolist()) == set(range(first, last + 1, 2))

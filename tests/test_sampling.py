@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import scipy.stats
 import tensorflow as tf
 from conftest import eager_and_in_tf_data as both
 
@@ -70,3 +71,35 @@ def test_frame_indices_are_consecutive_when_the_video_is_long_enough():
 def test_zero_frames_is_an_error():
     with pytest.raises(tf.errors.InvalidArgumentError, match="no frames"):
         sampling.frame_indices(tf.constant([0]), 4, tf.constant(0))
+
+
+def test_segment_starts_are_uniform_within_their_segment_and_never_outside():
+    # 100 frames, length 10: P = 91 starts, K = 3 segments: [0, 30), [30, 60), [60, 91).
+    segments = [(0, 30), (30, 60), (60, 91)]
+    draws = 30_000
+    starts = both(
+        lambda s: sampling.segment_starts(100, 10, 3, draws, s), tf.constant([3, 5], tf.int64)
+    )
+    assert starts.shape == (draws, 3)
+    for k, (lower, upper) in enumerate(segments):
+        counts = np.bincount(starts[:, k], minlength=91)
+        assert counts[:lower].sum() == counts[upper:].sum() == 0  # never outside segment k
+        inside = counts[lower:upper]
+        # Pearson chi-square against uniform over the segment's starts (every start drawn).
+        expected = draws / (upper - lower)
+        chi2 = ((inside - expected) ** 2 / expected).sum()
+        assert inside.min() > 0
+        assert chi2 < scipy.stats.chi2.ppf(0.999, upper - lower - 1), (k, chi2)
+
+
+def test_segment_starts_of_short_videos_run_in_time_order():
+    # 4 frames, length 1: P = 4 starts in K = 3 segments [0, 1), [1, 2), [2, 4).
+    starts = both(lambda s: sampling.segment_starts(4, 1, 3, 200, s), tf.constant([1, 2], tf.int64))
+    assert set(starts[:, 0]) == {0} and set(starts[:, 1]) == {1} and set(starts[:, 2]) == {2, 3}
+    # Fewer starts than segments (P = 1): every snippet starts at 0 (frames loop).
+    assert (
+        both(
+            lambda s: sampling.segment_starts(3, 10, 3, 2, s), tf.constant([1, 2], tf.int64)
+        ).tolist()
+        == [[0, 0, 0]] * 2
+    )

@@ -57,6 +57,18 @@ def test_train_batches_come_from_the_service(data_dir, service_processes, mode):
         assert float(tf.reduce_max(tf.abs(images[..., 1::2] - 90.0))) <= 1.0
 
 
+def test_segment_examples_cross_the_service_as_one_window(data_dir, service_processes):
+    config = base.get_config()
+    config.stream = "temporal"
+    config.data.image_size = 16
+    config.data.num_segments = 3
+    config.data.service_address = service_processes
+    windows, labels = next(iter(datasets.train_dataset(config, data_dir, 4)))
+    assert windows.frames.shape == (4, 60, 32, 32, 1) and labels.shape == (4,)
+    images = resample.model_input(resample.fold_segments(windows, 3), 16, flow=True)
+    assert images.shape == (12, 16, 16, 20)
+
+
 @pytest.mark.parametrize(("setting", "expected"), [("none", None), ("auto", "AUTO")])
 def test_compression_setting_reaches_the_service(monkeypatch, setting, expected):
     calls = []

@@ -199,3 +199,57 @@ def test_the_train_step_train_py_runs_is_compiled_with_every_uint8_gather_inside
     train_fn, iterator, num_steps = made[0]
     outside, inside = uint8_gathers(train_fn.get_concrete_function(iterator, num_steps))
     assert len(inside) == 2 and not outside, outside  # the resample's row and column gathers
+
+
+def _run_all(*commands: list[str]) -> list[subprocess.CompletedProcess]:
+    """Runs the commands concurrently (TensorFlow start-up dominates); each must succeed."""
+    env = {**os.environ, "PYTHONPATH": REPO}
+    processes = [
+        subprocess.Popen(command, env=env, cwd=REPO, stderr=subprocess.PIPE, text=True)
+        for command in commands
+    ]
+    results = []
+    for command, process in zip(commands, processes, strict=True):
+        _, stderr = process.communicate(timeout=600)
+        assert process.returncode == 0, f"{command}:\n{stderr[-3000:]}"
+        results.append(subprocess.CompletedProcess(command, 0, "", stderr))
+    return results
+
+
+@pytest.mark.slow
+def test_tsn_configs_train_evaluate_and_fuse_with_the_existing_commands(tmp_path, data_dir):
+    # configs/{spatial,temporal}.py:tsn as given (K = 3 segments, partial BN), shrunk to a
+    # tiny CNN; eval.py scores the (chunked) training subset as it would any checkpoint.
+    shrink = [
+        "--config.model.name=tiny",
+        "--config.model.weights=",
+        "--config.model.tiny_widths=(8,16)",
+        "--config.data.image_size=16",
+        "--config.data.shuffle_buffer=8",
+        "--config.train.batch_size=4",
+        "--config.train.num_steps=2",
+        "--config.train.lr_boundaries=(1,)",
+        "--config.train.checkpoint_every_steps=2",
+        "--config.data.eval_num_samples=2",
+        "--config.data.eval_num_crops=1",
+        "--config.eval.batch_size=4",
+    ]
+    args = {
+        stream: [
+            f"--config={os.path.join(REPO, 'configs', stream)}.py:tsn",
+            f"--workdir={tmp_path / stream}",
+            f"--data_dir={data_dir}",
+            *shrink,
+        ]
+        for stream in ("spatial", "temporal")
+    }
+    trained = _run_all(*([sys.executable, "train.py", *a] for a in args.values()))
+    for run in trained:
+        assert "partial batch norm: only the first batch-norm layer adapts" in run.stderr
+    _run_all(
+        *([sys.executable, "eval.py", *a, "--subset=train", "--noprogress"] for a in args.values())
+    )
+    scores = [str(tmp_path / stream / "eval_train" / "scores.npz") for stream in args]
+    fused = tmp_path / "fused"
+    _run_all([sys.executable, "eval.py", f"--fuse={','.join(scores)}", f"--output_dir={fused}"])
+    assert (fused / "metrics.json").exists()

@@ -37,6 +37,16 @@ def _dataset_fn(
     return datasets.train_dataset(data_config, data_dir, config.train.batch_size, context)
 
 
+def model_input(windows: resample.Windows, spec: samples.SampleSpec) -> tf.Tensor:
+    """A training batch's images, in the step: K snippets folded into the batch, resized.
+
+    Returns:
+      float32 [b x K, S, S, C] (`resample.fold_segments`, then `resample.model_input`).
+    """
+    folded = resample.fold_segments(windows, spec.num_segments)
+    return resample.model_input(folded, spec.image_size, spec.stream.flow)
+
+
 def check_config(config: ml_collections.ConfigDict) -> samples.SampleSpec:
     """The stream's sample spec, after checking every config value training will use.
 
@@ -60,7 +70,7 @@ def train_on_data_dir(
     The number of classes and of training videos (for epoch durations) come from
     `data_dir/manifest.json`; each input pipeline reads its share of the stream's train
     shards through the strategy's input context and ships uint8 windows, which the step
-    cuts, flips and resizes on the device (`input_pipeline.resample.model_input`).
+    cuts, flips and resizes on the device (`model_input`).
 
     Raises:
       tfrecords.manifest.ManifestError: no usable manifest, no train shards, or a train
@@ -80,7 +90,7 @@ def train_on_data_dir(
             functools.partial(_dataset_fn, config, data_dir),
             manifest.num_classes,
             manifest.written[datasets.TRAIN_SUBSET],
-            functools.partial(resample.model_input, size=spec.image_size, flow=spec.stream.flow),
+            functools.partial(model_input, spec=spec),
         )
     except tf.errors.DataLossError:
         # tf.data does not name the damaged file; find it (raises ManifestError if a shard is).

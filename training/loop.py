@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from models import builder
+from models import builder, consensus
 from tfrecords.errors import ConfigError, UserError
 from training import checkpoints, schedules, summaries
 from training import strategy as strategy_lib
@@ -130,8 +130,15 @@ def make_train_fn(
     step: tf.Variable,
     global_batch_size: int,
     preprocess_fn: PreprocessFn,
+    num_segments: int = 1,
 ) -> Callable[[Iterator, tf.Tensor], tuple[tf.Tensor, tf.Tensor, tf.Tensor]]:
     """The training function: `num_steps` steps on the model's current trainable variables.
+
+    `preprocess_fn` gives b x K images for a batch of b examples of K = `num_segments`
+    snippets (example-major); the loss is on each example's consensus, the softmax of its
+    K snippets' mean logits (`models.consensus.average_consensus`; K = 1: the model's own
+    output). Trainability (phases, partial batch norm) is read when the step is traced:
+    set it before calling this.
 
     Each replica's step is compiled with XLA (`jit_compile=True`): on the default strategy
     the whole step (preprocess_fn, forward, backward, optimizer update); under a distributing
@@ -146,11 +153,13 @@ def make_train_fn(
       learning rate of the last step), a `tf.function`.
     """
     variables = model.trainable_variables
+    logits_model = builder.logits_model(model)
 
     def gradients_fn(inputs: Any, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, list]:
         images = preprocess_fn(inputs)
         with tf.GradientTape() as tape:
-            probabilities = model(images, training=True)
+            logits = logits_model(images, training=True)
+            probabilities = consensus.average_consensus(logits, num_segments)
             per_example = keras.losses.sparse_categorical_crossentropy(labels, probabilities)
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch_size)
             scaled = optimizer.scale_loss(loss)
@@ -204,6 +213,9 @@ def _set_phase(model: keras.Model, train_config: ml_collections.ConfigDict, head
         builder.set_backbone_trainable(model, True, train_config.finetune_after_layer)
         after = train_config.finetune_after_layer
         logging.info("training the head and the backbone%s", f" after {after}" if after else "")
+        if train_config.partial_bn:
+            builder.freeze_batch_norm_but_first(model)
+            logging.info("partial batch norm: only the first batch-norm layer adapts")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,6 +223,7 @@ class _Run:
     """What the host loop drives; built once per `train` call."""
 
     train_config: ml_collections.ConfigDict
+    num_segments: int
     strategy: tf.distribute.Strategy
     model: keras.Model
     optimizer: keras.optimizers.Optimizer
@@ -244,6 +257,7 @@ def _host_loop(run: _Run, start: int, stop: threading.Event) -> tuple[int, bool,
                 run.step,
                 config.batch_size,
                 run.preprocess_fn,
+                run.num_segments,
             )
         stop_at = _next_stop(current, run.total, run.head, periods)
         count = min(config.steps_per_loop, stop_at - current)
@@ -351,6 +365,7 @@ def train(
     writer = summaries.Summaries(workdir, enabled=chief)
     run = _Run(
         train_config,
+        config.data.num_segments,
         strategy,
         model,
         optimizer,
