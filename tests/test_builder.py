@@ -5,6 +5,7 @@ import tensorflow as tf
 
 from configs import base, demo_spatial, demo_temporal
 from models import backbones, build_model, builder, normalization, scratch
+from tfrecords.errors import ConfigError
 
 # Backbone feature shapes for 224x224 input.
 FEATURES_224 = {
@@ -162,3 +163,45 @@ def test_partial_bn_leaves_the_application_backbones_first_batch_norm_training()
     assert [layer.name for layer in norms if layer.trainable] == ["bn_Conv1"]
     assert layers[layers.index(norms[0]) - 1].name == "Conv1"
     assert all(layer.trainable for layer in layers if layer not in norms)
+
+
+@pytest.mark.parametrize("name", sorted(backbones.APPLICATIONS))
+def test_application_min_sizes_are_keras_own(name):
+    """Keras refuses one pixel less than APPLICATION_MIN_SIZES (before building anything)."""
+    assert set(backbones.APPLICATION_MIN_SIZES) == set(backbones.APPLICATIONS)
+    size = backbones.APPLICATION_MIN_SIZES[name]
+    constructor, _ = backbones.APPLICATIONS[name]
+    with pytest.raises(ValueError, match=f"Input size must be at least {size}x{size}"):
+        constructor(include_top=False, weights=None, input_shape=(size - 1, size - 1, 3))
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (
+            {"data.image_size": 2},
+            "config.data.image_size=2: model 'tiny' needs at least 8 pixels; use "
+            "--config.data.image_size=8 or more",
+        ),
+        ({"data.image_size": 8}, None),  # three blocks: 8 -> 4 -> 2 -> 1
+        (
+            {"model.name": "cnn_m_2048", "data.image_size": 74},
+            "config.data.image_size=74: model 'cnn_m_2048' needs at least 75 pixels",
+        ),
+        (
+            {"model.name": "resnet50", "data.image_size": 31},
+            "config.data.image_size=31: model 'resnet50' needs at least 32 pixels",
+        ),
+    ],
+)
+def test_image_size_below_the_model_minimum_is_a_config_error(overrides, message):
+    config = demo_temporal.get_config()
+    for key, value in overrides.items():
+        section, field = key.split(".")
+        config[section][field] = value
+    if message is None:
+        builder.check_image_size(config)
+        return
+    with pytest.raises(ConfigError) as error:
+        builder.check_image_size(config)
+    assert str(error.value).startswith(message)
