@@ -65,10 +65,11 @@ def test_binary_main_lets_other_errors_through():
         binary_main(main)(["prog"])
 
 
+# The folder's configs, listed here (base.py, demo_common.py, ..., temporal.py, ...).
+CONFIGS = ", ".join(sorted(p.name for p in (REPO / "configs").glob("[!_]*.py")))
 SPATAIL = (
     "error: --config=configs/spatail.py: no such file; did you mean configs/spatial.py? "
-    "(configs/ has base.py, demo_common.py, demo_spatial.py, demo_temporal.py, spatial.py, "
-    "temporal.py)"
+    f"(configs/ has {CONFIGS})"
 )
 
 
