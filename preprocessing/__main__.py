@@ -362,6 +362,8 @@ def main(argv: Sequence[str]) -> None:
     check_output_dir(config.output_dir, "--output_dir")
     if config.flow_cache_dir:
         check_output_dir(config.flow_cache_dir, "--flow_cache_dir")
+    if _XLA_CACHE_DIR.value:
+        check_output_dir(_XLA_CACHE_DIR.value, "--xla_cache_dir")
     _check_format(config.output_dir)
     compile_cache.use_compile_cache(_XLA_CACHE_DIR.value)
     logging.info("Beam options: %s", beam_args)

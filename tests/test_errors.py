@@ -260,6 +260,11 @@ CASES = {
         2,
         IS_FILE % "--flow_cache_dir",
     ),
+    "preprocessing --xla_cache_dir under a file": (
+        [*PREPROCESS, "--xla_cache_dir={file}/sub"],
+        2,
+        UNDER_FILE % "--xla_cache_dir",
+    ),
     "preprocessing unknown flag": (
         [*PREPROCESS, "--bogus"],
         2,
