@@ -271,14 +271,15 @@ def export_checkpoint(
       CheckpointError: no checkpoint, or one that does not fit the config's model.
       ManifestError: no usable manifest in `data_dir`.
     """
-    datasets.sample_spec(config)  # the config first: a bad value stops before any I/O
+    spec = datasets.sample_spec(config)  # the config first: a bad value stops before any I/O
     builder.check_image_size(config)
     manifest = manifest_lib.read_manifest(data_dir, check_shards=False)
+    manifest.frame_hw(data_dir, spec.modality)  # the stream's records are there
     path = checkpoint or checkpoints.latest_checkpoint(workdir)
     model = checkpoints.restore_model(config, workdir, manifest.num_classes, path)
     description = f"{path} (step {checkpoints.checkpoint_step(path)})"
     return export_saved_model(
         model,
         posixpath.join(export_dir, config.stream),
-        export_metadata.metadata_from_config(config, manifest, description),
+        export_metadata.metadata_from_config(config, data_dir, manifest, description),
     )

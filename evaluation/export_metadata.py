@@ -160,15 +160,19 @@ class ExportMetadata:
 
 
 def metadata_from_config(
-    config: ml_collections.ConfigDict, manifest: manifest_lib.Manifest, checkpoint: str
+    config: ml_collections.ConfigDict,
+    data_dir: str,
+    manifest: manifest_lib.Manifest,
+    checkpoint: str,
 ) -> ExportMetadata:
-    """The ExportMetadata of a model trained with `config` on the data `manifest` describes.
+    """The ExportMetadata of a model trained with `config` on `data_dir` (its `manifest`).
 
     Raises:
       ValueError: a config value `datasets.sample_spec` refuses, or an unknown source.
+      ManifestError: `data_dir` holds no records of the stream's modality.
     """
     spec = datasets.sample_spec(config)
-    height, width = manifest.max_frame_hw[spec.modality]
+    height, width = manifest.frame_hw(data_dir, spec.modality)
     return ExportMetadata(
         stream=config.stream,
         image_size=spec.image_size,

@@ -44,7 +44,9 @@ def test_metadata_from_the_config_and_the_manifest(stream, tmp_path):
     )
     manifest = testdata.write_data_dir(str(tmp_path), {"test": [video]}, num_classes=2)
     manifest = dataclasses.replace(manifest, source="videos/dis")
-    metadata = export_metadata.metadata_from_config(config, manifest, "ckpt-9 (step 9)")
+    metadata = export_metadata.metadata_from_config(
+        config, str(tmp_path), manifest, "ckpt-9 (step 9)"
+    )
     assert metadata.stream == stream
     assert (metadata.image_size, metadata.num_flow_frames) == (64, 10)
     assert (metadata.eval_num_samples, metadata.eval_num_crops) == (7, 10)

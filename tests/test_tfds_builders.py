@@ -357,6 +357,11 @@ def test_a_format_given_for_the_other_is_one_clear_error(built, tmp_path):
     flow_dir = str(_config_dir(work / "project", "flow"))
     with pytest.raises(manifest_lib.ManifestError, match="needs the rgb config's folder"):
         datasets.train_dataset(config, flow_dir, 4)
+    # export.py's check: the stream's frame size comes from its own modality's folder only.
+    flow_manifest = manifest_lib.read_manifest(flow_dir)
+    assert flow_manifest.frame_hw(flow_dir, "flow") == tuple(flow_manifest.max_frame_hw["flow"])
+    with pytest.raises(manifest_lib.ManifestError, match="reading rgb needs the rgb config's"):
+        flow_manifest.frame_hw(flow_dir, "rgb")
     both = tmp_path / "both"
     shutil.copytree(_config_dir(work / "project", "rgb"), both)
     shutil.copy(work / "seq" / manifest_lib.MANIFEST_FILE, both)

@@ -128,6 +128,14 @@ def _flag_argument(argv: Sequence[str], name: str) -> str | None:
     return value
 
 
+def _defines_get_config(path: str) -> bool:
+    """Whether `path` is a Python file with a module-level `get_config` (a loadable config)."""
+    if not path.endswith(".py") or not os.path.isfile(path):
+        return False
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return any(line.startswith("def get_config(") for line in f)
+
+
 def _missing_config_file(path: str) -> str:
     """What is wrong with the config file `path` that does not load, and the fix."""
     if os.path.isdir(path):
@@ -135,7 +143,7 @@ def _missing_config_file(path: str) -> str:
     folder = os.path.dirname(path) or "."
     if not os.path.isdir(folder):
         return f"no such file (no folder {folder}); give a config file, e.g. configs/spatial.py"
-    configs = sorted(n for n in os.listdir(folder) if n.endswith(".py") and not n.startswith("__"))
+    configs = sorted(n for n in os.listdir(folder) if _defines_get_config(os.path.join(folder, n)))
     close = difflib.get_close_matches(os.path.basename(path), configs, n=1)
     hint = f"did you mean {os.path.join(os.path.dirname(path), close[0])}? " if close else ""
     listing = f"({folder}/ has {', '.join(configs)})" if configs else f"({folder}/ has none)"

@@ -146,12 +146,7 @@ class Manifest:
             if s.subset == subset and s.modality == modality
         ]
         if not paths and self.record_format == TFDS_FORMAT:
-            modalities = sorted({s.modality for s in self.shards})
-            raise ManifestError(
-                f"{data_dir}: this TFDS folder holds {'/'.join(modalities)} examples of "
-                f"{sorted(self.written)}; a stream reading {modality} of '{subset}' needs the "
-                f"{modality} config's folder (<builder>/split{self.split}_{modality}/<version>)"
-            )
+            raise self._other_tfds_config(data_dir, f"{modality} of '{subset}'", modality)
         if not paths:
             raise ManifestError(
                 f"{posixpath.join(data_dir, MANIFEST_FILE)}: no '{subset}' {modality} shards "
@@ -159,6 +154,32 @@ class Manifest:
                 f"with {subset} among its subsets"
             )
         return paths
+
+    def _other_tfds_config(self, data_dir: str, what: str, modality: str) -> ManifestError:
+        """The error for a TFDS folder that lacks `what`: it names the config folder to give."""
+        modalities = sorted({s.modality for s in self.shards})
+        return ManifestError(
+            f"{data_dir}: this TFDS folder holds {'/'.join(modalities)} examples of "
+            f"{sorted(self.written)}; a stream reading {what} needs the "
+            f"{modality} config's folder (<builder>/split{self.split}_{modality}/<version>)"
+        )
+
+    def frame_hw(self, data_dir: str, modality: str) -> tuple[int, int]:
+        """The largest (height, width) of `modality`'s stored frames in `data_dir`.
+
+        Raises:
+          ManifestError: the directory holds no records of `modality` (a TFDS config folder
+            of the other modality), naming the folder to give instead.
+        """
+        if modality in self.max_frame_hw:
+            height, width = self.max_frame_hw[modality]
+            return height, width
+        if self.record_format == TFDS_FORMAT:
+            raise self._other_tfds_config(data_dir, modality, modality)
+        raise ManifestError(
+            f"{posixpath.join(data_dir, MANIFEST_FILE)}: no {modality} frames; re-run "
+            "`python -m preprocessing` to write both modalities"
+        )
 
     def records_per_video(self, subset: str, modality: str) -> int:
         """Records a video of `subset` has in `modality`'s shards (RGB chunks, or 1)."""
