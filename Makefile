@@ -36,7 +36,7 @@ $(STAMP): pyproject.toml setup.py
 setup: $(STAMP)
 
 # Two workers, one test file each at a time: most of the suite's time is single-threaded
-# (TensorFlow imports in subprocesses driving the real CLIs): ~8 min on 2 shared cores.
+# (TensorFlow imports in subprocesses driving the real CLIs): ~12 min on 2 cores.
 test: $(STAMP)
 	$(PY) -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
