@@ -11,3 +11,5 @@ parses its flags before TensorFlow loads (tfrecords/startup.py), and a typo cost
 
 # `--flow_algorithm` by name (optical_flow/algorithms.py: what each is and costs).
 FLOW_ALGORITHMS = ("tvl1", "tvl1_opencv", "dis", "farneback")
+# The Beam job's `--flow_algorithm` unless told otherwise: the public archives' flow.
+DEFAULT_FLOW_ALGORITHM = "tvl1"

@@ -33,7 +33,6 @@ from optical_flow import FLOW_ALGORITHMS as FLOW_ALGORITHMS
 from optical_flow import tvl1
 from tfrecords.errors import UserError
 
-DEFAULT_FLOW_ALGORITHM = "tvl1"
 # The TensorFlow TV-L1's preset behind `tvl1`: the archives' variant.
 TVL1_PRESET = "archive"
 # Pairs per TensorFlow TV-L1 call on a GPU or TPU: enough pairs to fill the device with

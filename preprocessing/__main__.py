@@ -47,79 +47,74 @@ train.py / eval.py and a `tfds.builder_from_directory` folder::
 
 Exit status: 0 on success; 1 when more clips failed than --max_failures allows (the good
 clips, failures.jsonl and the manifest are still written); 2 on bad input (a message, no
-traceback), an --output_dir or --flow_cache_dir that cannot be written included (checked
-before the job starts).
+traceback), an --output_dir or --flow_cache_dir that cannot be written included. The flags
+are parsed and the local paths checked before TensorFlow and Beam load (~0.1 s); a flag
+neither this binary nor Beam defines is refused once Beam's options are loaded (~1 s),
+before TensorFlow.
 """
 
 from __future__ import annotations
-
-import sys
-
-from tfrecords import startup
-
-# This binary's flags name constants of modules that load TensorFlow and Beam, so both load
-# before the flags are parsed: quietly, unless --verbose (tfrecords/startup.py).
-startup.quiet()
-startup.import_tensorflow()
 
 import collections
 import difflib
 import logging as python_logging
 import posixpath
 import shlex
+import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import tensorflow as tf
-from absl import app, flags, logging
-from apache_beam.options.pipeline_options import PipelineOptions
+# Nothing imported here loads TensorFlow or Beam: the flags are parsed (a typo reported) and
+# the paths checked before they load, in `main` (tfrecords/startup.py).
+from absl import flags, logging
 
-from optical_flow import compile_cache
-from optical_flow.algorithms import FLOW_ALGORITHMS
+from optical_flow import DEFAULT_FLOW_ALGORITHM, FLOW_ALGORITHMS
 from preprocessing import (
-    datasets,
-    folder,
-    hmdb51,
-    job_config,
-    pipeline,
-    tfds_builders,
-    ucf101,
-    validation,
+    DATASET_FOLDERS,
+    DATASETS,
+    DEFAULT_DATASET,
+    DEFAULT_RGB_CHUNKS,
+    DEFAULT_TEST_FRACTION,
+    FLOW_DIR,
+    FRAMES_DIR,
+    HMDB51_SPLITS_DIR,
+    HMDB51_VIDEOS_DIR,
+    SOURCES,
+    UCF101_SPLITS_DIR,
+    UCF101_VIDEOS_DIR,
 )
-from preprocessing import layout as layout_lib
-from preprocessing.clip_sources import SOURCES
-from tfrecords.errors import UserError, binary_main, report
-from tfrecords.manifest import FAILURES_FILE, MANIFEST_FILE, read_manifest
+from tfrecords import FORMATS, MANIFEST_FILE, TFDS_FORMAT, startup
+from tfrecords.errors import UserError, report, run_binary
 from tfrecords.output_checks import check_input_dir, check_input_file, check_output_dir
-from tfrecords.schema import MODALITIES
-from tfrecords.tfds_schema import is_tfds_dir
 
-FORMATS = ("sequence_example", "tfds")
+if TYPE_CHECKING:
+    from preprocessing.job_config import JobConfig
 
 _DATASET = flags.DEFINE_enum(
     "dataset",
-    datasets.DEFAULT_DATASET,
-    list(datasets.DATASETS),
+    DEFAULT_DATASET,
+    list(DATASETS),
     "Which dataset's conventions (class list, splits, clip ids, folders) to use.",
 )
 _ROOT = flags.DEFINE_string(
     "root",
     None,
-    f"Dataset root: ucf101: {ucf101.SPLITS_DIR}/, {ucf101.VIDEOS_DIR}/; hmdb51: "
-    f"{hmdb51.SPLITS_DIR}/, {hmdb51.VIDEOS_DIR}/; folder: one folder of videos per class; all: "
-    f"{layout_lib.FRAMES_DIR}/, {layout_lib.FLOW_DIR}/ (see WORKSPACE.md). Each folder can be "
+    f"Dataset root: ucf101: {UCF101_SPLITS_DIR}/, {UCF101_VIDEOS_DIR}/; hmdb51: "
+    f"{HMDB51_SPLITS_DIR}/, {HMDB51_VIDEOS_DIR}/; folder: one folder of videos per class; all: "
+    f"{FRAMES_DIR}/, {FLOW_DIR}/ (see WORKSPACE.md). Each folder can be "
     "overridden below.",
 )
 _SPLITS_DIR = flags.DEFINE_string(
     "splits_dir",
     None,
-    f"Overrides ROOT/{ucf101.SPLITS_DIR} (ucf101) or ROOT/{hmdb51.SPLITS_DIR} (hmdb51).",
+    f"Overrides ROOT/{UCF101_SPLITS_DIR} (ucf101) or ROOT/{HMDB51_SPLITS_DIR} (hmdb51).",
 )
-_FRAMES_DIR = flags.DEFINE_string("frames_dir", None, f"Overrides ROOT/{layout_lib.FRAMES_DIR}.")
-_FLOW_DIR = flags.DEFINE_string("flow_dir", None, f"Overrides ROOT/{layout_lib.FLOW_DIR}.")
+_FRAMES_DIR = flags.DEFINE_string("frames_dir", None, f"Overrides ROOT/{FRAMES_DIR}.")
+_FLOW_DIR = flags.DEFINE_string("flow_dir", None, f"Overrides ROOT/{FLOW_DIR}.")
 _VIDEOS_DIR = flags.DEFINE_string(
     "videos_dir",
     None,
-    f"Overrides ROOT/{ucf101.VIDEOS_DIR} (ucf101), ROOT/{hmdb51.VIDEOS_DIR} (hmdb51), ROOT "
+    f"Overrides ROOT/{UCF101_VIDEOS_DIR} (ucf101), ROOT/{HMDB51_VIDEOS_DIR} (hmdb51), ROOT "
     "(folder).",
 )
 _SPLIT_CSV = flags.DEFINE_string(
@@ -130,7 +125,7 @@ _SPLIT_CSV = flags.DEFINE_string(
 )
 _TEST_FRACTION = flags.DEFINE_float(
     "test_fraction",
-    folder.DEFAULT_TEST_FRACTION,
+    DEFAULT_TEST_FRACTION,
     "--dataset=folder without --split_csv: fraction of each class's videos in test.",
 )
 _SPLIT = flags.DEFINE_enum("split", "1", ["1", "2", "3"], "Split whose lists to write.")
@@ -162,7 +157,7 @@ _SOURCE = flags.DEFINE_enum(
 )
 _FLOW_ALGORITHM = flags.DEFINE_enum(
     "flow_algorithm",
-    "tvl1",
+    DEFAULT_FLOW_ALGORITHM,
     list(FLOW_ALGORITHMS),
     "Optical flow for --source=videos: tvl1 (as the public archives; slow, costed in "
     "README.md's Scaling section), dis or farneback (fast).",
@@ -180,7 +175,7 @@ _FLOW_CACHE_DIR = flags.DEFINE_string(
     "flow_cache_dir",
     None,
     "--source=videos: keep each clip's frames and flow in DIR/<flow algorithm>/ "
-    f"({layout_lib.FRAMES_DIR}/, {layout_lib.FLOW_DIR}/u|v/: a --source=frames root), written "
+    f"({FRAMES_DIR}/, {FLOW_DIR}/u|v/: a --source=frames root), written "
     "per clip as soon as it is done, so a re-run after a crash computes only the clips "
     "without a complete entry.",
 )
@@ -210,7 +205,7 @@ _SHARD_SIZE_MB = flags.DEFINE_float(
 )
 _RGB_CHUNKS = flags.DEFINE_integer(
     "rgb_chunks",
-    job_config.DEFAULT_RGB_CHUNKS,
+    DEFAULT_RGB_CHUNKS,
     "K: RGB records per train video, strided chunks (chunk j holds frames j, j+K, ...), so "
     "a read costs 1/K of the video. Test subset records are whole videos (K = 1) whatever "
     "this flag says.",
@@ -220,19 +215,13 @@ _MAX_FAILURES = flags.DEFINE_integer(
 )
 
 
-def _parse_flags(argv: list[str]) -> list[str]:
-    """Parses this binary's flags; returns the rest (argv[0] first) for Beam.
-
-    A bad flag value exits with status 2 and a message, like every other input error.
-    """
-    try:
-        return flags.FLAGS(argv, known_only=True)
-    except flags.Error as e:
-        report(f"{e} (pass --help to see the flags)", 2)
-
-
 def _check_beam_args(beam_args: list[str]) -> None:
-    """Exits with status 2 naming any argument neither this binary nor Beam defines."""
+    """Exits with status 2 naming any argument neither this binary nor Beam defines.
+
+    Beam's option list is Beam's own: this imports Beam's options (~1 s, no TensorFlow).
+    """
+    from apache_beam.options.pipeline_options import PipelineOptions
+
     parsers = []  # Beam's own parser of every registered PipelineOptions subclass
     # Beam warns of each argument it cannot parse; this function reports the first itself.
     beam_logger = python_logging.getLogger(PipelineOptions.__module__)
@@ -256,8 +245,48 @@ def _check_beam_args(beam_args: list[str]) -> None:
     )
 
 
+def _check_source_folders() -> None:
+    """UserError unless --root, or a flag for every folder the dataset and source read, is given."""
+    if _ROOT.value is not None:
+        return
+    needed = {
+        "frames": [("--frames_dir", _FRAMES_DIR.value), ("--flow_dir", _FLOW_DIR.value)],
+        "videos": [("--videos_dir", _VIDEOS_DIR.value)],
+    }[_SOURCE.value]
+    if _DATASET.value == "folder" and _SOURCE.value == "frames":  # class folders = videos folder
+        needed = [("--videos_dir", _VIDEOS_DIR.value), *needed]
+    if DATASET_FOLDERS[_DATASET.value][0] is not None:  # the dataset reads split files
+        needed = [("--splits_dir", _SPLITS_DIR.value), *needed]
+    missing = [name for name, value in needed if not value]
+    if missing:
+        raise UserError(f"give --root, or all of {', '.join(missing)}")
+
+
+def _check_paths() -> None:
+    """Refuses, naming the flag, a missing input and an output folder that cannot be written.
+
+    Through `os` for local paths: before TensorFlow and Beam load, a mistake costs one line.
+    """
+    for flag, value in (("--root", _ROOT.value), ("--splits_dir", _SPLITS_DIR.value)):
+        if value:
+            check_input_dir(value, flag)
+    if _SPLIT_CSV.value:
+        check_input_file(_SPLIT_CSV.value, "--split_csv")
+    _check_source_folders()
+    outputs = (
+        ("--output_dir", _OUTPUT_DIR.value),
+        ("--flow_cache_dir", _FLOW_CACHE_DIR.value),
+        ("--xla_cache_dir", _XLA_CACHE_DIR.value),
+    )
+    for flag, value in outputs:
+        if value:  # an empty --output_dir is JobConfig's error
+            check_output_dir(value, flag)
+
+
 def _subsets() -> tuple[str, ...]:
     """--subsets, with val added when --val_groups or --val_fraction asks for it."""
+    from preprocessing import validation
+
     subsets = tuple(_SUBSETS.value)
     asked = _VAL_GROUPS.value is not None or _VAL_FRACTION.value is not None
     if asked and validation.VAL_SUBSET not in subsets:
@@ -265,34 +294,16 @@ def _subsets() -> tuple[str, ...]:
     return subsets
 
 
-def _check_inputs() -> None:
-    """Refuses a --root, --splits_dir or --split_csv that is missing, naming the flag."""
-    for flag, value in (("--root", _ROOT.value), ("--splits_dir", _SPLITS_DIR.value)):
-        if value:
-            check_input_dir(value, flag)
-    if _SPLIT_CSV.value:
-        check_input_file(_SPLIT_CSV.value, "--split_csv")
+def _config() -> JobConfig:
+    """The job config from the flags (after `_check_paths`); UserError on a bad value."""
+    from preprocessing import datasets, job_config
 
-
-def _config() -> job_config.JobConfig:
-    """The job config from the flags; UserError when a needed folder has no flag."""
-    root, dataset = _ROOT.value, _DATASET.value
-    needed = {
-        "frames": [("--frames_dir", _FRAMES_DIR.value), ("--flow_dir", _FLOW_DIR.value)],
-        "videos": [("--videos_dir", _VIDEOS_DIR.value)],
-    }[_SOURCE.value]
-    if dataset == "folder" and _SOURCE.value == "frames":  # class folders = videos folder
-        needed = [("--videos_dir", _VIDEOS_DIR.value), *needed]
-    if datasets.needs_splits_dir(dataset):
-        needed = [("--splits_dir", _SPLITS_DIR.value), *needed]
-    missing = [name for name, value in needed if not value]
-    if root is None and missing:
-        raise UserError(f"give --root, or all of {', '.join(missing)}")
+    root, dataset = _ROOT.value or "", _DATASET.value
     layout = datasets.default_layout(
-        dataset, root or "", _VIDEOS_DIR.value, _FRAMES_DIR.value, _FLOW_DIR.value
+        dataset, root, _VIDEOS_DIR.value, _FRAMES_DIR.value, _FLOW_DIR.value
     )
     return job_config.JobConfig(
-        splits_dir=_SPLITS_DIR.value or datasets.default_splits_dir(dataset, root or ""),
+        splits_dir=_SPLITS_DIR.value or datasets.default_splits_dir(dataset, root),
         layout=layout,
         split=int(_SPLIT.value),
         subsets=_subsets(),
@@ -315,21 +326,29 @@ def _config() -> job_config.JobConfig:
 
 def _check_format(output_dir: str) -> None:
     """UserError when --output_dir already holds the other format's data."""
+    import tensorflow as tf
+
+    from tfrecords.tfds_schema import is_tfds_dir
+
     has_manifest = tf.io.gfile.exists(posixpath.join(output_dir, MANIFEST_FILE))
-    if _FORMAT.value == "tfds" and has_manifest:
+    if _FORMAT.value == TFDS_FORMAT and has_manifest:
         raise UserError(
             f"--output_dir={output_dir}: holds SequenceExample shards ({MANIFEST_FILE}); give "
             "--format=tfds another directory"
         )
-    if _FORMAT.value != "tfds" and is_tfds_dir(output_dir):
+    if _FORMAT.value != TFDS_FORMAT and is_tfds_dir(output_dir):
         raise UserError(
             f"--output_dir={output_dir}: is a TFDS dataset folder; write SequenceExample "
             "shards to another directory"
         )
 
 
-def _build_tfds(config: job_config.JobConfig, beam_args: list[str]) -> None:
+def _build_tfds(config: JobConfig, beam_args: list[str]) -> None:
     """--format=tfds: builds both modality configs, prints their folders and accounting."""
+    from preprocessing import tfds_builders
+    from tfrecords.manifest import FAILURES_FILE, read_manifest
+    from tfrecords.schema import MODALITIES
+
     folders = tfds_builders.build(config, beam_args)
     failed = 0  # the same clips fail in both configs: the largest count is the job's
     for modality, folder_path in folders.items():
@@ -351,23 +370,25 @@ def _build_tfds(config: job_config.JobConfig, beam_args: list[str]) -> None:
 
 
 def main(argv: Sequence[str]) -> None:
-    """Runs the job, prints a summary; exit status as in the module docstring."""
+    """Checks the paths, runs the job, prints a summary; exit status as in the module docstring."""
+    _check_paths()
     beam_args = list(argv[1:])
     if not any(arg == "--runner" or arg.startswith("--runner=") for arg in beam_args):
         beam_args.append("--runner=DirectRunner")
     _check_beam_args(beam_args)
-    _check_inputs()
+    startup.import_tensorflow()  # after the flags and paths are checked
+    from apache_beam.options.pipeline_options import PipelineOptions
+
+    from optical_flow import compile_cache
+    from preprocessing import pipeline
+    from tfrecords.manifest import FAILURES_FILE
+    from tfrecords.schema import MODALITIES
+
     config = _config()
-    # Before Beam starts: an output folder that cannot be written costs one line, status 2.
-    check_output_dir(config.output_dir, "--output_dir")
-    if config.flow_cache_dir:
-        check_output_dir(config.flow_cache_dir, "--flow_cache_dir")
-    if _XLA_CACHE_DIR.value:
-        check_output_dir(_XLA_CACHE_DIR.value, "--xla_cache_dir")
     _check_format(config.output_dir)
     compile_cache.use_compile_cache(_XLA_CACHE_DIR.value)
     logging.info("Beam options: %s", beam_args)
-    if _FORMAT.value == "tfds":
+    if _FORMAT.value == TFDS_FORMAT:
         _build_tfds(config, beam_args)
         return
     result = pipeline.run(config, PipelineOptions(beam_args))
@@ -403,7 +424,6 @@ def main(argv: Sequence[str]) -> None:
 
 
 if __name__ == "__main__":
-    startup.define_verbose_flag()
     flags.mark_flag_as_required("output_dir")
     # Arguments absl does not parse go to Beam (`_check_beam_args` refuses unknown ones).
-    app.run(binary_main(main, status=2, takes_arguments=True), flags_parser=_parse_flags)
+    run_binary(main, status=2, takes_arguments=True, known_only=True)

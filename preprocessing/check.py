@@ -30,7 +30,7 @@ from collections.abc import Sequence
 
 from absl import flags
 
-from preprocessing import datasets, folder, ucf101
+from preprocessing import DATASETS, DEFAULT_DATASET, datasets, folder, ucf101
 from preprocessing import layout as layout_lib
 from preprocessing.dataset import SUBSETS, Clip, Dataset
 from preprocessing.layout import Layout, SourceIndex, list_frames
@@ -171,9 +171,7 @@ def define_flags(flag_values: flags.FlagValues) -> None:
     so importing the dataset layer registers no flag that could clash with another binary's.
     """
     on = {"flag_values": flag_values}
-    flags.DEFINE_enum(
-        "dataset", datasets.DEFAULT_DATASET, list(datasets.DATASETS), "Dataset.", **on
-    )
+    flags.DEFINE_enum("dataset", DEFAULT_DATASET, list(DATASETS), "Dataset.", **on)
     flags.DEFINE_string("root", None, "Dataset root (as for python -m preprocessing).", **on)
     flags.DEFINE_string("splits_dir", None, "Overrides the split-files folder.", **on)
     flags.DEFINE_list("split", None, "Split(s) to summarize; default: all.", **on)

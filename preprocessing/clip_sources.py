@@ -28,12 +28,12 @@ import simplejpeg
 import tensorflow as tf
 
 from optical_flow import video_frames
+from preprocessing import SOURCES
 from preprocessing.dataset import Clip
 from preprocessing.errors import DatasetError
 from preprocessing.layout import SourceIndex, list_frames
 from tfrecords.schema import FRAME_RATE, Video, check_frame_counts
 
-SOURCES = ("frames", "videos")
 # The manifest's `frame_resize` of the frames source (the videos source's:
 # `video_frames.FRAME_RESIZE`).
 FRAMES_AS_GIVEN = "as given: the source's JPEGs, stored as read (never resized)"

@@ -15,19 +15,10 @@ from __future__ import annotations
 
 import posixpath
 
-from preprocessing import folder, hmdb51, ucf101
+from preprocessing import DATASET_FOLDERS, DATASETS, folder, hmdb51, ucf101
 from preprocessing.dataset import Dataset
 from preprocessing.layout import Layout
 from tfrecords.errors import UserError
-
-DATASETS = ("ucf101", "hmdb51", "folder")
-DEFAULT_DATASET = "ucf101"
-# name -> (split-files folder, videos folder), relative to ROOT ('' = ROOT itself).
-_FOLDERS = {
-    "ucf101": (ucf101.SPLITS_DIR, ucf101.VIDEOS_DIR),
-    "hmdb51": (hmdb51.SPLITS_DIR, hmdb51.VIDEOS_DIR),
-    "folder": (None, ""),
-}
 
 
 def _check_name(name: str) -> None:
@@ -35,16 +26,10 @@ def _check_name(name: str) -> None:
         raise UserError(f"dataset {name!r}: use one of {DATASETS}")
 
 
-def needs_splits_dir(name: str) -> bool:
-    """Whether dataset `name` reads split files from a folder (--splits_dir)."""
-    _check_name(name)
-    return _FOLDERS[name][0] is not None
-
-
 def default_splits_dir(name: str, root: str) -> str:
     """The split-files folder of dataset `name` under `root` ('' if it has none)."""
     _check_name(name)
-    relative = _FOLDERS[name][0]
+    relative = DATASET_FOLDERS[name][0]
     return posixpath.join(root, relative) if relative is not None else ""
 
 
@@ -57,7 +42,7 @@ def default_layout(
 ) -> Layout:
     """Dataset `name`'s source folders under `root`, each overridable."""
     _check_name(name)
-    videos = videos_dir or posixpath.join(root, _FOLDERS[name][1]).rstrip("/") or root
+    videos = videos_dir or posixpath.join(root, DATASET_FOLDERS[name][1]).rstrip("/") or root
     return Layout.under(root, videos, frames_dir, flow_dir)
 
 

@@ -30,13 +30,12 @@ import posixpath
 
 import tensorflow as tf
 
-from preprocessing import sharding
+from preprocessing import DEFAULT_TEST_FRACTION as DEFAULT_TEST_FRACTION
+from preprocessing import FLOW_DIR, FRAMES_DIR, sharding
 from preprocessing.dataset import SUBSETS, Clip, Dataset
 from preprocessing.errors import DatasetError
-from preprocessing.layout import FLOW_DIR, FRAMES_DIR
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".webm", ".mov", ".m4v", ".mpg", ".mpeg", ".wmv")
-DEFAULT_TEST_FRACTION = 0.3
 HASH_SPLITS = (1, 2, 3)
 CSV_SPLITS = (1,)
 ID_SEPARATOR = "__"

@@ -25,13 +25,15 @@ import re
 
 import tensorflow as tf
 
+from preprocessing import HMDB51_SPLITS_DIR, HMDB51_VIDEOS_DIR
 from preprocessing.dataset import SUBSETS, Clip, Dataset, read_text_lines
 from preprocessing.errors import DatasetError
 
+# The folders under ROOT by default (named in preprocessing/__init__.py, for the flags).
+SPLITS_DIR = HMDB51_SPLITS_DIR
+VIDEOS_DIR = HMDB51_VIDEOS_DIR
 SPLITS = (1, 2, 3)
 NUM_CLASSES = 51
-SPLITS_DIR = "testTrainMulti_7030_splits"  # under ROOT by default
-VIDEOS_DIR = "hmdb51"  # under ROOT by default
 VIDEO_SUFFIX = ".avi"
 TAGS = {"0": None, "1": "train", "2": "test"}  # tag -> subset (0: not used in the split)
 _SPLIT_FILE = re.compile(r"^(?P<cls>.+)_test_split(?P<split>\d+)\.txt$")

@@ -9,16 +9,22 @@ from __future__ import annotations
 import dataclasses
 
 from optical_flow.algorithms import FLOW_ALGORITHMS
-from preprocessing import datasets, ucf101, validation
-from preprocessing.clip_sources import SOURCES, frame_resize, videos_source_name
+from preprocessing import (
+    DEFAULT_DATASET,
+    DEFAULT_TEST_FRACTION,
+    SOURCES,
+    datasets,
+    ucf101,
+    validation,
+)
+from preprocessing import DEFAULT_RGB_CHUNKS as DEFAULT_RGB_CHUNKS
+from preprocessing.clip_sources import frame_resize, videos_source_name
 from preprocessing.dataset import Dataset
 from preprocessing.flow_cache import FlowCache
-from preprocessing.folder import DEFAULT_TEST_FRACTION
 from preprocessing.layout import Layout
 from tfrecords.errors import UserError
 from tfrecords.schema import check_num_chunks
 
-DEFAULT_RGB_CHUNKS = 8  # --rgb_chunks
 # Subsets whose RGB is written as `rgb_chunks` strided chunks; the others (evaluation) are
 # written as whole videos, one record each.
 CHUNKED_SUBSETS = ("train",)
@@ -42,7 +48,7 @@ class JobConfig:
       shard_size_mb: target shard size in MB (10^6 bytes) when `num_shards` is None.
       command_line: recorded in the manifest.
       rgb_chunks: K, RGB records per train video (`rgb_chunks_for` gives a subset's).
-      dataset: one of `preprocessing.datasets.DATASETS`.
+      dataset: one of `preprocessing.DATASETS`.
       split_csv: folder only: CSV with the split (None: hash split).
       test_fraction: folder only, hash split: test fraction per class.
       verify_jpeg_decode: frames source: fully decode every JPEG at ingest, so scan-data
@@ -65,7 +71,7 @@ class JobConfig:
     shard_size_mb: float
     command_line: str
     rgb_chunks: int = DEFAULT_RGB_CHUNKS
-    dataset: str = datasets.DEFAULT_DATASET
+    dataset: str = DEFAULT_DATASET
     split_csv: str | None = None
     test_fraction: float = DEFAULT_TEST_FRACTION
     verify_jpeg_decode: bool = True

@@ -27,14 +27,14 @@ from typing import TYPE_CHECKING
 
 import tensorflow as tf
 
+from preprocessing import FLOW_DIR as FLOW_DIR
+from preprocessing import FRAMES_DIR as FRAMES_DIR
 from preprocessing import ucf101
 from preprocessing.errors import DatasetError
 
 if TYPE_CHECKING:
     from preprocessing.dataset import Clip
 
-FRAMES_DIR = "jpegs_256"
-FLOW_DIR = "tvl1_flow"
 FLOW_X_DIR = "u"
 FLOW_Y_DIR = "v"
 FRAME_PATTERN = re.compile(r"^frame(\d{6})\.jpg$")  # frame_name's inverse

@@ -30,12 +30,14 @@ import posixpath
 import re
 from collections.abc import Iterator, Sequence
 
+from preprocessing import UCF101_SPLITS_DIR, UCF101_VIDEOS_DIR
 from preprocessing.dataset import SUBSETS, Clip, Dataset, read_text_lines
 from preprocessing.errors import DatasetError
 from tfrecords.manifest import CLASS_INDEX_FILE
 
-SPLITS_DIR = "ucfTrainTestlist"  # the official split files, under ROOT by default
-VIDEOS_DIR = "UCF-101"  # the videos, `<Class>/v_<Class>_gGG_cCC.avi`, under ROOT by default
+# The folders under ROOT by default (named in preprocessing/__init__.py, for the flags).
+SPLITS_DIR = UCF101_SPLITS_DIR
+VIDEOS_DIR = UCF101_VIDEOS_DIR
 SPLITS = (1, 2, 3)
 NUM_CLASSES = 101
 _CLIP_FILE = re.compile(r"^v_(?P<cls>[A-Za-z0-9]+)_g(?P<group>\d+)_c(?P<clip>\d+)\.avi$")

@@ -145,6 +145,52 @@ def test_cli_output_dir_that_is_a_file_is_one_line_with_status_2(tmp_path):
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["out", "root"]
 
 
+# Mistakes judged before TensorFlow and Beam load: (arguments, the one line on stderr).
+NO_IMPORT_CASES = {
+    "--root missing": (
+        ["--root={tmp}/none", "--output_dir={tmp}/out"],
+        "error: {tmp}/none: no such folder; give --root an existing folder",
+    ),
+    "no --root": (
+        ["--output_dir={tmp}/out"],
+        "error: give --root, or all of --splits_dir, --frames_dir, --flow_dir",
+    ),
+    "--output_dir not given": (
+        ["--root={tmp}"],
+        "error: flag --output_dir=None: Flag --output_dir must have a value other than None. "
+        "(pass --help to see the flags)",
+    ),
+    "bad --source": (
+        ["--root={tmp}", "--output_dir={tmp}/out", "--source=video"],
+        "error: flag --source=video: value should be one of <frames|videos> (pass --help to see "
+        "the flags)",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(NO_IMPORT_CASES))
+def test_cli_mistake_is_one_line_before_tensorflow_and_beam_load(name, tmp_path):
+    """The exact line and status 2, with neither TensorFlow nor Beam imported (`-X importtime`
+    logs every import on stderr)."""
+    args, line = NO_IMPORT_CASES[name]
+    command = [sys.executable, "-X", "importtime", "-m", "preprocessing"]
+    result = subprocess.run(
+        [*command, *(arg.format(tmp=tmp_path) for arg in args)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    lines = result.stderr.splitlines()
+    imports = [text for text in lines if text.startswith("import time:")]
+    assert [text for text in lines if text not in imports] == [line.format(tmp=tmp_path)]
+    assert result.returncode == 2
+    packages = {text.rsplit("|", 1)[1].strip().split(".")[0] for text in imports}
+    assert "absl" in packages  # the log is there
+    assert not packages & {"tensorflow", "apache_beam"}
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
 def test_cli_train_chunks_and_bad_rgb_chunks(damaged_root, tmp_path):
     root, _ = damaged_root
     bad = _cli(f"--root={root}", f"--output_dir={tmp_path / 'bad'}", "--rgb_chunks=0")

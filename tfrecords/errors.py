@@ -163,7 +163,10 @@ def _config_file_message(argv: Sequence[str], error: OSError, flag_values: flags
 
 
 def parse_flags(
-    argv: Sequence[str], status: int = 1, flag_values: flags.FlagValues = flags.FLAGS
+    argv: Sequence[str],
+    status: int = 1,
+    flag_values: flags.FlagValues = flags.FLAGS,
+    known_only: bool = False,
 ) -> list[str]:
     """Parses the flags as absl does; every refusal is one line and exit `status`.
 
@@ -175,12 +178,15 @@ def parse_flags(
       argv: the full command line, argv[0] first.
       status: exit status of a refusal.
       flag_values: the flags to parse (absl's global FLAGS; a test passes its own).
+      known_only: leave the flags `flag_values` does not define in the result (the Beam
+        job's, for Beam's PipelineOptions) instead of refusing them.
 
     Returns:
-      The positional arguments, argv[0] first (what absl passes to `main`).
+      The positional arguments, argv[0] first (what absl passes to `main`), and with
+      `known_only` the unknown flags.
     """
     try:
-        rest = flag_values(list(argv))
+        rest = flag_values(list(argv), known_only=known_only)
         for name in flag_values:
             value = flag_values[name].value
             if isinstance(flag_values[name].parser, ConfigFileFlagParser):
@@ -197,19 +203,24 @@ def parse_flags(
 
 
 def run_binary(
-    main: Callable[[Sequence[str]], None], *, status: int = 1, takes_arguments: bool = False
+    main: Callable[[Sequence[str]], None],
+    *,
+    status: int = 1,
+    takes_arguments: bool = False,
+    known_only: bool = False,
 ) -> None:
     """`absl.app.run` of a binary whose every user error ends in one line and exit `status`.
 
     Defines `--verbose`; other libraries' start-up messages are turned off unless it is given
     (`tfrecords.startup.quiet`, before the flags are parsed: a binary that imports
     TensorFlow in `main` gets a typo reported before TensorFlow loads, and a quiet start).
-    Flags go through `parse_flags`, `main` through `binary_main` (see both).
+    Flags go through `parse_flags` (`known_only`: see there), `main` through `binary_main`
+    (see both).
     """
     startup.define_verbose_flag()
 
     def parse(argv: Sequence[str]) -> list[str]:
         startup.quiet(argv)
-        return parse_flags(argv, status)
+        return parse_flags(argv, status, known_only=known_only)
 
     app.run(binary_main(main, status=status, takes_arguments=takes_arguments), flags_parser=parse)

@@ -29,6 +29,8 @@ import re
 import tensorflow as tf
 
 from tfrecords import MANIFEST_FILE as MANIFEST_FILE
+from tfrecords import SEQUENCE_EXAMPLE_FORMAT as SEQUENCE_EXAMPLE_FORMAT
+from tfrecords import TFDS_FORMAT as TFDS_FORMAT
 from tfrecords.errors import UserError
 from tfrecords.schema import RGB_MODALITY, SCHEMA_VERSION
 
@@ -46,10 +48,6 @@ FRAME_RESIZE_NOT_RECORDED = (
     "JPEGs as given; the videos source resized every frame to 340x256, bilinear, whatever its "
     "aspect ratio)"
 )
-# How the records are serialized (`Manifest.record_format`): this project's SequenceExamples
-# (tfrecords/schema.py), or TFDS's Examples (tfrecords/tfds_schema.py), one modality per folder.
-SEQUENCE_EXAMPLE_FORMAT = "sequence_example"
-TFDS_FORMAT = "tfds"
 # Shard names of schema version 1 (both modalities in one record), which a re-run removes.
 V1_SHARD_NAME = re.compile(r"^[a-z]+-\d{5}-of-\d{5}\.tfrecord$")
 

@@ -9,9 +9,9 @@ location that is not writable. They leave nothing behind: missing folders are no
 one empty file in the nearest folder that exists. `check_input_dir` and `check_input_file`
 refuse an input that is missing or of the wrong kind, naming the flag.
 
-A path with a scheme (`gs://...`) goes through `tf.io.gfile`, imported only then; a local path
-through `os`, so a binary checks its local paths before TensorFlow loads (a mistake costs
-well under a second, tfrecords/startup.py).
+A path with a scheme (`gs://...`) goes through `tf.io.gfile`, imported only then (quietly,
+`startup.import_tensorflow`); a local path through `os`, so a binary checks its local paths
+before TensorFlow loads (a mistake costs well under a second, tfrecords/startup.py).
 
 Why here: every binary writes outputs and imports `tfrecords/` (errors.py says why that is
 the one shared layer); the checks need nothing else of ours.
@@ -22,8 +22,9 @@ from __future__ import annotations
 import os
 import posixpath
 import uuid
+from types import ModuleType
 
-from tfrecords import DATASET_INFO_FILE, MANIFEST_FILE
+from tfrecords import DATASET_INFO_FILE, MANIFEST_FILE, startup
 from tfrecords.errors import UserError
 
 # Prefix of the empty file that probes a folder's writability (removed at once).
@@ -42,19 +43,23 @@ def _is_url(path: str) -> bool:
     return "://" in path
 
 
+def _tensorflow() -> ModuleType:
+    """TensorFlow, only for a path with a scheme (local checks load nothing), loaded quietly."""
+    startup.import_tensorflow()
+    import tensorflow as tf
+
+    return tf
+
+
 def _exists(path: str) -> bool:
     if _is_url(path):
-        import tensorflow as tf  # only for a path with a scheme: local checks load nothing
-
-        return tf.io.gfile.exists(path)
+        return _tensorflow().io.gfile.exists(path)
     return os.path.exists(path)
 
 
 def _isdir(path: str) -> bool:
     if _is_url(path):
-        import tensorflow as tf
-
-        return tf.io.gfile.isdir(path)
+        return _tensorflow().io.gfile.isdir(path)
     return os.path.isdir(path)
 
 
@@ -66,8 +71,7 @@ def _probe_write(folder: str) -> None:
             pass
         os.remove(probe)
         return
-    import tensorflow as tf
-
+    tf = _tensorflow()
     try:
         with tf.io.gfile.GFile(probe, "w") as f:
             f.write("")

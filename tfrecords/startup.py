@@ -9,11 +9,11 @@ and Python), Keras and Beam, and `import_tensorflow` imports TensorFlow without 
 its libraries print before any log setting applies; warnings and errors always show.
 
 `tfrecords.errors.run_binary` calls `quiet` before it parses the flags. train.py, eval.py,
-export.py and predict.py import nothing that loads TensorFlow at module level: their flags
-are parsed (a typo reported in ~0.1 s) and their paths checked before `main` calls
-`import_tensorflow` and imports their libraries. `python -m preprocessing`, whose flags need
-TensorFlow-importing modules, calls both first. `define_config_flag` is the `--config` of every
-binary that takes one.
+export.py, predict.py and `python -m preprocessing` import nothing that loads TensorFlow (or
+Beam) at module level: their flags are parsed (a typo reported in ~0.1 s) and their paths
+checked before `main` calls `import_tensorflow` and imports their libraries (the Beam job
+loads Beam's options first, ~1 s, to judge the flags it hands to Beam).
+`define_config_flag` is the `--config` of every binary that takes one.
 
 Why here: every binary imports `tfrecords/` (errors.py says why that is the one shared layer);
 this needs only the standard library and absl.
