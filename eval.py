@@ -42,7 +42,7 @@ from evaluation import (
 )
 from tfrecords import output_checks, startup
 from tfrecords.errors import UserError, run_binary
-from training import SINGLE_WORKER_STRATEGIES
+from training import CHECKPOINTS, SINGLE_WORKER_STRATEGIES
 
 _CONFIG = startup.define_config_flag(required=False, note=" Required unless --fuse.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training directory holding the checkpoints.")
@@ -152,6 +152,10 @@ def _model_flags() -> None:
     if not _WATCH.value:  # the watcher may start before train.py creates the workdir
         output_checks.check_input_dir(_WORKDIR.value, "--workdir", fix="train.py")
     output_checks.check_data_dir(_DATA_DIR.value)
+    if _CHECKPOINT.value:
+        output_checks.check_checkpoint(
+            _CHECKPOINT.value, "--checkpoint", f"{_WORKDIR.value}/{CHECKPOINTS}/ckpt-1000"
+        )
     # The reports go to --output_dir, or under the workdir (W/eval*/).
     if _OUTPUT_DIR.value:
         output_checks.check_output_dir(_OUTPUT_DIR.value, "--output_dir")

@@ -19,6 +19,7 @@ from absl import flags, logging
 from evaluation import DEFAULT_EXPORT_DIR
 from tfrecords import output_checks, startup
 from tfrecords.errors import run_binary
+from training import CHECKPOINTS
 
 _CONFIG = startup.define_config_flag()
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training directory holding the checkpoints.")
@@ -39,6 +40,10 @@ def main(argv: list[str]) -> None:
     output_checks.check_input_dir(_WORKDIR.value, "--workdir", fix="train.py")
     output_checks.check_data_dir(_DATA_DIR.value)
     output_checks.check_output_dir(export_dir, "--export_dir")
+    if _CHECKPOINT.value:
+        output_checks.check_checkpoint(
+            _CHECKPOINT.value, "--checkpoint", f"{_WORKDIR.value}/{CHECKPOINTS}/ckpt-1000"
+        )
     startup.import_tensorflow()  # after the flags and paths are checked
     from evaluation import export
 

@@ -121,6 +121,10 @@ NO_DATA = (
 NO_WORKDIR = (
     "error: {tmp}/none: no such folder; give --workdir an existing folder (train.py writes it)"
 )
+NO_CHECKPOINT = (
+    "error: --checkpoint={w}/checkpoints/ckpt-7: no {w}/checkpoints/ckpt-7.index; give a "
+    "checkpoint path prefix such as {w}/checkpoints/ckpt-1000"
+)
 UNKNOWN = "error: Unknown command line flag 'bogus' (pass --help to see the flags)"
 PREDICT = ["predict.py", "--video=x.avi"]
 PREPROCESS = ["-m", "preprocessing", "--root={w}", "--output_dir={tmp}/out"]
@@ -173,6 +177,16 @@ CASES = {
     ),
     "eval.py unknown flag": (["eval.py", "--bogus"], 1, UNKNOWN),
     "eval.py --workdir missing": (["eval.py", *CONFIG, "--workdir={tmp}/none"], 1, NO_WORKDIR),
+    "eval.py --checkpoint missing": (
+        ["eval.py", *CONFIG, "--workdir={w}", "--checkpoint={w}/checkpoints/ckpt-7"],
+        1,
+        NO_CHECKPOINT,
+    ),
+    "export.py --checkpoint missing": (
+        ["export.py", *CONFIG, "--workdir={w}", "--checkpoint={w}/checkpoints/ckpt-7"],
+        1,
+        NO_CHECKPOINT,
+    ),
     "eval.py --output_dir is a file": (
         ["eval.py", *CONFIG, "--workdir={w}", "--output_dir={file}"],
         1,

@@ -173,6 +173,23 @@ def check_input_file(path: str, what: str) -> None:
         raise UserError(f"{path}: is a folder; give {what} a file")
 
 
+def check_checkpoint(path: str, what: str, example: str) -> None:
+    """Checks that the TensorFlow checkpoint `path` (a prefix: PATH.index beside its data) exists.
+
+    Args:
+      path: the checkpoint prefix, e.g. `W/checkpoints/ckpt-1000`, local or `gs://...`.
+      what: how the user gave it, e.g. `--checkpoint`.
+      example: a prefix to suggest, e.g. `W/checkpoints/ckpt-1000`.
+
+    Raises:
+      UserError: there is no `path.index`.
+    """
+    if not _exists(path + ".index"):
+        raise UserError(
+            f"{what}={path}: no {path}.index; give a checkpoint path prefix such as {example}"
+        )
+
+
 def check_data_dir(path: str, what: str = "--data_dir") -> None:
     """Checks that `path` is a data directory: the Beam job's manifest, or a TFDS dataset's info.
 

@@ -9,3 +9,5 @@ parses its flags before TensorFlow loads (tfrecords/startup.py), and a typo cost
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 # One worker's strategies: evaluation gathers every replica's scores on this host.
 SINGLE_WORKER_STRATEGIES = ("default", "mirrored", "tpu")
+# The folder of a workdir that holds its checkpoints (training/checkpoints.py).
+CHECKPOINTS = "checkpoints"

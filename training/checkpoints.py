@@ -21,9 +21,9 @@ import tensorflow as tf
 
 from models import build_model
 from tfrecords.errors import UserError
+from training import CHECKPOINTS
 from training import strategy as strategy_lib
 
-CHECKPOINTS = "checkpoints"
 CONFIG_FILE = "config.json"
 STEP_KEY = "step/.ATTRIBUTES/VARIABLE_VALUE"
 
