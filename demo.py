@@ -52,6 +52,7 @@ from evaluation import export_metadata, reports, watch
 from preprocessing import ucf101
 from synthetic import generate
 from tfrecords import manifest as manifest_lib
+from tfrecords import output_checks
 from tfrecords.errors import UserError, run_binary
 from tfrecords.streams import STREAMS
 from training import checkpoints
@@ -347,6 +348,7 @@ def main(argv: Sequence[str]) -> None:
     """Runs the stages, then prints the results table and where everything was written."""
     del argv  # run_binary refuses positional arguments
     workspace = _WORKSPACE.value
+    output_checks.check_output_dir(workspace, "--workspace")
     timings = run_stages(build_stages(workspace), workspace)
     print(summary(workspace, timings), flush=True)
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from absl import flags, logging
 
 from synthetic import formats, generate
+from tfrecords import output_checks
 from tfrecords.errors import UserError, run_binary
 
 FORMATS = ("ucf101", *formats.FORMATS)
@@ -73,13 +74,15 @@ def run(flag_values: flags.FlagValues) -> None:
     """Generates the tree `flag_values` describe and logs what was written.
 
     Raises:
-      UserError: a flag value is invalid; the message names the flag.
+      UserError: a flag value is invalid, or --output_dir cannot be written; the message
+        names the flag.
     """
     spec = spec_from_flags(flag_values)
     hmdb_counts = (flag_values.hmdb_train, flag_values.hmdb_test)
     if flag_values.format != "hmdb51" and hmdb_counts != (None, None):
         raise UserError("--hmdb_train and --hmdb_test apply to --format=hmdb51 only")
     out, start = flag_values.output_dir, time.perf_counter()
+    output_checks.check_output_dir(out, "--output_dir")
     if flag_values.format == "ucf101":
         clips = generate.generate(out, spec)
         logging.info(

@@ -287,6 +287,16 @@ CASES = {
         "--verbose? (pass --help to see the flags)",
     ),
     "demo.py stray": (["demo.py", "stray"], 1, STRAY),
+    "demo.py --workspace is a file": (
+        ["demo.py", "--workspace={file}"],
+        1,
+        IS_FILE % "--workspace",
+    ),
+    "synthetic --output_dir under a file": (
+        ["-m", "synthetic", "--output_dir={file}/sub"],
+        1,
+        UNDER_FILE % "--output_dir",
+    ),
     "preprocessing.check stray": (
         ["-m", "preprocessing.check", "--root=/nonexistent", "stray"],
         2,
