@@ -29,3 +29,7 @@ SOURCES = ("frames", "videos")
 DEFAULT_TEST_FRACTION = 0.3
 # `--rgb_chunks`: RGB records per train video (job_config.py).
 DEFAULT_RGB_CHUNKS = 8
+# `--subsets`: the subsets the job writes by default (the official lists' two).
+DEFAULT_SUBSETS = ("train", "test")
+# `--shard_size_mb`: target shard size in MB (10^6 bytes) without `--num_shards`.
+DEFAULT_SHARD_SIZE_MB = 150.0

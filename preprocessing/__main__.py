@@ -74,6 +74,8 @@ from preprocessing import (
     DATASETS,
     DEFAULT_DATASET,
     DEFAULT_RGB_CHUNKS,
+    DEFAULT_SHARD_SIZE_MB,
+    DEFAULT_SUBSETS,
     DEFAULT_TEST_FRACTION,
     FLOW_DIR,
     FRAMES_DIR,
@@ -131,7 +133,7 @@ _TEST_FRACTION = flags.DEFINE_float(
 _SPLIT = flags.DEFINE_enum("split", "1", ["1", "2", "3"], "Split whose lists to write.")
 _SUBSETS = flags.DEFINE_list(
     "subsets",
-    ["train", "test"],
+    list(DEFAULT_SUBSETS),
     "Subsets to write: train, test, and val (added by --val_groups / --val_fraction).",
 )
 _VAL_GROUPS = flags.DEFINE_integer(
@@ -201,7 +203,9 @@ _NUM_SHARDS = flags.DEFINE_integer(
     lower_bound=1,
 )
 _SHARD_SIZE_MB = flags.DEFINE_float(
-    "shard_size_mb", 150.0, "Target shard size in MB (10^6 bytes) without --num_shards."
+    "shard_size_mb",
+    DEFAULT_SHARD_SIZE_MB,
+    "Target shard size in MB (10^6 bytes) without --num_shards.",
 )
 _RGB_CHUNKS = flags.DEFINE_integer(
     "rgb_chunks",

@@ -55,7 +55,20 @@ import tensorflow_datasets as tfds
 from absl import logging
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from preprocessing import datasets, hmdb51, outputs, pipeline, sharding, ucf101
+from optical_flow import DEFAULT_FLOW_ALGORITHM
+from preprocessing import (
+    DATASET_FOLDERS,
+    DEFAULT_SHARD_SIZE_MB,
+    DEFAULT_SUBSETS,
+    FLOW_DIR,
+    FRAMES_DIR,
+    datasets,
+    hmdb51,
+    outputs,
+    pipeline,
+    sharding,
+    ucf101,
+)
 from preprocessing.dataset import Clip
 from preprocessing.job_config import JobConfig
 from preprocessing.layout import SourceIndex
@@ -200,12 +213,12 @@ class _TwoStreamBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
             splits_dir=datasets.default_splits_dir(self.DATASET, root),
             layout=layout,
             split=split,
-            subsets=("train", "test"),
+            subsets=DEFAULT_SUBSETS,
             source=source,
-            flow_algorithm="tvl1",
+            flow_algorithm=DEFAULT_FLOW_ALGORITHM,
             output_dir=self.data_dir,
             num_shards=None,
-            shard_size_mb=150.0,
+            shard_size_mb=DEFAULT_SHARD_SIZE_MB,
             command_line=f"tfds build {self.name} --config={self.builder_config.name}",
             dataset=self.DATASET,
         )
@@ -217,22 +230,24 @@ class _TwoStreamBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
         self._plan = plan
         self._job_used = job
         reader = pipeline.ClipReader(plan.index, job, len(plan.clips))
-        modality = self.builder_config.modality
         logging.info("%s: %s clips listed, source %s", self.name, plan.listed, job.source_name)
         return {
-            subset: build_examples(
-                clips,
-                reader,
-                modality,
-                job.rgb_chunks_for(subset) if modality == RGB_MODALITY else 1,
-                self._accounting_path(subset),
-            )
+            subset: self._generate_examples(clips, reader, job, subset)
             for subset, clips in plan.subsets.items()
         }
 
-    def _generate_examples(self):
-        """Unused: `_split_generators` returns `build_examples`' PTransforms directly."""
-        raise NotImplementedError
+    def _generate_examples(
+        self, clips: list[Clip], reader: pipeline.ClipReader, job: JobConfig, subset: str
+    ) -> beam.PTransform:
+        """`subset`'s examples of this config's modality: `build_examples`' PTransform."""
+        modality = self.builder_config.modality
+        return build_examples(
+            clips,
+            reader,
+            modality,
+            job.rgb_chunks_for(subset) if modality == RGB_MODALITY else 1,
+            self._accounting_path(subset),
+        )
 
     def _accounting_path(self, subset: str) -> str:
         return posixpath.join(self.data_dir, _ACCOUNTING_FILE.format(split=subset))
@@ -295,15 +310,21 @@ class _TwoStreamBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
         return tfds_schema.manifest_metadata(manifest, modality)
 
 
+def _manual_download_instructions(dataset: str) -> str:
+    """What `--manual_dir` must hold for `dataset` (its folders in `DATASET_FOLDERS`)."""
+    splits_dir, videos_dir = DATASET_FOLDERS[dataset]
+    return (
+        f"ROOT holds {splits_dir}/ and either the frame archives ({FRAMES_DIR}/, "
+        f"{FLOW_DIR}/u|v/) or the videos ({videos_dir}/); see WORKSPACE.md."
+    )
+
+
 class TwoStreamUcf101(_TwoStreamBuilder):
     """UCF-101 (101 classes, 3 official splits): RGB frames and TV-L1 flow, both streams."""
 
     DATASET = "ucf101"
     BUILDER_CONFIGS = _configs(ucf101.SPLITS)
-    MANUAL_DOWNLOAD_INSTRUCTIONS = (
-        f"ROOT holds {ucf101.SPLITS_DIR}/ and either the frame archives (jpegs_256/, "
-        f"tvl1_flow/u|v/) or the videos ({ucf101.VIDEOS_DIR}/); see WORKSPACE.md."
-    )
+    MANUAL_DOWNLOAD_INSTRUCTIONS = _manual_download_instructions("ucf101")
 
 
 class TwoStreamHmdb51(_TwoStreamBuilder):
@@ -311,10 +332,7 @@ class TwoStreamHmdb51(_TwoStreamBuilder):
 
     DATASET = "hmdb51"
     BUILDER_CONFIGS = _configs(hmdb51.SPLITS)
-    MANUAL_DOWNLOAD_INSTRUCTIONS = (
-        f"ROOT holds {hmdb51.SPLITS_DIR}/ and either the frame archives (jpegs_256/, "
-        f"tvl1_flow/u|v/) or the videos ({hmdb51.VIDEOS_DIR}/); see WORKSPACE.md."
-    )
+    MANUAL_DOWNLOAD_INSTRUCTIONS = _manual_download_instructions("hmdb51")
 
 
 # `python -m preprocessing --dataset` names -> their builders.
